@@ -1,0 +1,1 @@
+/* bridge.c - not written yet */

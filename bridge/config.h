@@ -1,0 +1,103 @@
+/* config.h - the whole configuration (SPEC section 6): libconfig file + env overrides +
+ * validation -> struct t2m_config. The one place every option is documented in code. */
+#ifndef T2M_CONFIG_H
+#define T2M_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "units.h"
+
+#define T2M_DEFAULT_CONFIG "/etc/telematics2mqtt/telematics2mqtt.conf"
+
+struct t2m_instance_cfg {
+    char *id;
+    char *access_token;      /* secret: resolved from access_token or access_token_file */
+    char *access_token_file; /* "" when unset; kept to re-read on 401 / SIGHUP */
+    char *client_id;         /* "" -> omitted */
+    char *device_token;      /* "" -> omitted (single-device mode when set) */
+    char *refresh_token_file;
+};
+
+struct t2m_device_alias {
+    char *token;
+    char *name;
+};
+
+struct t2m_config {
+    char *path; /* file read, or NULL when running from env only */
+    struct {
+        char *url;
+        char *ca_file;
+        bool tls_verify;
+        int max_message_size; /* bytes */
+        int max_devices;
+        double connect_timeout, auth_timeout, idle_timeout; /* seconds */
+        double backoff_min, backoff_max;                    /* seconds */
+    } upstream;
+    struct t2m_instance_cfg *instances;
+    size_t n_instances;
+    struct t2m_device_alias *devices;
+    size_t n_devices;
+    struct {
+        char *client; /* "mosquitto" (default) | "paho" */
+        char *url;    /* tcp://, mqtt://, ssl://, mqtts:// host[:port] */
+        char *client_id;
+        char *username;
+        char *password; /* secret: resolved from password or password_file */
+        char *password_file;
+        char *ca_file, *cert_file, *key_file;
+        bool tls_verify;
+        int protocol; /* 4 = MQTT 3.1.1, 5 = MQTT 5 */
+        int keepalive;
+        int qos; /* 0 or 1 */
+        bool retain;
+        char *base_topic;
+        bool attribute_topics;
+        int offline_queue;
+        double min_interval;
+    } mqtt;
+    struct {
+        char *system, *speed, *distance, *timestamp, *timezone; /* as configured */
+        int precision;
+        struct t2m_units resolved; /* effective units; resolved.tz owned here */
+    } units;
+    struct {
+        bool enabled;
+        char *discovery_prefix;
+        char *status_topic;
+    } homeassistant;
+    struct {
+        bool enabled;
+    } owntracks;
+    struct {
+        char *listen; /* "" = off */
+    } http;
+    struct {
+        enum t2m_log_level level;
+        bool json;
+    } log;
+};
+
+/* Loads `path` (NULL: the default path if it exists, else env only; a path given explicitly
+ * must exist), applies T2M_* environment overrides, reads *_file secrets, validates.
+ * On error returns NULL and writes "FILE:LINE: what is wrong" (or "telematics2mqtt: ..." when no
+ * line applies) into err. `explicit_path` says whether -c was given. */
+struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen);
+
+/* Frees everything, secrets wiped first. NULL is fine. */
+void t2m_config_free(struct t2m_config *cfg);
+
+/* Prints the effective configuration in libconfig syntax, secrets as "<redacted>". */
+void t2m_config_print(const struct t2m_config *cfg, FILE *out);
+
+/* The alias configured for a device token, or NULL. */
+const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, size_t len);
+
+/* Re-reads a secret file (first line, trailing whitespace stripped) into a new string. NULL and
+ * err filled on failure. Warns (once per call) when the file is readable by group or others. */
+char *t2m_config_read_secret(const char *path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,1 @@
+/* devices.c - not written yet */

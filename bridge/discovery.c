@@ -1,0 +1,1 @@
+/* discovery.c - not written yet */

@@ -1,0 +1,149 @@
+/* log.c - one line per event on stderr, text or JSON, shared by the loop and Paho's threads. */
+#include "log.h"
+
+#include <libwebsockets.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static enum t2m_log_level g_level = T2M_LOG_INFO;
+static bool g_json;
+static bool g_journal; /* stderr goes to the journal: it timestamps lines itself */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+void t2m_log_init(enum t2m_log_level level, bool json)
+{
+    g_level = level;
+    g_json = json;
+    g_journal = getenv("JOURNAL_STREAM") != NULL;
+}
+
+void t2m_log_set_level(enum t2m_log_level level)
+{
+    g_level = level;
+}
+
+enum t2m_log_level t2m_log_get_level(void)
+{
+    return g_level;
+}
+
+bool t2m_log_enabled(enum t2m_log_level level)
+{
+    return level <= g_level;
+}
+
+int t2m_log_parse_level(const char *s, enum t2m_log_level *out)
+{
+    for (int i = 0; i <= T2M_LOG_DEBUG; i++) {
+        if (s && strcmp(s, level_names[i]) == 0) {
+            *out = (enum t2m_log_level)i;
+            return 0;
+        }
+    }
+    if (s && strcmp(s, "warning") == 0) {
+        *out = T2M_LOG_WARN;
+        return 0;
+    }
+    return -1;
+}
+
+const char *t2m_log_level_name(enum t2m_log_level level)
+{
+    return level <= T2M_LOG_DEBUG ? level_names[level] : "?";
+}
+
+/* Appends msg as the body of a JSON string (no quotes); control bytes become \u00XX. */
+static size_t json_body(char *out, size_t n, const char *msg)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 7 < n; p++) {
+        if (*p == '"' || *p == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)*p;
+        } else if (*p < 0x20) {
+            o += (size_t)snprintf(out + o, n - o, "\\u%04x", *p);
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}
+
+static void emit(enum t2m_log_level level, const char *module, const char *msg)
+{
+    char ts[40] = "";
+    struct timespec now;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    size_t l = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + l, sizeof(ts) - l, ".%03ldZ", now.tv_nsec / 1000000);
+
+    pthread_mutex_lock(&g_lock);
+    if (g_json) {
+        char body[2048];
+        json_body(body, sizeof(body), msg);
+        fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n", ts,
+                t2m_log_level_name(level), module, body);
+    } else if (g_journal) {
+        fprintf(stderr, "<%d>%s: %s\n", level == T2M_LOG_ERROR ? 3 : level == T2M_LOG_WARN ? 4
+                                        : level == T2M_LOG_INFO    ? 6
+                                                                    : 7,
+                module, msg);
+    } else {
+        fprintf(stderr, "%s %-5s %s: %s\n", ts, t2m_log_level_name(level), module, msg);
+    }
+    fflush(stderr);
+    pthread_mutex_unlock(&g_lock);
+}
+
+void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
+{
+    if (!t2m_log_enabled(level))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    /* Strip trailing newlines: lws lines end with one. */
+    size_t len = strlen(msg);
+    while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
+        msg[--len] = '\0';
+    emit(level, module, msg);
+}
+
+static void lws_emit(int level, const char *line)
+{
+    enum t2m_log_level l = level & LLL_ERR    ? T2M_LOG_ERROR
+                           : level & LLL_WARN ? T2M_LOG_WARN
+                                              : T2M_LOG_DEBUG;
+    /* lws prefixes its own timestamp "[2026/12/01 06:15:00:1234] E: "; drop it. */
+    const char *p = line;
+    if (*p == '[') {
+        const char *e = strstr(p, "] ");
+        if (e) {
+            p = e + 2;
+            if (p[0] && p[1] == ':' && p[2] == ' ')
+                p += 3;
+        }
+    }
+    t2m_log(l, "lws", "%s", p);
+}
+
+void t2m_log_route_lws(void)
+{
+    int mask = LLL_ERR | LLL_WARN;
+    if (g_level >= T2M_LOG_DEBUG)
+        mask |= LLL_NOTICE;
+    lws_set_log_level(mask, lws_emit);
+}

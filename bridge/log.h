@@ -1,0 +1,37 @@
+/* log.h - the bridge's one logger: levels, text or JSON lines, lws routed in. */
+#ifndef T2M_LOG_H
+#define T2M_LOG_H
+
+#include <stdbool.h>
+
+enum t2m_log_level { T2M_LOG_ERROR = 0, T2M_LOG_WARN, T2M_LOG_INFO, T2M_LOG_DEBUG };
+
+/* Sets level and format (json = one JSON object per line). Under systemd (JOURNAL_STREAM set)
+ * text lines carry no timestamp: the journal adds its own. Safe to call again. */
+void t2m_log_init(enum t2m_log_level level, bool json);
+void t2m_log_set_level(enum t2m_log_level level);
+enum t2m_log_level t2m_log_get_level(void);
+bool t2m_log_enabled(enum t2m_log_level level);
+
+/* Parses "error|warn|info|debug"; returns 0 or -1. */
+int t2m_log_parse_level(const char *s, enum t2m_log_level *out);
+const char *t2m_log_level_name(enum t2m_log_level level);
+
+/* Writes one line to stderr. `module` is a short tag ("upstream", "mqtt"). Thread-safe (Paho's
+ * threads log too). Never pass secrets: nothing here redacts. */
+void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Routes libwebsockets' own log lines (errors and warnings; notices at debug) into t2m_log. */
+void t2m_log_route_lws(void);
+
+#define T2M_ERROR(mod, ...) t2m_log(T2M_LOG_ERROR, mod, __VA_ARGS__)
+#define T2M_WARN(mod, ...) t2m_log(T2M_LOG_WARN, mod, __VA_ARGS__)
+#define T2M_INFO(mod, ...) t2m_log(T2M_LOG_INFO, mod, __VA_ARGS__)
+#define T2M_DEBUG(mod, ...)                                                                        \
+    do {                                                                                           \
+        if (t2m_log_enabled(T2M_LOG_DEBUG))                                                        \
+            t2m_log(T2M_LOG_DEBUG, mod, __VA_ARGS__);                                              \
+    } while (0)
+
+#endif

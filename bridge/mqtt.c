@@ -1,0 +1,1 @@
+/* mqtt.c - not written yet */

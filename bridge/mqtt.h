@@ -1,0 +1,75 @@
+/* mqtt.h - what the bridge needs of an MQTT client, and nothing of the library behind it.
+ *
+ * Two implementations: mqtt_mosquitto.c (libmosquitto, its socket adopted into the lws loop,
+ * no extra thread) and mqtt_paho.c (Paho MQTTAsync; its threads post events to the loop).
+ * Every callback below runs on the loop thread, never on a library thread.
+ *
+ * Sessions are clean: on a lost connection the client forgets what it had in flight and reports
+ * `disconnected`; the publisher above re-sends what was not confirmed. The client reconnects by
+ * itself for ever (backoff 1 s .. 30 s) until t2m_mqtt_free / t2m_mqtt_disconnect. */
+#ifndef T2M_MQTT_H
+#define T2M_MQTT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct lws_context;
+struct t2m_mqtt;
+
+enum {
+    T2M_MQTT_OK = 0,
+    T2M_MQTT_ENOTCONN = -1, /* not connected: nothing was sent */
+    T2M_MQTT_EAGAIN = -2,   /* the library's buffer is full: try again after a delivery */
+    T2M_MQTT_EINVAL = -3,   /* bad topic / payload */
+    T2M_MQTT_ERROR = -4,
+};
+
+struct t2m_mqtt_callbacks {
+    /* Connected (first time and every reconnect). Subscribe and publish from here. */
+    void (*connected)(void *user);
+    /* The connection is gone (or a connect attempt failed after having been connected).
+     * Everything not yet confirmed by `delivered` is lost. `reason` is printable, secret-free. */
+    void (*disconnected)(void *user, const char *reason);
+    /* Message `msg_id` (as returned by t2m_mqtt_publish) is done: QoS 1 acked, QoS 0 written. */
+    void (*delivered)(void *user, int msg_id);
+    /* A message on a subscribed topic. */
+    void (*message)(void *user, const char *topic, const void *payload, size_t len);
+};
+
+struct t2m_mqtt_options {
+    const char *backend;   /* "mosquitto" or "paho" */
+    const char *url;       /* tcp://host:port, mqtt://, ssl://, mqtts:// (default ports 1883/8883) */
+    const char *client_id;
+    const char *username;  /* NULL or "" = none */
+    const char *password;  /* NULL or "" = none */
+    const char *ca_file, *cert_file, *key_file; /* NULL or "" = none; ca "" = system store */
+    bool tls_verify;       /* chain + hostname */
+    int protocol;          /* 4 = 3.1.1, 5 = 5 */
+    int keepalive;         /* seconds */
+    const char *will_topic; /* retained will, QoS 1 */
+    const char *will_payload;
+    int max_inflight;       /* QoS 1 messages outstanding at once (e.g. 1000) */
+};
+
+/* Creates the client; does not connect yet. NULL and err filled on a bad URL or option. */
+struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_options *opt,
+                              const struct t2m_mqtt_callbacks *cb, void *user, char *err,
+                              size_t errlen);
+/* Starts connecting (and reconnecting for ever). A broker that is down is not an error. */
+int t2m_mqtt_start(struct t2m_mqtt *m);
+bool t2m_mqtt_connected(const struct t2m_mqtt *m);
+/* Queues one message with the library. On T2M_MQTT_OK *msg_id identifies it for `delivered`
+ * (every publish gets exactly one `delivered` unless `disconnected` comes first). */
+int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
+                     int qos, bool retain, int *msg_id);
+int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos);
+/* Replaces the password (SIGHUP). Reconnects when it changed. */
+void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password);
+/* Clean disconnect (no will), stops reconnecting. */
+void t2m_mqtt_disconnect(struct t2m_mqtt *m);
+/* Frees; no callback fires after this. Call before lws_context_destroy. */
+void t2m_mqtt_free(struct t2m_mqtt *m);
+/* The names of the built-in backends, for config validation: 0 if known. */
+int t2m_mqtt_backend_known(const char *name);
+
+#endif

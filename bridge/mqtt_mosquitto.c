@@ -1,0 +1,1 @@
+/* mqtt_mosquitto.c - not written yet */

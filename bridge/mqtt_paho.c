@@ -1,0 +1,1 @@
+/* mqtt_paho.c - not written yet */

@@ -1,0 +1,1 @@
+/* owntracks.c - not written yet */

@@ -1,0 +1,47 @@
+/* payload.h - pure: an update -> the bytes of the position payload, attribute values and the
+ * instance status payload (SPEC section 2). Renders straight into caller buffers. */
+#ifndef T2M_PAYLOAD_H
+#define T2M_PAYLOAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol.h"
+#include "units.h"
+
+#define T2M_PAYLOAD_MAX 2048 /* always enough for one position payload */
+
+/* {"instance_id":..,"device_token":..,"track_token":..,"latitude":..,"longitude":..,"speed":..,
+ *  "speed_unit":..,"accuracy":..,"accuracy_unit":..,"gps_accuracy":..,"heading":..,"timestamp":..}
+ * in this order; absent fields left out (speed_unit only with speed, accuracy_unit and
+ * gps_accuracy only with accuracy). Returns length or 0 if it does not fit. */
+size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t instance_len,
+                            const struct t2m_update *u, const struct t2m_units *units);
+
+enum t2m_attr {
+    T2M_ATTR_LATITUDE = 0,
+    T2M_ATTR_LONGITUDE,
+    T2M_ATTR_SPEED,
+    T2M_ATTR_ACCURACY,
+    T2M_ATTR_HEADING,
+    T2M_ATTR_TIMESTAMP,
+    T2M_ATTR_TRACK_TOKEN,
+    T2M_ATTR_COUNT
+};
+
+/* "latitude", "longitude", "speed", "accuracy", "heading", "timestamp", "track_token" */
+const char *t2m_payload_attr_name(enum t2m_attr a);
+
+/* The plain value of one attribute (same text and units as in the position payload, strings
+ * unquoted). Returns length, or 0 when the field is absent from u. */
+size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
+                             const struct t2m_units *units);
+
+/* {"state":"subscribed","since":<ts>,"connection_id":"..","error":{"code":401,"message":".."}}
+ * connection_id omitted when NULL/"", error omitted when code == 0. `since` formatted with
+ * units->timestamp. */
+size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_ms,
+                          const char *connection_id, int error_code, const char *error_message,
+                          const struct t2m_units *units);
+
+#endif

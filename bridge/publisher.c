@@ -1,0 +1,1 @@
+/* publisher.c - not written yet */

@@ -1,0 +1,23 @@
+/* topics.h - pure: topic segment encoding and topic building (SPEC section 2). */
+#ifndef T2M_TOPICS_H
+#define T2M_TOPICS_H
+
+#include <stddef.h>
+
+/* Percent-encodes one segment: bytes outside [A-Za-z0-9._~-] become %XX (upper-case hex).
+ * Returns the encoded length (NUL-terminated), or -1 when inlen is 0 or > T2M_TOKEN_MAX (256),
+ * or when out is too small (3*256+1 always fits). */
+int t2m_topic_segment(char *out, size_t outlen, const char *in, size_t inlen);
+
+/* Reverses t2m_topic_segment. Returns decoded length or -1 on malformed input. */
+int t2m_topic_segment_decode(char *out, size_t outlen, const char *in, size_t inlen);
+
+/* Maps bytes to [a-zA-Z0-9_-] collision-free for Home Assistant ids: [a-zA-Z0-9-] kept, every
+ * other byte (including '_') becomes '_' + two lower-case hex digits. Returns length or -1. */
+int t2m_topic_ha_id(char *out, size_t outlen, const char *in, size_t inlen);
+
+/* Joins already-encoded segments with '/': t2m_topic_join(buf, n, 3, "telematics", "I", "D").
+ * Returns length or -1 if it does not fit. */
+int t2m_topic_join(char *out, size_t outlen, int count, ...);
+
+#endif
