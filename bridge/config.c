@@ -1,1 +1,1475 @@
-/* config.c - not written yet */
+/* config.c - SPEC section 6: the libconfig file, T2M_* environment overrides, secret files and
+ * validation into struct t2m_config, and the effective configuration printed back.
+ *
+ * One table (`keys`) documents every scalar option: its place, type, default and range. Parsing,
+ * environment overrides, defaults, freeing and printing are all driven by it, so an option is
+ * added in exactly one place. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MOD "config"
+#define MAX_ID_LEN 256         /* instance ids and device tokens, as topic segments (SPEC 2) */
+#define MAX_SECRET 65536       /* first line of a secret file */
+#define MAX_CONF_SIZE 16777216 /* a config file scanned for wide integers */
+#define MAX_INCLUDE_DEPTH 10
+
+enum ktype { T_STR, T_BOOL, T_INT, T_FLOAT, T_LEVEL, T_FORMAT };
+
+typedef int (*check_fn)(const char *v, char *msg, size_t n);
+
+struct key {
+    const char *group, *name;
+    enum ktype type;
+    size_t off;        /* into struct t2m_config (or the instance / alias struct) */
+    double min, max;   /* T_INT, T_FLOAT: the allowed range */
+    bool min_excl;     /* min itself is not allowed ("> 0") */
+    bool secret;       /* wiped on free, printed as "<redacted>" */
+    check_fn check;    /* T_STR: NULL or a validator */
+    const char *def_s; /* default of T_STR, T_LEVEL, T_FORMAT */
+    double def_n;      /* default of T_BOOL (0/1), T_INT, T_FLOAT */
+};
+
+static int check_ws_url(const char *v, char *msg, size_t n);
+static int check_mqtt_url(const char *v, char *msg, size_t n);
+static int check_client(const char *v, char *msg, size_t n);
+static int check_nonempty(const char *v, char *msg, size_t n);
+static int check_file(const char *v, char *msg, size_t n);
+static int check_topic(const char *v, char *msg, size_t n);
+static int check_system(const char *v, char *msg, size_t n);
+static int check_speed(const char *v, char *msg, size_t n);
+static int check_distance(const char *v, char *msg, size_t n);
+static int check_ts(const char *v, char *msg, size_t n);
+static int check_tz(const char *v, char *msg, size_t n);
+static int check_listen(const char *v, char *msg, size_t n);
+static int check_id(const char *v, char *msg, size_t n);
+
+/* clang-format off */
+#define C(f) offsetof(struct t2m_config, f)
+#define STR(g, k, f, d, chk) {g, k, T_STR, C(f), 0, 0, false, false, chk, d, 0}
+#define SECRET(g, k, f) {g, k, T_STR, C(f), 0, 0, false, true, NULL, "", 0}
+#define BOOL(g, k, f, d) {g, k, T_BOOL, C(f), 0, 0, false, false, NULL, NULL, d}
+#define INT(g, k, f, d, lo, hi) {g, k, T_INT, C(f), lo, hi, false, false, NULL, NULL, d}
+#define FLT(g, k, f, d, lo, hi, ex) {g, k, T_FLOAT, C(f), lo, hi, ex, false, NULL, NULL, d}
+#define DAY 86400.0
+
+enum key_id {
+    K_UP_URL, K_UP_CA, K_UP_VERIFY, K_UP_MAXMSG, K_UP_MAXDEV, K_UP_CONNTO, K_UP_AUTHTO,
+    K_UP_IDLETO, K_UP_BOMIN, K_UP_BOMAX,
+    K_MQ_CLIENT, K_MQ_URL, K_MQ_CLIENTID, K_MQ_USER, K_MQ_PASS, K_MQ_PASSFILE, K_MQ_CA,
+    K_MQ_CERT, K_MQ_KEY, K_MQ_VERIFY, K_MQ_PROTO, K_MQ_KEEPALIVE, K_MQ_QOS, K_MQ_RETAIN,
+    K_MQ_BASE, K_MQ_ATTR, K_MQ_QUEUE, K_MQ_MININT,
+    K_UN_SYSTEM, K_UN_SPEED, K_UN_DIST, K_UN_TS, K_UN_TZ, K_UN_PREC,
+    K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS,
+    K_OT_ENABLED,
+    K_HTTP_LISTEN,
+    K_LOG_LEVEL, K_LOG_FORMAT,
+    N_KEYS
+};
+/* clang-format on */
+
+/* Every scalar option of SPEC section 6 with its default, in the SPEC's order. */
+static const struct key keys[N_KEYS] = {
+    [K_UP_URL] =
+        STR("upstream", "url", upstream.url,
+            "wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime", check_ws_url),
+    [K_UP_CA] = STR("upstream", "ca_file", upstream.ca_file, "", check_file),
+    [K_UP_VERIFY] = BOOL("upstream", "tls_verify", upstream.tls_verify, 1),
+    [K_UP_MAXMSG] =
+        INT("upstream", "max_message_size", upstream.max_message_size, 65536, 1024, 1073741824),
+    [K_UP_MAXDEV] = INT("upstream", "max_devices", upstream.max_devices, 100000, 1, INT_MAX),
+    [K_UP_CONNTO] = FLT("upstream", "connect_timeout", upstream.connect_timeout, 10, 0, DAY, true),
+    [K_UP_AUTHTO] = FLT("upstream", "auth_timeout", upstream.auth_timeout, 10, 0, DAY, true),
+    [K_UP_IDLETO] = FLT("upstream", "idle_timeout", upstream.idle_timeout, 90, 0, DAY, true),
+    [K_UP_BOMIN] = FLT("upstream", "backoff_min", upstream.backoff_min, 1, 0, DAY, true),
+    [K_UP_BOMAX] = FLT("upstream", "backoff_max", upstream.backoff_max, 60, 0, DAY, true),
+    [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "mosquitto", check_client),
+    [K_MQ_URL] = STR("mqtt", "url", mqtt.url, "tcp://localhost:1883", check_mqtt_url),
+    [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", check_nonempty),
+    [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", NULL),
+    [K_MQ_PASS] = SECRET("mqtt", "password", mqtt.password),
+    [K_MQ_PASSFILE] = STR("mqtt", "password_file", mqtt.password_file, "", NULL),
+    [K_MQ_CA] = STR("mqtt", "ca_file", mqtt.ca_file, "", check_file),
+    [K_MQ_CERT] = STR("mqtt", "cert_file", mqtt.cert_file, "", check_file),
+    [K_MQ_KEY] = STR("mqtt", "key_file", mqtt.key_file, "", check_file),
+    [K_MQ_VERIFY] = BOOL("mqtt", "tls_verify", mqtt.tls_verify, 1),
+    [K_MQ_PROTO] = INT("mqtt", "protocol", mqtt.protocol, 4, 4, 5),
+    [K_MQ_KEEPALIVE] = INT("mqtt", "keepalive", mqtt.keepalive, 30, 0, 65535),
+    [K_MQ_QOS] = INT("mqtt", "qos", mqtt.qos, 1, 0, 1),
+    [K_MQ_RETAIN] = BOOL("mqtt", "retain", mqtt.retain, 1),
+    [K_MQ_BASE] = STR("mqtt", "base_topic", mqtt.base_topic, "telematics", check_topic),
+    [K_MQ_ATTR] = BOOL("mqtt", "attribute_topics", mqtt.attribute_topics, 0),
+    [K_MQ_QUEUE] = INT("mqtt", "offline_queue", mqtt.offline_queue, 10000, 0, INT_MAX),
+    [K_MQ_MININT] = FLT("mqtt", "min_interval", mqtt.min_interval, 0, 0, DAY, false),
+    [K_UN_SYSTEM] = STR("units", "system", units.system, "metric", check_system),
+    [K_UN_SPEED] = STR("units", "speed", units.speed, "", check_speed),
+    [K_UN_DIST] = STR("units", "distance", units.distance, "", check_distance),
+    [K_UN_TS] = STR("units", "timestamp", units.timestamp, "iso", check_ts),
+    [K_UN_TZ] = STR("units", "timezone", units.timezone, "UTC", check_tz),
+    [K_UN_PREC] = INT("units", "precision", units.precision, 2, 0, 9),
+    [K_HA_ENABLED] = BOOL("homeassistant", "enabled", homeassistant.enabled, 1),
+    [K_HA_PREFIX] = STR("homeassistant", "discovery_prefix", homeassistant.discovery_prefix,
+                        "homeassistant", check_topic),
+    [K_HA_STATUS] = STR("homeassistant", "status_topic", homeassistant.status_topic,
+                        "homeassistant/status", check_topic),
+    [K_OT_ENABLED] = BOOL("owntracks", "enabled", owntracks.enabled, 0),
+    [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", check_listen),
+    [K_LOG_LEVEL] = {"log", "level", T_LEVEL, C(log.level), 0, 0, false, false, NULL, "info", 0},
+    [K_LOG_FORMAT] = {"log", "format", T_FORMAT, C(log.json), 0, 0, false, false, NULL, "text", 0},
+};
+
+static const char *const groups[] = {"upstream",  "mqtt", "units", "homeassistant",
+                                     "owntracks", "http", "log"};
+
+#define I(f) offsetof(struct t2m_instance_cfg, f)
+enum ikey_id { IK_ID, IK_TOKEN, IK_TOKFILE, IK_CLIENT, IK_DEVICE, IK_REFRESH, N_IKEYS };
+static const struct key ikeys[N_IKEYS] = {
+    [IK_ID] = {"instances", "id", T_STR, I(id), 0, 0, false, false, check_id, "", 0},
+    [IK_TOKEN] = {"instances", "access_token", T_STR, I(access_token), 0, 0, false, true, NULL, "",
+                  0},
+    [IK_TOKFILE] = {"instances", "access_token_file", T_STR, I(access_token_file), 0, 0, false,
+                    false, NULL, "", 0},
+    [IK_CLIENT] = {"instances", "client_id", T_STR, I(client_id), 0, 0, false, false, NULL, "", 0},
+    [IK_DEVICE] = {"instances", "device_token", T_STR, I(device_token), 0, 0, false, false, NULL,
+                   "", 0},
+    [IK_REFRESH] = {"instances", "refresh_token_file", T_STR, I(refresh_token_file), 0, 0, false,
+                    false, NULL, "", 0},
+};
+
+#define D(f) offsetof(struct t2m_device_alias, f)
+enum dkey_id { DK_TOKEN, DK_NAME, N_DKEYS };
+static const struct key dkeys[N_DKEYS] = {
+    [DK_TOKEN] = {"devices", "token", T_STR, D(token), 0, 0, false, false, check_id, "", 0},
+    [DK_NAME] = {"devices", "name", T_STR, D(name), 0, 0, false, false, check_nonempty, "", 0},
+};
+
+/* Where a value came from, for error messages: a file line, an environment variable, or neither
+ * (the default). */
+struct loc {
+    const char *file;
+    int line;
+    const char *env;
+};
+
+struct inst_loc {
+    struct loc group;
+    struct loc k[N_IKEYS];
+};
+
+struct alias_tmp {
+    struct t2m_device_alias a;
+    struct loc at;
+};
+
+struct loader {
+    struct t2m_config *cfg;
+    config_t lc;
+    char *incdir;
+    struct loc locs[N_KEYS];
+    struct inst_loc *ilocs;
+    char *err;
+    size_t errlen;
+};
+
+/* ---- small helpers ---- */
+
+static void wipe_free(char *s)
+{
+    if (s) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+static char **str_at(void *base, const struct key *k)
+{
+    return (char **)((char *)base + k->off);
+}
+
+/* Replaces a string field; the old value is wiped first when it may be a secret. */
+static int set_str(void *base, const struct key *k, const char *v)
+{
+    char *dup = strdup(v);
+    if (!dup) return -1;
+    char **slot = str_at(base, k);
+    if (k->secret)
+        wipe_free(*slot);
+    else
+        free(*slot);
+    *slot = dup;
+    return 0;
+}
+
+static const char *type_name(int t)
+{
+    switch (t) {
+    case CONFIG_TYPE_GROUP:
+        return "a group";
+    case CONFIG_TYPE_INT:
+        return "an integer";
+    case CONFIG_TYPE_INT64:
+        return "a 64-bit integer";
+    case CONFIG_TYPE_FLOAT:
+        return "a float";
+    case CONFIG_TYPE_STRING:
+        return "a string";
+    case CONFIG_TYPE_BOOL:
+        return "a boolean";
+    case CONFIG_TYPE_ARRAY:
+        return "an array";
+    case CONFIG_TYPE_LIST:
+        return "a list";
+    default:
+        return "nothing";
+    }
+}
+
+static const char *want_name(enum ktype t)
+{
+    switch (t) {
+    case T_BOOL:
+        return "a boolean (true or false)";
+    case T_INT:
+        return "an integer";
+    case T_FLOAT:
+        return "a number";
+    default:
+        return "a string";
+    }
+}
+
+static struct loc loc_of(const config_setting_t *s)
+{
+    struct loc l = {config_setting_source_file(s), (int)config_setting_source_line(s), NULL};
+    return l;
+}
+
+static struct loc loc_env(const char *var)
+{
+    struct loc l = {NULL, 0, var};
+    return l;
+}
+
+static bool loc_set(const struct loc *l)
+{
+    return l->env || l->file;
+}
+
+/* Writes one error line: "T2M_X: ...", "FILE:LINE: what: ..." or "telematics2mqtt: what: ...".
+ * Always returns -1 so callers can `return fail(...)`. */
+__attribute__((format(printf, 4, 5))) static int fail(struct loader *L, const struct loc *at,
+                                                      const char *what, const char *fmt, ...)
+{
+    if (!L->err || L->errlen == 0) return -1;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (at && at->env)
+        snprintf(L->err, L->errlen, "%s: %s", at->env, msg);
+    else if (at && at->file)
+        snprintf(L->err, L->errlen, "%s:%d: %s%s%s", at->file, at->line, what ? what : "",
+                 what ? ": " : "", msg);
+    else
+        snprintf(L->err, L->errlen, "telematics2mqtt: %s%s%s", what ? what : "", what ? ": " : "",
+                 msg);
+    return -1;
+}
+
+static int oom(struct loader *L)
+{
+    return fail(L, NULL, NULL, "out of memory");
+}
+
+/* ---- value checks ---- */
+
+bool t2m_config_url_tls(const char *scheme)
+{
+    return scheme && (strcmp(scheme, "wss") == 0 || strcmp(scheme, "ssl") == 0 ||
+                      strcmp(scheme, "mqtts") == 0);
+}
+
+static int default_port(const char *scheme)
+{
+    static const struct {
+        const char *s;
+        int port;
+    } ports[] = {{"ws", 80},     {"wss", 443},  {"tcp", 1883},
+                 {"mqtt", 1883}, {"ssl", 8883}, {"mqtts", 8883}};
+    for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
+        if (strcmp(scheme, ports[i].s) == 0) return ports[i].port;
+    return -1;
+}
+
+/* Parses the digits of a port in [p, end): 1..65535, nothing else. */
+static int parse_port(const char *p, const char *end)
+{
+    if (p == end || end - p > 5) return -1;
+    int v = 0;
+    for (; p < end; p++) {
+        if (!isdigit((unsigned char)*p)) return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v >= 1 && v <= 65535 ? v : -1;
+}
+
+static bool host_ok(const char *h, size_t n, bool v6)
+{
+    if (n == 0) return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)h[i];
+        if (v6 ? !(isxdigit(c) || c == ':' || c == '.' || c == '%')
+               : !(isalnum(c) || c == '-' || c == '.' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static int copy_n(char *dst, size_t dl, const char *src, size_t n)
+{
+    if (n >= dl) return -1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    return 0;
+}
+
+/* Splits "host:port" / "[v6]:port" / "host" in [a, end) into host + port (or -1 when absent). */
+static int split_hostport(const char *a, const char *end, char *host, size_t hl, int *port)
+{
+    const char *hs = a, *he, *rest;
+    bool v6 = false;
+    if (*a == '[') {
+        const char *close = memchr(a, ']', (size_t)(end - a));
+        if (!close) return -1;
+        hs = a + 1;
+        he = close;
+        rest = close + 1;
+        v6 = true;
+    } else {
+        he = memchr(a, ':', (size_t)(end - a));
+        if (!he) he = end;
+        rest = he;
+    }
+    if (!host_ok(hs, (size_t)(he - hs), v6) || copy_n(host, hl, hs, (size_t)(he - hs))) return -1;
+    *port = -1;
+    if (rest == end) return 0;
+    if (*rest != ':') return -1;
+    *port = parse_port(rest + 1, end);
+    return *port < 0 ? -1 : 0;
+}
+
+int t2m_config_parse_url(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
+                         char *path, size_t pl)
+{
+    if (!url || !scheme || !host || !port || !path) return -1;
+    const char *sep = strstr(url, "://");
+    if (!sep || sep == url || (size_t)(sep - url) >= sl) return -1;
+    size_t n = (size_t)(sep - url);
+    for (size_t i = 0; i < n; i++)
+        scheme[i] = (char)tolower((unsigned char)url[i]);
+    scheme[n] = '\0';
+    int def = default_port(scheme);
+    if (def < 0) return -1;
+
+    const char *a = sep + 3;
+    const char *end = a + strcspn(a, "/?#");
+    if (memchr(a, '@', (size_t)(end - a))) return -1;
+    if (split_hostport(a, end, host, hl, port)) return -1;
+    if (*port < 0) *port = def;
+
+    for (const char *p = end; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f) return -1;
+    if (*end == '\0') return copy_n(path, pl, "/", 1);
+    if (*end == '/') return copy_n(path, pl, end, strlen(end));
+    if (pl < 2) return -1;
+    path[0] = '/';
+    return copy_n(path + 1, pl - 1, end, strlen(end));
+}
+
+static int check_url(const char *v, char *msg, size_t n, bool ws)
+{
+    char scheme[16], host[256], path[1024];
+    int port;
+    const char *want = ws ? "ws:// or wss://" : "tcp://, mqtt://, ssl:// or mqtts://";
+    if (t2m_config_parse_url(v, scheme, sizeof(scheme), host, sizeof(host), &port, path,
+                             sizeof(path))) {
+        if (strchr(v, '@'))
+            snprintf(msg, n, "credentials do not belong in the URL (use username / password)");
+        else
+            snprintf(msg, n, "not a valid %s URL", want);
+        return -1;
+    }
+    bool is_ws = strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0;
+    if (is_ws != ws) {
+        snprintf(msg, n, "must start with %s", want);
+        return -1;
+    }
+    if (!ws && strcmp(path, "/") != 0) {
+        snprintf(msg, n, "an MQTT URL has no path");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_ws_url(const char *v, char *msg, size_t n)
+{
+    return check_url(v, msg, n, true);
+}
+
+static int check_mqtt_url(const char *v, char *msg, size_t n)
+{
+    return check_url(v, msg, n, false);
+}
+
+/* The names t2m_mqtt_backend_known accepts: linking t2m_mqtt here would pull Paho and
+ * libmosquitto into everything that reads the configuration. */
+static int check_client(const char *v, char *msg, size_t n)
+{
+    if (strcmp(v, "mosquitto") == 0 || strcmp(v, "paho") == 0) return 0;
+    snprintf(msg, n, "must be \"mosquitto\" or \"paho\"");
+    return -1;
+}
+
+static int check_nonempty(const char *v, char *msg, size_t n)
+{
+    if (*v) return 0;
+    snprintf(msg, n, "must not be empty");
+    return -1;
+}
+
+static int check_id(const char *v, char *msg, size_t n)
+{
+    if (check_nonempty(v, msg, n)) return -1;
+    if (strlen(v) > MAX_ID_LEN) {
+        snprintf(msg, n, "longer than %d bytes", MAX_ID_LEN);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_file(const char *v, char *msg, size_t n)
+{
+    if (*v == '\0' || access(v, R_OK) == 0) return 0;
+    snprintf(msg, n, "cannot read %s: %s", v, strerror(errno));
+    return -1;
+}
+
+/* A topic prefix the bridge publishes under: no wildcards, no empty first or last level. */
+static int check_topic(const char *v, char *msg, size_t n)
+{
+    if (check_nonempty(v, msg, n)) return -1;
+    if (strpbrk(v, "+#")) {
+        snprintf(msg, n, "must not contain the MQTT wildcards + or #");
+        return -1;
+    }
+    if (v[0] == '/' || v[strlen(v) - 1] == '/') {
+        snprintf(msg, n, "must not start or end with /");
+        return -1;
+    }
+    return 0;
+}
+
+static int check_system(const char *v, char *msg, size_t n)
+{
+    enum t2m_speed_unit s;
+    enum t2m_dist_unit d;
+    if (t2m_units_parse_system(v, &s, &d) == 0) return 0;
+    snprintf(msg, n, "must be \"metric\" or \"imperial\"");
+    return -1;
+}
+
+static int check_speed(const char *v, char *msg, size_t n)
+{
+    enum t2m_speed_unit s;
+    if (*v == '\0' || t2m_units_parse_speed(v, &s) == 0) return 0;
+    snprintf(msg, n, "must be \"m/s\", \"km/h\", \"mph\", \"kn\" or \"\"");
+    return -1;
+}
+
+static int check_distance(const char *v, char *msg, size_t n)
+{
+    enum t2m_dist_unit d;
+    if (*v == '\0' || t2m_units_parse_distance(v, &d) == 0) return 0;
+    snprintf(msg, n, "must be \"m\", \"ft\" or \"\"");
+    return -1;
+}
+
+static int check_ts(const char *v, char *msg, size_t n)
+{
+    enum t2m_ts_format f;
+    if (t2m_units_parse_ts(v, &f) == 0) return 0;
+    snprintf(msg, n, "must be \"iso\", \"unix\" or \"unix_ms\"");
+    return -1;
+}
+
+static int check_tz(const char *v, char *msg, size_t n)
+{
+    struct t2m_tz *tz = t2m_tz_load(v);
+    if (tz) {
+        t2m_tz_free(tz);
+        return 0;
+    }
+    snprintf(msg, n, "unknown time zone \"%s\" (an IANA name such as \"Europe/Berlin\")", v);
+    return -1;
+}
+
+/* Same grammar as t2m_http_parse_listen ("host:port", "[v6]:port", ":port"), which this module
+ * cannot link without pulling in lws. */
+static int check_listen(const char *v, char *msg, size_t n)
+{
+    if (*v == '\0') return 0;
+    const char *end = v + strlen(v);
+    char host[256];
+    int port = -1;
+    int rc;
+    if (*v == ':')
+        rc = (port = parse_port(v + 1, end)) < 0 ? -1 : 0;
+    else
+        rc = split_hostport(v, end, host, sizeof(host), &port);
+    if (rc == 0 && port > 0) return 0;
+    snprintf(msg, n, "must be \"HOST:PORT\", \"[IPv6]:PORT\", \":PORT\" or \"\" (off)");
+    return -1;
+}
+
+/* ---- secrets ---- */
+
+char *t2m_config_read_secret(const char *path, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    if (!path || !*path) {
+        snprintf(err, errlen, "no secret file given");
+        return NULL;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)))
+        T2M_WARN(MOD, "%s is readable by group or others: chmod 600 it", path);
+
+    char *buf = malloc(MAX_SECRET + 1);
+    if (!buf) {
+        close(fd);
+        snprintf(err, errlen, "out of memory reading %s", path);
+        return NULL;
+    }
+    size_t len = 0;
+    bool io_error = false, eol = false;
+    while (len < MAX_SECRET && !eol) {
+        ssize_t r = read(fd, buf + len, MAX_SECRET - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            io_error = true;
+            break;
+        }
+        if (r == 0) break;
+        eol = memchr(buf + len, '\n', (size_t)r) != NULL;
+        len += (size_t)r;
+    }
+    int saved = errno;
+    close(fd);
+    char *result = NULL;
+    if (io_error) {
+        snprintf(err, errlen, "cannot read %s: %s", path, strerror(saved));
+    } else {
+        char *nl = memchr(buf, '\n', len);
+        if (!nl && len == MAX_SECRET) {
+            snprintf(err, errlen, "%s: first line longer than %d bytes", path, MAX_SECRET);
+        } else {
+            size_t n = nl ? (size_t)(nl - buf) : len;
+            while (n > 0 && isspace((unsigned char)buf[n - 1]))
+                n--;
+            buf[n] = '\0';
+            if (n == 0 || strlen(buf) != n)
+                snprintf(err, errlen, "%s is empty or not text", path);
+            else if (!(result = strdup(buf)))
+                snprintf(err, errlen, "out of memory reading %s", path);
+        }
+    }
+    explicit_bzero(buf, MAX_SECRET + 1);
+    free(buf);
+    return result;
+}
+
+/* ---- wide integers ---- */
+
+/* libconfig 1.5 silently wraps an integer literal past 32 bits without an L suffix
+ * (4294967297 reads as 1), so the parsed value cannot tell: scan the source text for such
+ * literals. Runs only on a file libconfig already parsed, so the lexing can be simple. */
+static int scan_file(struct loader *L, const char *file, int depth);
+
+static int scan_include(struct loader *L, const char *file, int line, const char **pp, int depth)
+{
+    const char *p = *pp;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (*p != '"') return 0;
+    const char *q = strchr(p + 1, '"');
+    if (!q) return 0;
+    *pp = q + 1;
+    char inc[4096];
+    size_t n = (size_t)(q - p - 1);
+    int w;
+    if (p[1] != '/' && L->incdir)
+        w = snprintf(inc, sizeof(inc), "%s/%.*s", L->incdir, (int)n, p + 1);
+    else
+        w = snprintf(inc, sizeof(inc), "%.*s", (int)n, p + 1);
+    if (w < 0 || (size_t)w >= sizeof(inc)) {
+        struct loc at = {file, line, NULL};
+        return fail(L, &at, "@include", "path too long");
+    }
+    if (depth >= MAX_INCLUDE_DEPTH) {
+        struct loc at = {file, line, NULL};
+        return fail(L, &at, "@include", "nested more than %d deep", MAX_INCLUDE_DEPTH);
+    }
+    return scan_file(L, inc, depth + 1);
+}
+
+static int scan_number(struct loader *L, const char *file, int line, const char **pp)
+{
+    const char *p = *pp, *start = p;
+    if (*p == '-' || *p == '+') p++;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        const char *h = p + 2;
+        for (p = h; isxdigit((unsigned char)*p);)
+            p++;
+        *pp = p;
+        if (*p == 'L') {
+            *pp = p + 1 + (p[1] == 'L');
+            return 0;
+        }
+        errno = 0;
+        unsigned long long v = strtoull(h, NULL, 16);
+        if (errno == 0 && v <= INT_MAX) return 0;
+    } else {
+        while (isdigit((unsigned char)*p))
+            p++;
+        if (*p == '.' || *p == 'e' || *p == 'E') {
+            while (isalnum((unsigned char)*p) || *p == '.' ||
+                   ((*p == '-' || *p == '+') && (p[-1] == 'e' || p[-1] == 'E')))
+                p++;
+            *pp = p;
+            return 0;
+        }
+        *pp = p;
+        if (*p == 'L') {
+            *pp = p + 1 + (p[1] == 'L');
+            return 0;
+        }
+        errno = 0;
+        long long v = strtoll(start, NULL, 10);
+        if (errno == 0 && v >= INT_MIN && v <= INT_MAX) return 0;
+    }
+    struct loc at = {file, line, NULL};
+    return fail(L, &at, NULL,
+                "integer %.*s does not fit in 32 bits (no option takes one that large)",
+                (int)(*pp - start), start);
+}
+
+static int scan_text(struct loader *L, const char *file, const char *p, int depth)
+{
+    int line = 1;
+    while (*p) {
+        if (*p == '\n') {
+            line++;
+            p++;
+        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
+            p += strcspn(p, "\n");
+        } else if (p[0] == '/' && p[1] == '*') {
+            const char *e = strstr(p + 2, "*/");
+            const char *stop = e ? e + 2 : p + strlen(p);
+            for (; p < stop; p++)
+                line += *p == '\n';
+        } else if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1]) p++;
+                line += *p == '\n';
+            }
+            if (*p) p++;
+        } else if (strncmp(p, "@include", 8) == 0) {
+            p += 8;
+            if (scan_include(L, file, line, &p, depth)) return -1;
+        } else if (isalpha((unsigned char)*p) || *p == '*') {
+            while (isalnum((unsigned char)*p) || *p == '-' || *p == '_' || *p == '*')
+                p++;
+        } else if (*p == '.' && isdigit((unsigned char)p[1])) {
+            p++;
+            while (isalnum((unsigned char)*p) || *p == '.' ||
+                   ((*p == '-' || *p == '+') && (p[-1] == 'e' || p[-1] == 'E')))
+                p++;
+        } else if (isdigit((unsigned char)*p) ||
+                   ((*p == '-' || *p == '+') && isdigit((unsigned char)p[1]))) {
+            if (scan_number(L, file, line, &p)) return -1;
+        } else {
+            p++;
+        }
+    }
+    return 0;
+}
+
+static int scan_file(struct loader *L, const char *file, int depth)
+{
+    FILE *f = fopen(file, "re");
+    if (!f) return 0; /* libconfig read it a moment ago; nothing to add if it is gone */
+    struct stat st;
+    size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < MAX_CONF_SIZE
+                     ? (size_t)st.st_size
+                     : MAX_CONF_SIZE;
+    char *text = malloc(cap + 1);
+    if (!text) {
+        fclose(f);
+        return oom(L);
+    }
+    size_t n = fread(text, 1, cap, f);
+    fclose(f);
+    text[n] = '\0';
+    int rc = scan_text(L, file, text, depth);
+    explicit_bzero(text, n); /* the text may hold inline secrets */
+    free(text);
+    return rc;
+}
+
+/* ---- storing values ---- */
+
+static void key_path(char *buf, size_t n, const char *group, long idx, const char *name)
+{
+    if (idx >= 0)
+        snprintf(buf, n, "%s[%ld].%s", group, idx, name);
+    else
+        snprintf(buf, n, "%s.%s", group, name);
+}
+
+static int set_default(struct loader *L, void *base, const struct key *k)
+{
+    char *p = (char *)base + k->off;
+    switch (k->type) {
+    case T_BOOL:
+        *(bool *)p = k->def_n != 0;
+        return 0;
+    case T_INT:
+        *(int *)p = (int)k->def_n;
+        return 0;
+    case T_FLOAT:
+        *(double *)p = k->def_n;
+        return 0;
+    case T_LEVEL:
+        return t2m_log_parse_level(k->def_s, (enum t2m_log_level *)p);
+    case T_FORMAT:
+        *(bool *)p = strcmp(k->def_s, "json") == 0;
+        return 0;
+    case T_STR:
+        break;
+    }
+    return set_str(base, k, k->def_s) ? oom(L) : 0;
+}
+
+/* Stores a string value (from the file or the environment) after checking it. */
+static int store_string(struct loader *L, void *base, const struct key *k, const char *v,
+                        const struct loc *at, const char *what)
+{
+    char *p = (char *)base + k->off;
+    char msg[512];
+    if (k->type == T_LEVEL) {
+        if (t2m_log_parse_level(v, (enum t2m_log_level *)p))
+            return fail(L, at, what, "must be \"error\", \"warn\", \"info\" or \"debug\"");
+        return 0;
+    }
+    if (k->type == T_FORMAT) {
+        if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+            return fail(L, at, what, "must be \"text\" or \"json\"");
+        *(bool *)p = strcmp(v, "json") == 0;
+        return 0;
+    }
+    if (k->check && k->check(v, msg, sizeof(msg))) return fail(L, at, what, "%s", msg);
+    return set_str(base, k, v) ? oom(L) : 0;
+}
+
+static int store_number(struct loader *L, void *base, const struct key *k, double v,
+                        const char *text, const struct loc *at, const char *what)
+{
+    bool ok = isfinite(v) && v >= k->min && v <= k->max && !(k->min_excl && v <= k->min);
+    if (!ok) {
+        if (k->type == T_INT && k->max - k->min == 1)
+            return fail(L, at, what, "must be %.15g or %.15g, not %s", k->min, k->max, text);
+        if (k->max >= INT_MAX && v < k->min)
+            return fail(L, at, what, "must be at least %.15g, not %s", k->min, text);
+        if (k->min_excl)
+            return fail(L, at, what, "must be greater than %.15g and at most %.15g, not %s", k->min,
+                        k->max, text);
+        return fail(L, at, what, "must be between %.15g and %.15g, not %s", k->min, k->max, text);
+    }
+    char *p = (char *)base + k->off;
+    if (k->type == T_INT)
+        *(int *)p = (int)v;
+    else
+        *(double *)p = v;
+    return 0;
+}
+
+/* Checks one setting's type against its key and stores it. A type mismatch is an error: libconfig's
+ * lookup functions would report it as a missing key and leave the default in place. */
+static int apply_setting(struct loader *L, void *base, const struct key *k, config_setting_t *s,
+                         struct loc *at, const char *what)
+{
+    int t = config_setting_type(s);
+    char text[64];
+    *at = loc_of(s);
+    switch (k->type) {
+    case T_BOOL:
+        if (t != CONFIG_TYPE_BOOL) break;
+        *(bool *)((char *)base + k->off) = config_setting_get_bool(s) != 0;
+        return 0;
+    case T_INT:
+    case T_FLOAT:
+        if (t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64) {
+            long long v =
+                t == CONFIG_TYPE_INT ? config_setting_get_int(s) : config_setting_get_int64(s);
+            snprintf(text, sizeof(text), "%lld", v);
+            return store_number(L, base, k, (double)v, text, at, what);
+        }
+        if (t == CONFIG_TYPE_FLOAT && k->type == T_FLOAT) {
+            double v = config_setting_get_float(s);
+            snprintf(text, sizeof(text), "%g", v);
+            return store_number(L, base, k, v, text, at, what);
+        }
+        break;
+    default:
+        if (t != CONFIG_TYPE_STRING) break;
+        int rc = store_string(L, base, k, config_setting_get_string(s), at, what);
+        if (k->secret) {
+            /* config_destroy frees its copy of an inline secret without wiping it. */
+            char *raw = (char *)config_setting_get_string(s);
+            explicit_bzero(raw, strlen(raw));
+        }
+        return rc;
+    }
+    return fail(L, at, what, "expected %s, got %s", want_name(k->type), type_name(t));
+}
+
+static const struct key *find_key(const struct key *table, size_t n, const char *group,
+                                  const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(table[i].group, group) == 0 && strcmp(table[i].name, name) == 0) {
+            *idx = i;
+            return &table[i];
+        }
+    }
+    return NULL;
+}
+
+/* ---- the file ---- */
+
+static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
+{
+    struct loc at = loc_of(g);
+    if (!config_setting_is_group(g))
+        return fail(L, &at, gname, "expected a group { ... }, got %s",
+                    type_name(config_setting_type(g)));
+    for (int i = 0; i < config_setting_length(g); i++) {
+        config_setting_t *s = config_setting_get_elem(g, i);
+        size_t idx;
+        const struct key *k = find_key(keys, N_KEYS, gname, config_setting_name(s), &idx);
+        struct loc sat = loc_of(s);
+        if (!k) return fail(L, &sat, NULL, "unknown key %s.%s", gname, config_setting_name(s));
+        char what[128];
+        key_path(what, sizeof(what), gname, -1, k->name);
+        if (apply_setting(L, L->cfg, k, s, &L->locs[idx], what)) return -1;
+    }
+    return 0;
+}
+
+/* A list of groups; an empty array or list is fine too. */
+static int check_list(struct loader *L, config_setting_t *s, const char *name)
+{
+    struct loc at = loc_of(s);
+    int t = config_setting_type(s);
+    if (t == CONFIG_TYPE_LIST || (t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0))
+        return 0;
+    return fail(L, &at, name, "expected a list ( { ... }, ... ), got %s", type_name(t));
+}
+
+static int add_instance(struct loader *L, const struct loc *at)
+{
+    struct t2m_config *cfg = L->cfg;
+    size_t n = cfg->n_instances;
+    struct t2m_instance_cfg *ni = realloc(cfg->instances, (n + 1) * sizeof(*ni));
+    if (!ni) return oom(L);
+    cfg->instances = ni;
+    struct inst_loc *nl = realloc(L->ilocs, (n + 1) * sizeof(*nl));
+    if (!nl) return oom(L);
+    L->ilocs = nl;
+    memset(&ni[n], 0, sizeof(ni[n]));
+    memset(&nl[n], 0, sizeof(nl[n]));
+    nl[n].group = *at;
+    cfg->n_instances = n + 1;
+    for (size_t k = 0; k < N_IKEYS; k++)
+        if (set_default(L, &ni[n], &ikeys[k])) return -1;
+    return 0;
+}
+
+static int parse_instances(struct loader *L, config_setting_t *list)
+{
+    if (check_list(L, list, "instances")) return -1;
+    for (int i = 0; i < config_setting_length(list); i++) {
+        config_setting_t *g = config_setting_get_elem(list, i);
+        struct loc at = loc_of(g);
+        char what[128];
+        snprintf(what, sizeof(what), "instances[%d]", i);
+        if (!config_setting_is_group(g))
+            return fail(L, &at, what, "expected a group { id = ...; ... }, got %s",
+                        type_name(config_setting_type(g)));
+        if (add_instance(L, &at)) return -1;
+        struct t2m_instance_cfg *inst = &L->cfg->instances[i];
+        struct inst_loc *il = &L->ilocs[i];
+        for (int j = 0; j < config_setting_length(g); j++) {
+            config_setting_t *s = config_setting_get_elem(g, j);
+            size_t idx;
+            const struct key *k =
+                find_key(ikeys, N_IKEYS, "instances", config_setting_name(s), &idx);
+            struct loc sat = loc_of(s);
+            if (!k)
+                return fail(L, &sat, NULL, "unknown key instances[%d].%s", i,
+                            config_setting_name(s));
+            key_path(what, sizeof(what), "instances", i, k->name);
+            if (apply_setting(L, inst, k, s, &il->k[idx], what)) return -1;
+        }
+        if (*inst->access_token && *inst->access_token_file) {
+            key_path(what, sizeof(what), "instances", i, "access_token_file");
+            return fail(L, &il->k[IK_TOKFILE], what, "set either access_token or %s, not both",
+                        "access_token_file");
+        }
+    }
+    return 0;
+}
+
+static int cmp_bytes(const char *a, size_t al, const char *b, size_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : al > bl;
+}
+
+static int cmp_alias(const void *x, const void *y)
+{
+    const struct alias_tmp *a = x, *b = y;
+    int c = cmp_bytes(a->a.token, strlen(a->a.token), b->a.token, strlen(b->a.token));
+    return c ? c : (a->at.line > b->at.line) - (a->at.line < b->at.line);
+}
+
+static void free_aliases(struct alias_tmp *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].a.token);
+        free(t[i].a.name);
+    }
+    free(t);
+}
+
+/* Aliases are kept sorted by token so t2m_config_alias is a binary search. */
+static int parse_devices(struct loader *L, config_setting_t *list)
+{
+    if (check_list(L, list, "devices")) return -1;
+    size_t n = (size_t)config_setting_length(list);
+    struct alias_tmp *t = calloc(n ? n : 1, sizeof(*t));
+    if (!t) return oom(L);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        char what[128];
+        snprintf(what, sizeof(what), "devices[%zu]", i);
+        t[i].at = loc_of(g);
+        if (!config_setting_is_group(g)) {
+            rc = fail(L, &t[i].at, what, "expected a group { token = ...; name = ...; }, got %s",
+                      type_name(config_setting_type(g)));
+            break;
+        }
+        for (int j = 0; j < config_setting_length(g) && rc == 0; j++) {
+            config_setting_t *s = config_setting_get_elem(g, j);
+            size_t idx;
+            const struct key *k = find_key(dkeys, N_DKEYS, "devices", config_setting_name(s), &idx);
+            struct loc sat = loc_of(s);
+            key_path(what, sizeof(what), "devices", (long)i, config_setting_name(s));
+            rc = k ? apply_setting(L, &t[i].a, k, s, &sat, what)
+                   : fail(L, &sat, NULL, "unknown key %s", what);
+        }
+        if (rc == 0 && (!t[i].a.token || !t[i].a.name)) {
+            snprintf(what, sizeof(what), "devices[%zu]", i);
+            rc = fail(L, &t[i].at, what, "needs both token and name");
+        }
+    }
+    if (rc) {
+        free_aliases(t, n);
+        return -1;
+    }
+    qsort(t, n, sizeof(*t), cmp_alias);
+    for (size_t i = 1; i < n; i++) {
+        if (strcmp(t[i].a.token, t[i - 1].a.token) == 0) {
+            struct loc at = t[i].at;
+            free_aliases(t, n);
+            return fail(L, &at, "devices", "a second alias for the same token");
+        }
+    }
+    struct t2m_device_alias *d = calloc(n ? n : 1, sizeof(*d));
+    if (!d) {
+        free_aliases(t, n);
+        return oom(L);
+    }
+    for (size_t i = 0; i < n; i++)
+        d[i] = t[i].a;
+    free(t);
+    L->cfg->devices = d;
+    L->cfg->n_devices = n;
+    return 0;
+}
+
+static int parse_root(struct loader *L, config_setting_t *root)
+{
+    for (int i = 0; i < config_setting_length(root); i++) {
+        config_setting_t *s = config_setting_get_elem(root, i);
+        const char *name = config_setting_name(s);
+        int rc = -2;
+        for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++)
+            if (strcmp(name, groups[g]) == 0) rc = parse_group(L, s, groups[g]);
+        if (strcmp(name, "instances") == 0)
+            rc = parse_instances(L, s);
+        else if (strcmp(name, "devices") == 0)
+            rc = parse_devices(L, s);
+        if (rc == -2) {
+            struct loc at = loc_of(s);
+            return fail(L, &at, NULL, "unknown key %s", name);
+        }
+        if (rc) return -1;
+    }
+    return 0;
+}
+
+static int read_file(struct loader *L, const char *file, bool must_exist)
+{
+    if (!*file) return fail(L, NULL, NULL, "empty configuration file name");
+    FILE *f = fopen(file, "re");
+    if (!f) {
+        if (!must_exist && errno == ENOENT)
+            return 0; /* no file at all: the environment alone configures the bridge */
+        snprintf(L->err, L->errlen, "%s: cannot open: %s", file, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    fclose(f);
+    if (!regular) {
+        snprintf(L->err, L->errlen, "%s: not a regular file", file);
+        return -1;
+    }
+    if (!(L->cfg->path = strdup(file)) || !(L->incdir = strdup(file))) return oom(L);
+    char *slash = strrchr(L->incdir, '/');
+    if (slash)
+        slash[slash == L->incdir ? 1 : 0] = '\0';
+    else
+        strcpy(L->incdir, ".");
+    config_set_include_dir(&L->lc, L->incdir);
+    if (!config_read_file(&L->lc, file)) {
+        const char *ef = config_error_file(&L->lc);
+        snprintf(L->err, L->errlen, "%s:%d: %s", ef ? ef : file, config_error_line(&L->lc),
+                 config_error_text(&L->lc));
+        return -1;
+    }
+    if (scan_file(L, file, 0)) return -1;
+    return parse_root(L, config_root_setting(&L->lc));
+}
+
+/* ---- the environment ---- */
+
+static const struct {
+    const char *var;
+    enum key_id key;
+    int clears; /* the other half of a secret pair, or -1 */
+} env_keys[] = {
+    {"T2M_UPSTREAM_URL", K_UP_URL, -1},
+    {"T2M_MQTT_CLIENT", K_MQ_CLIENT, -1},
+    {"T2M_MQTT_URL", K_MQ_URL, -1},
+    {"T2M_MQTT_USERNAME", K_MQ_USER, -1},
+    {"T2M_MQTT_PASSWORD", K_MQ_PASS, K_MQ_PASSFILE},
+    {"T2M_MQTT_PASSWORD_FILE", K_MQ_PASSFILE, K_MQ_PASS},
+    {"T2M_BASE_TOPIC", K_MQ_BASE, -1},
+    {"T2M_UNITS", K_UN_SYSTEM, -1},
+    {"T2M_LOG_LEVEL", K_LOG_LEVEL, -1},
+    {"T2M_HTTP_LISTEN", K_HTTP_LISTEN, -1},
+};
+
+static const char *getenv_nonempty(const char *var)
+{
+    const char *v = getenv(var);
+    return v && *v ? v : NULL;
+}
+
+static int apply_env_instance(struct loader *L)
+{
+    const char *id = getenv_nonempty("T2M_INSTANCE_ID");
+    const char *tok = getenv_nonempty("T2M_ACCESS_TOKEN");
+    const char *tokf = getenv_nonempty("T2M_ACCESS_TOKEN_FILE");
+    if (!id && !tok && !tokf) return 0;
+    if (tok && tokf) {
+        struct loc at = loc_env("T2M_ACCESS_TOKEN");
+        return fail(L, &at, NULL, "set either T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE, not both");
+    }
+    struct loc none = {NULL, 0, NULL};
+    if (L->cfg->n_instances == 0 && add_instance(L, &none)) return -1;
+    struct t2m_instance_cfg *inst = &L->cfg->instances[0];
+    struct inst_loc *il = &L->ilocs[0];
+    char msg[256];
+    if (id) {
+        il->k[IK_ID] = loc_env("T2M_INSTANCE_ID");
+        if (check_id(id, msg, sizeof(msg))) return fail(L, &il->k[IK_ID], NULL, "%s", msg);
+        if (set_str(inst, &ikeys[IK_ID], id)) return oom(L);
+    }
+    if (tok || tokf) {
+        int set = tok ? IK_TOKEN : IK_TOKFILE, clear = tok ? IK_TOKFILE : IK_TOKEN;
+        il->k[set] = loc_env(tok ? "T2M_ACCESS_TOKEN" : "T2M_ACCESS_TOKEN_FILE");
+        il->k[clear] = none;
+        if (set_str(inst, &ikeys[set], tok ? tok : tokf) || set_str(inst, &ikeys[clear], ""))
+            return oom(L);
+    }
+    return 0;
+}
+
+static int apply_env(struct loader *L)
+{
+    if (getenv_nonempty("T2M_MQTT_PASSWORD") && getenv_nonempty("T2M_MQTT_PASSWORD_FILE")) {
+        struct loc at = loc_env("T2M_MQTT_PASSWORD");
+        return fail(L, &at, NULL,
+                    "set either T2M_MQTT_PASSWORD or T2M_MQTT_PASSWORD_FILE, not both");
+    }
+    for (size_t i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++) {
+        const char *v = getenv(env_keys[i].var);
+        if (!v || (env_keys[i].clears >= 0 && !*v)) continue;
+        struct loc at = loc_env(env_keys[i].var);
+        if (store_string(L, L->cfg, &keys[env_keys[i].key], v, &at, NULL)) return -1;
+        L->locs[env_keys[i].key] = at;
+        if (env_keys[i].clears >= 0) {
+            if (set_str(L->cfg, &keys[env_keys[i].clears], "")) return oom(L);
+            memset(&L->locs[env_keys[i].clears], 0, sizeof(struct loc));
+        }
+    }
+    return apply_env_instance(L);
+}
+
+/* ---- whole-configuration checks ---- */
+
+static int read_secret_into(struct loader *L, char **slot, const char *file, const struct loc *at,
+                            const char *what)
+{
+    char msg[512];
+    char *s = t2m_config_read_secret(file, msg, sizeof(msg));
+    if (!s) return fail(L, at, what, "%s", msg);
+    wipe_free(*slot);
+    *slot = s;
+    return 0;
+}
+
+static int check_instances(struct loader *L)
+{
+    struct t2m_config *cfg = L->cfg;
+    char what[128];
+    if (cfg->n_instances == 0)
+        return fail(L, NULL, NULL,
+                    "no instance configured: add instances = ( { id = \"...\"; "
+                    "access_token_file = \"...\"; } ) or set T2M_INSTANCE_ID and T2M_ACCESS_TOKEN");
+    for (size_t i = 0; i < cfg->n_instances; i++) {
+        struct t2m_instance_cfg *in = &cfg->instances[i];
+        struct inst_loc *il = &L->ilocs[i];
+        if (*in->access_token_file) {
+            key_path(what, sizeof(what), "instances", (long)i, "access_token_file");
+            if (read_secret_into(L, &in->access_token, in->access_token_file, &il->k[IK_TOKFILE],
+                                 what))
+                return -1;
+        }
+        snprintf(what, sizeof(what), "instances[%zu]", i);
+        if (!*in->id) return fail(L, &il->group, what, "no id (set id, or T2M_INSTANCE_ID)");
+        if (!*in->access_token)
+            return fail(L, &il->group, what,
+                        "no access token (set access_token or access_token_file, or "
+                        "T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE)");
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(cfg->instances[j].id, in->id) == 0) {
+                key_path(what, sizeof(what), "instances", (long)i, "id");
+                const struct loc *at = loc_set(&il->k[IK_ID]) ? &il->k[IK_ID] : &il->group;
+                return fail(L, at, what, "\"%s\" is already the id of instances[%zu]", in->id, j);
+            }
+        }
+    }
+    return 0;
+}
+
+static int check_mqtt(struct loader *L)
+{
+    struct t2m_config *cfg = L->cfg;
+    if (*cfg->mqtt.password_file &&
+        read_secret_into(L, &cfg->mqtt.password, cfg->mqtt.password_file, &L->locs[K_MQ_PASSFILE],
+                         "mqtt.password_file"))
+        return -1;
+    if (*cfg->mqtt.password && !*cfg->mqtt.username) {
+        bool f = *cfg->mqtt.password_file;
+        return fail(L, &L->locs[f ? K_MQ_PASSFILE : K_MQ_PASS],
+                    f ? "mqtt.password_file" : "mqtt.password",
+                    "a password needs mqtt.username too");
+    }
+    if (!*cfg->mqtt.cert_file != !*cfg->mqtt.key_file) {
+        bool c = *cfg->mqtt.cert_file;
+        return fail(L, &L->locs[c ? K_MQ_CERT : K_MQ_KEY], c ? "mqtt.cert_file" : "mqtt.key_file",
+                    "needs %s too", c ? "mqtt.key_file" : "mqtt.cert_file");
+    }
+    return 0;
+}
+
+static int check_upstream(struct loader *L)
+{
+    struct t2m_config *cfg = L->cfg;
+    if (cfg->upstream.backoff_max >= cfg->upstream.backoff_min) return 0;
+    if (loc_set(&L->locs[K_UP_BOMAX]) || !loc_set(&L->locs[K_UP_BOMIN]))
+        return fail(L, &L->locs[K_UP_BOMAX], "upstream.backoff_max",
+                    "must be at least upstream.backoff_min (%g)", cfg->upstream.backoff_min);
+    return fail(L, &L->locs[K_UP_BOMIN], "upstream.backoff_min",
+                "must not exceed upstream.backoff_max (%g)", cfg->upstream.backoff_max);
+}
+
+static int resolve_units(struct loader *L)
+{
+    struct t2m_config *cfg = L->cfg;
+    struct t2m_units *u = &cfg->units.resolved;
+    /* Each name was checked when it was stored; these cannot fail. */
+    t2m_units_parse_system(cfg->units.system, &u->speed, &u->distance);
+    if (*cfg->units.speed) t2m_units_parse_speed(cfg->units.speed, &u->speed);
+    if (*cfg->units.distance) t2m_units_parse_distance(cfg->units.distance, &u->distance);
+    t2m_units_parse_ts(cfg->units.timestamp, &u->timestamp);
+    u->precision = cfg->units.precision;
+    struct t2m_tz *tz = t2m_tz_load(cfg->units.timezone);
+    if (!tz)
+        return fail(L, &L->locs[K_UN_TZ], "units.timezone", "cannot load time zone \"%s\"",
+                    cfg->units.timezone);
+    u->tz = tz;
+    return 0;
+}
+
+struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen)
+{
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof(dummy);
+    }
+    err[0] = '\0';
+    struct loader L = {.err = err, .errlen = errlen};
+    L.cfg = calloc(1, sizeof(*L.cfg));
+    if (!L.cfg) {
+        oom(&L);
+        return NULL;
+    }
+    config_init(&L.lc);
+    int rc = 0;
+    for (size_t i = 0; i < N_KEYS && rc == 0; i++)
+        rc = set_default(&L, L.cfg, &keys[i]);
+    if (rc == 0) rc = read_file(&L, path ? path : T2M_DEFAULT_CONFIG, path && explicit_path);
+    if (rc == 0) rc = apply_env(&L);
+    if (rc == 0) rc = check_upstream(&L);
+    if (rc == 0) rc = check_instances(&L);
+    if (rc == 0) rc = check_mqtt(&L);
+    if (rc == 0) rc = resolve_units(&L);
+    /* The error text is already formatted: the file names it points into may go now. */
+    config_destroy(&L.lc);
+    free(L.ilocs);
+    free(L.incdir);
+    if (rc) {
+        t2m_config_free(L.cfg);
+        return NULL;
+    }
+    return L.cfg;
+}
+
+/* ---- freeing, lookup ---- */
+
+static void free_strings(void *base, const struct key *table, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (table[i].type != T_STR) continue;
+        char **slot = str_at(base, &table[i]);
+        if (table[i].secret)
+            wipe_free(*slot);
+        else
+            free(*slot);
+        *slot = NULL;
+    }
+}
+
+void t2m_config_free(struct t2m_config *cfg)
+{
+    if (!cfg) return;
+    free_strings(cfg, keys, N_KEYS);
+    for (size_t i = 0; i < cfg->n_instances; i++)
+        free_strings(&cfg->instances[i], ikeys, N_IKEYS);
+    free(cfg->instances);
+    for (size_t i = 0; i < cfg->n_devices; i++)
+        free_strings(&cfg->devices[i], dkeys, N_DKEYS);
+    free(cfg->devices);
+    /* resolved.tz is const for its readers; this struct owns it. */
+    t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
+    free(cfg->path);
+    free(cfg);
+}
+
+const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, size_t len)
+{
+    if (!cfg || !token) return NULL;
+    size_t lo = 0, hi = cfg->n_devices;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *t = cfg->devices[mid].token;
+        int c = cmp_bytes(token, len, t, strlen(t));
+        if (c == 0) return cfg->devices[mid].name;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+/* ---- printing ---- */
+
+/* A libconfig string literal. */
+static void print_str(FILE *out, const char *s)
+{
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            if (*p < 0x20 || *p == 0x7f)
+                fprintf(out, "\\x%02x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+/* The shortest text that reads back as the same double, always with a '.' or an exponent so
+ * libconfig takes it as a float. */
+static void print_float(FILE *out, double v)
+{
+    char buf[40];
+    if (v == floor(v) && fabs(v) < 1e15) {
+        fprintf(out, "%.1f", v);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    fputs(buf, out);
+    if (!strpbrk(buf, ".e")) fputs(".0", out);
+}
+
+static void print_key(FILE *out, const void *base, const struct key *k, const char *indent)
+{
+    const char *p = (const char *)base + k->off;
+    fprintf(out, "%s%s = ", indent, k->name);
+    switch (k->type) {
+    case T_BOOL:
+        fputs(*(const bool *)p ? "true" : "false", out);
+        break;
+    case T_INT:
+        fprintf(out, "%d", *(const int *)p);
+        break;
+    case T_FLOAT:
+        print_float(out, *(const double *)p);
+        break;
+    case T_LEVEL:
+        print_str(out, t2m_log_level_name(*(const enum t2m_log_level *)p));
+        break;
+    case T_FORMAT:
+        print_str(out, *(const bool *)p ? "json" : "text");
+        break;
+    case T_STR: {
+        const char *s = *(char *const *)p;
+        print_str(out, k->secret && *s ? "<redacted>" : s);
+        break;
+    }
+    }
+    fputs(";\n", out);
+}
+
+static void print_group(FILE *out, const struct t2m_config *cfg, const char *group)
+{
+    fprintf(out, "%s = {\n", group);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        if (strcmp(keys[i].group, group) != 0) continue;
+        /* A secret read from a file shows as that file; printing both would not load again. */
+        if (i == K_MQ_PASS && *cfg->mqtt.password_file) continue;
+        print_key(out, cfg, &keys[i], "    ");
+    }
+    fputs("};\n", out);
+}
+
+void t2m_config_print(const struct t2m_config *cfg, FILE *out)
+{
+    if (!cfg || !out) return;
+    fprintf(out, "# telematics2mqtt %s: effective configuration (%s%s), secrets redacted\n",
+            T2M_VERSION, cfg->path ? "from " : "environment only", cfg->path ? cfg->path : "");
+    print_group(out, cfg, "upstream");
+    fputs("instances = (\n", out);
+    for (size_t i = 0; i < cfg->n_instances; i++) {
+        const struct t2m_instance_cfg *in = &cfg->instances[i];
+        fputs("    {\n", out);
+        for (size_t k = 0; k < N_IKEYS; k++) {
+            if (k == IK_TOKEN && *in->access_token_file) continue;
+            print_key(out, in, &ikeys[k], "        ");
+        }
+        fputs(i + 1 < cfg->n_instances ? "    },\n" : "    }\n", out);
+    }
+    fputs(");\n", out);
+    fputs("devices = (\n", out);
+    for (size_t i = 0; i < cfg->n_devices; i++) {
+        fputs("    { ", out);
+        fputs("token = ", out);
+        print_str(out, cfg->devices[i].token);
+        fputs("; name = ", out);
+        print_str(out, cfg->devices[i].name);
+        fputs(i + 1 < cfg->n_devices ? "; },\n" : "; }\n", out);
+    }
+    fputs(");\n", out);
+    for (size_t g = 1; g < sizeof(groups) / sizeof(groups[0]); g++)
+        print_group(out, cfg, groups[g]);
+}

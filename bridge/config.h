@@ -84,7 +84,14 @@ struct t2m_config {
 /* Loads `path` (NULL: the default path if it exists, else env only; a path given explicitly
  * must exist), applies T2M_* environment overrides, reads *_file secrets, validates.
  * On error returns NULL and writes "FILE:LINE: what is wrong" (or "telematics2mqtt: ..." when no
- * line applies) into err. `explicit_path` says whether -c was given. */
+ * line applies) into err. `explicit_path` says whether -c was given.
+ * Environment (wins over the file): T2M_UPSTREAM_URL, T2M_INSTANCE_ID (id of the first instance,
+ * created when the file has none), T2M_ACCESS_TOKEN / T2M_ACCESS_TOKEN_FILE (first instance;
+ * each replaces the other's file value), T2M_MQTT_URL, T2M_MQTT_CLIENT, T2M_MQTT_USERNAME,
+ * T2M_MQTT_PASSWORD / T2M_MQTT_PASSWORD_FILE, T2M_BASE_TOPIC, T2M_UNITS (units.system),
+ * T2M_LOG_LEVEL, T2M_HTTP_LISTEN ("" turns it off). An empty T2M_INSTANCE_ID, T2M_ACCESS_TOKEN*
+ * or T2M_MQTT_PASSWORD* counts as unset; a bad value gives "T2M_XXX: what is wrong".
+ * Relative @include paths resolve against the config file's directory. */
 struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen);
 
 /* Frees everything, secrets wiped first. NULL is fine. */
@@ -99,5 +106,17 @@ const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, si
 /* Re-reads a secret file (first line, trailing whitespace stripped) into a new string. NULL and
  * err filled on failure. Warns (once per call) when the file is readable by group or others. */
 char *t2m_config_read_secret(const char *path, char *err, size_t errlen);
+
+/* Splits "scheme://host[:port][/path]" for ws, wss, tcp, mqtt, ssl and mqtts (scheme matched
+ * case-insensitively, written lower-case). host: a name, IPv4 or "[IPv6]" (written without the
+ * brackets). port: default 80 / 443 / 1883 / 8883 (ws / wss / tcp, mqtt / ssl, mqtts). path:
+ * "/" when absent, else from the first '/' on, query included ("?x" alone gives "/?x").
+ * Userinfo ("user:pw@") is refused so credentials never sit in a URL. 0, or -1 when malformed,
+ * of another scheme, or a buffer is too small. */
+int t2m_config_parse_url(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
+                         char *path, size_t pl);
+
+/* True for the TLS schemes t2m_config_parse_url writes: "wss", "ssl", "mqtts". */
+bool t2m_config_url_tls(const char *scheme);
 
 #endif

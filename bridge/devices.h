@@ -19,30 +19,32 @@ enum {
 };
 
 struct t2m_device {
-    struct t2m_device *next;      /* hash chain (internal) */
-    struct t2m_device *tnext;     /* throttle FIFO (owned by the bridge) */
-    int64_t last_ts_ms;           /* newest timestamp published; INT64_MIN if none */
-    int64_t window_end_ms;        /* throttle window end (monotonic ms) */
+    struct t2m_device *next;  /* hash chain (internal) */
+    struct t2m_device *tnext; /* throttle FIFO (owned by the bridge) */
+    int64_t last_ts_ms;       /* newest timestamp published; INT64_MIN if none */
+    int64_t window_end_ms;    /* throttle window end (monotonic ms) */
     double lat, lon, speed, accuracy, heading;
     int64_t ts_ms;
-    char *track;                  /* latest track token (own allocation), NULL if none */
+    char *track; /* latest track token (own allocation), NULL if none */
     uint32_t hash;
     uint16_t instance;
-    uint8_t flags;                /* T2M_DEVF_* */
-    uint8_t has;                  /* T2M_HAS_* of the stored position */
+    uint8_t flags; /* T2M_DEVF_* */
+    uint8_t has;   /* T2M_HAS_* of the stored position */
     uint16_t token_len;
-    uint8_t track_len;            /* track tokens are <= 255 bytes when stored, else dropped */
-    char token[];                 /* device token bytes, NUL-terminated */
+    uint8_t track_len; /* track tokens are <= 255 bytes when stored, else dropped */
+    char token[];      /* device token bytes, NUL-terminated */
 };
 
 struct t2m_devices;
 
 enum t2m_dev_status { T2M_DEV_FOUND = 0, T2M_DEV_CREATED, T2M_DEV_FULL, T2M_DEV_NOMEM };
 
-/* max: upstream.max_devices (creation beyond it fails with T2M_DEV_FULL). */
+/* max: upstream.max_devices (creation beyond it fails with T2M_DEV_FULL); 0 = no limit. */
 struct t2m_devices *t2m_devices_new(size_t max);
 void t2m_devices_free(struct t2m_devices *t);
-/* Finds (instance, token); creates it when `create` and there is room. *status says which. */
+/* Finds (instance, token); creates it when `create` and there is room. *status says which
+ * (status may be NULL). NULL when absent and not created: T2M_DEV_FULL (also for !create, and
+ * for an instance or token length beyond 65535), T2M_DEV_NOMEM on allocation failure. */
 struct t2m_device *t2m_devices_get(struct t2m_devices *t, unsigned instance, const char *token,
                                    size_t len, bool create, enum t2m_dev_status *status);
 size_t t2m_devices_count(const struct t2m_devices *t);

@@ -7,10 +7,10 @@
 #include "units.h"
 
 struct t2m_discovery_ctx {
-    const char *prefix;       /* homeassistant.discovery_prefix */
-    const char *base_topic;   /* mqtt.base_topic */
-    const char *bridge_id;    /* mqtt.client_id: the bridge device's identifier */
-    const char *version;      /* T2M_VERSION, for origin.sw_version */
+    const char *prefix;     /* homeassistant.discovery_prefix */
+    const char *base_topic; /* mqtt.base_topic */
+    const char *bridge_id;  /* mqtt.client_id: the bridge device's identifier */
+    const char *version;    /* T2M_VERSION, for origin.sw_version */
     const struct t2m_units *units;
 };
 
@@ -26,7 +26,7 @@ int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance
 
 /* Emits the bridge device's configs: one connectivity binary_sensor per instance, reading
  * B/I/status. */
-int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *instances,
-                         size_t n, t2m_emit_fn emit, void *user);
+int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *instances, size_t n,
+                         t2m_emit_fn emit, void *user);
 
 #endif

@@ -93,9 +93,11 @@ static void emit(enum t2m_log_level level, const char *module, const char *msg)
         fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n", ts,
                 t2m_log_level_name(level), module, body);
     } else if (g_journal) {
-        fprintf(stderr, "<%d>%s: %s\n", level == T2M_LOG_ERROR ? 3 : level == T2M_LOG_WARN ? 4
-                                        : level == T2M_LOG_INFO    ? 6
-                                                                    : 7,
+        fprintf(stderr, "<%d>%s: %s\n",
+                level == T2M_LOG_ERROR  ? 3
+                : level == T2M_LOG_WARN ? 4
+                : level == T2M_LOG_INFO ? 6
+                                        : 7,
                 module, msg);
     } else {
         fprintf(stderr, "%s %-5s %s: %s\n", ts, t2m_log_level_name(level), module, msg);
@@ -106,15 +108,13 @@ static void emit(enum t2m_log_level level, const char *module, const char *msg)
 
 void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
 {
-    if (!t2m_log_enabled(level))
-        return;
+    if (!t2m_log_enabled(level)) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (n < 0)
-        return;
+    if (n < 0) return;
     /* Strip trailing newlines: lws lines end with one. */
     size_t len = strlen(msg);
     while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
@@ -133,8 +133,7 @@ static void lws_emit(int level, const char *line)
         const char *e = strstr(p, "] ");
         if (e) {
             p = e + 2;
-            if (p[0] && p[1] == ':' && p[2] == ' ')
-                p += 3;
+            if (p[0] && p[1] == ':' && p[2] == ' ') p += 3;
         }
     }
     t2m_log(l, "lws", "%s", p);
@@ -143,7 +142,6 @@ static void lws_emit(int level, const char *line)
 void t2m_log_route_lws(void)
 {
     int mask = LLL_ERR | LLL_WARN;
-    if (g_level >= T2M_LOG_DEBUG)
-        mask |= LLL_NOTICE;
+    if (g_level >= T2M_LOG_DEBUG) mask |= LLL_NOTICE;
     lws_set_log_level(mask, lws_emit);
 }

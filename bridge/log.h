@@ -30,8 +30,7 @@ void t2m_log_route_lws(void);
 #define T2M_INFO(mod, ...) t2m_log(T2M_LOG_INFO, mod, __VA_ARGS__)
 #define T2M_DEBUG(mod, ...)                                                                        \
     do {                                                                                           \
-        if (t2m_log_enabled(T2M_LOG_DEBUG))                                                        \
-            t2m_log(T2M_LOG_DEBUG, mod, __VA_ARGS__);                                              \
+        if (t2m_log_enabled(T2M_LOG_DEBUG)) t2m_log(T2M_LOG_DEBUG, mod, __VA_ARGS__);              \
     } while (0)
 
 #endif

@@ -1,1 +1,157 @@
-/* metrics.c - not written yet */
+/* metrics.c - the Prometheus text exposition format (version 0.0.4) of /metrics. Pure. */
+#include "metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* An output cursor: every append is bounded; once something did not fit, `full` sticks and the
+ * whole render reports 0 rather than a truncated (and therefore invalid) exposition. */
+struct out {
+    char *buf;
+    size_t n, off;
+    bool full;
+};
+
+static void put(struct out *o, const char *s, size_t len)
+{
+    if (o->full || len >= o->n - o->off) {
+        o->full = true;
+        return;
+    }
+    memcpy(o->buf + o->off, s, len);
+    o->off += len;
+    o->buf[o->off] = '\0';
+}
+
+static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct out *o, const char *fmt, ...)
+{
+    if (o->full) return;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(o->buf + o->off, o->n - o->off, fmt, ap);
+    va_end(ap);
+    if (r < 0 || (size_t)r >= o->n - o->off) {
+        o->full = true;
+        o->buf[o->off] = '\0';
+        return;
+    }
+    o->off += (size_t)r;
+}
+
+static void family(struct out *o, const char *name, const char *type, const char *help)
+{
+    putf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes), 0 when it is not one. Overlong
+ * forms, surrogates and code points past U+10FFFF are invalid: promtool rejects such labels. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned c = s[0];
+    size_t need;
+    unsigned min;
+    if (c < 0x80) return 1;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len < need) return 0;
+    unsigned cp = c & (0xffu >> (need + 1));
+    for (size_t i = 1; i < need; i++) {
+        if ((s[i] & 0xc0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+    return need;
+}
+
+/* A label value: backslash, double quote and newline escaped as the format requires; bytes that
+ * are not UTF-8 become U+FFFD so one odd instance id cannot make the whole scrape invalid. */
+static void label_value(struct out *o, const char *v)
+{
+    const unsigned char *s = (const unsigned char *)(v ? v : "");
+    size_t len = strlen((const char *)s);
+    while (len > 0) {
+        size_t k = utf8_seq(s, len);
+        if (k == 0) {
+            put(o, "\xef\xbf\xbd", 3);
+            k = 1;
+        } else if (*s == '\\') {
+            put(o, "\\\\", 2);
+        } else if (*s == '"') {
+            put(o, "\\\"", 2);
+        } else if (*s == '\n') {
+            put(o, "\\n", 2);
+        } else {
+            put(o, (const char *)s, k);
+        }
+        s += k;
+        len -= k;
+    }
+}
+
+size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot *s)
+{
+    if (!buf || n == 0 || !s) return 0;
+    static const struct t2m_stats zero;
+    const struct t2m_stats *st = s->stats ? s->stats : &zero;
+    struct out o = {.buf = buf, .n = n};
+    buf[0] = '\0';
+
+    family(&o, "t2m_updates_received_total", "counter",
+           "device_update messages received from the upstream API.");
+    putf(&o, "t2m_updates_received_total %" PRIu64 "\n", st->updates_received);
+
+    family(&o, "t2m_messages_published_total", "counter",
+           "MQTT messages written (QoS 0) or acknowledged by the broker (QoS 1).");
+    putf(&o, "t2m_messages_published_total %" PRIu64 "\n", st->messages_published);
+
+    family(&o, "t2m_updates_dropped_total", "counter", "Updates dropped, by reason.");
+    for (int r = 0; r < T2M_DROP_COUNT; r++)
+        putf(&o, "t2m_updates_dropped_total{reason=\"%s\"} %" PRIu64 "\n",
+             t2m_drop_reason_name((enum t2m_drop_reason)r), st->dropped[r]);
+
+    family(&o, "t2m_fields_rejected_total", "counter",
+           "Single fields of an update ignored: NaN, out of range or of the wrong type.");
+    putf(&o, "t2m_fields_rejected_total %" PRIu64 "\n", st->fields_rejected);
+
+    family(&o, "t2m_upstream_reconnects_total", "counter",
+           "Reconnects to the upstream API, all instances together.");
+    putf(&o, "t2m_upstream_reconnects_total %" PRIu64 "\n", st->upstream_reconnects);
+
+    family(&o, "t2m_mqtt_connected", "gauge", "1 while the MQTT broker connection is up, else 0.");
+    putf(&o, "t2m_mqtt_connected %d\n", s->mqtt_connected ? 1 : 0);
+
+    family(&o, "t2m_upstream_state", "gauge",
+           "Upstream connection state per instance: 0 connecting, 1 authenticating, "
+           "2 subscribed, 3 reconnecting, 4 auth_failed.");
+    for (size_t i = 0; s->instances && i < s->n_instances; i++) {
+        put(&o, "t2m_upstream_state{instance=\"", strlen("t2m_upstream_state{instance=\""));
+        label_value(&o, s->instances[i].id);
+        putf(&o, "\"} %d\n", s->instances[i].state);
+    }
+
+    family(&o, "t2m_offline_queue_depth", "gauge",
+           "Messages waiting in the offline queue for the MQTT broker.");
+    putf(&o, "t2m_offline_queue_depth %zu\n", s->offline_queue_depth);
+
+    family(&o, "t2m_devices", "gauge", "Devices currently tracked.");
+    putf(&o, "t2m_devices %zu\n", s->devices);
+
+    if (o.full) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return o.off;
+}

@@ -1,1 +1,398 @@
-/* mqtt.c - not written yet */
+/* mqtt.c - mqtt.h's entry points: option checks, URL parsing, backend selection, and the event
+ * queue through which both backends reach the bridge's callbacks on the loop thread. */
+#include "mqtt.h"
+
+#include <ctype.h>
+#include <limits.h>
+#include <mosquitto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mqtt_impl.h"
+
+#define MQTT_MAX_PAYLOAD 268435455u /* the largest MQTT remaining length, less headers */
+
+static const struct t2m_mqtt_ops *backend_find(const char *name)
+{
+    if (!name || !*name || strcmp(name, "mosquitto") == 0) return &t2m_mqtt_mosquitto_ops;
+    if (strcmp(name, "paho") == 0) return &t2m_mqtt_paho_ops;
+    return NULL;
+}
+
+int t2m_mqtt_backend_known(const char *name)
+{
+    return (name && backend_find(name)) ? 0 : -1;
+}
+
+int t2m_mqtt_url_parse(const char *url, struct t2m_mqtt_url *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    if (!url || !*url) {
+        snprintf(err, errlen, "mqtt.url is empty");
+        return -1;
+    }
+    const char *p = url;
+    const char *sep = strstr(url, "://");
+    if (sep) {
+        size_t n = (size_t)(sep - url);
+        if ((n == 3 && strncasecmp(url, "tcp", 3) == 0) ||
+            (n == 4 && strncasecmp(url, "mqtt", 4) == 0)) {
+            out->tls = false;
+        } else if ((n == 3 && strncasecmp(url, "ssl", 3) == 0) ||
+                   (n == 5 && strncasecmp(url, "mqtts", 5) == 0)) {
+            out->tls = true;
+        } else {
+            snprintf(err, errlen,
+                     "mqtt.url: unsupported scheme (use tcp://, mqtt://, ssl:// or mqtts://)");
+            return -1;
+        }
+        p = sep + 3;
+    }
+    out->port = out->tls ? 8883 : 1883;
+
+    /* The authority ends at the first '/'; a trailing "/" alone is tolerated. */
+    size_t alen = strcspn(p, "/");
+    if (p[alen] == '/' && p[alen + 1] != '\0') {
+        snprintf(err, errlen, "mqtt.url: a path is not allowed (only scheme://host:port)");
+        return -1;
+    }
+    if (memchr(p, '@', alen)) {
+        /* Credentials in the URL would end up in logs and --check-config output. */
+        snprintf(err, errlen,
+                 "mqtt.url: credentials in the URL are not supported (use mqtt.username and "
+                 "mqtt.password)");
+        return -1;
+    }
+    const char *host = p, *hend, *port = NULL;
+    if (*p == '[') {
+        const char *close = memchr(p, ']', alen);
+        if (!close) {
+            snprintf(err, errlen, "mqtt.url: missing ']' after an IPv6 address");
+            return -1;
+        }
+        host = p + 1;
+        hend = close;
+        if (close + 1 < p + alen) {
+            if (close[1] != ':') {
+                snprintf(err, errlen, "mqtt.url: expected ':port' after ']'");
+                return -1;
+            }
+            port = close + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', alen);
+        hend = colon ? colon : p + alen;
+        if (colon) port = colon + 1;
+    }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0) {
+        snprintf(err, errlen, "mqtt.url: the host is missing");
+        return -1;
+    }
+    if (hlen >= sizeof(out->host)) {
+        snprintf(err, errlen, "mqtt.url: the host is longer than %zu bytes", sizeof(out->host) - 1);
+        return -1;
+    }
+    for (size_t i = 0; i < hlen; i++) {
+        unsigned char c = (unsigned char)host[i];
+        if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%') {
+            snprintf(err, errlen, "mqtt.url: invalid character in the host");
+            return -1;
+        }
+    }
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    if (port) {
+        const char *pend = p + alen;
+        long v = 0;
+        if (port == pend) {
+            snprintf(err, errlen, "mqtt.url: the port is empty");
+            return -1;
+        }
+        for (const char *q = port; q < pend; q++) {
+            if (!isdigit((unsigned char)*q) || (v = v * 10 + (*q - '0')) > 65535) {
+                snprintf(err, errlen, "mqtt.url: the port must be a number 1..65535");
+                return -1;
+            }
+        }
+        if (v < 1) {
+            snprintf(err, errlen, "mqtt.url: the port must be a number 1..65535");
+            return -1;
+        }
+        out->port = (int)v;
+    }
+    return 0;
+}
+
+static char *dup_opt(const char *s, bool *oom)
+{
+    if (!s || !*s) return NULL;
+    char *d = strdup(s);
+    if (!d) *oom = true;
+    return d;
+}
+
+static void free_shared(struct t2m_mqtt *m)
+{
+    free(m->client_id);
+    free(m->username);
+    if (m->password) {
+        explicit_bzero(m->password, strlen(m->password));
+        free(m->password);
+    }
+    free(m->ca_file);
+    free(m->cert_file);
+    free(m->key_file);
+    free(m->will_topic);
+    free(m->will_payload);
+    t2m_mqtt_evq_clear(&m->q);
+    pthread_mutex_destroy(&m->q.lock);
+    free(m);
+}
+
+struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_options *opt,
+                              const struct t2m_mqtt_callbacks *cb, void *user, char *err,
+                              size_t errlen)
+{
+    if (!ctx || !opt || !cb) {
+        snprintf(err, errlen, "mqtt: missing context, options or callbacks");
+        return NULL;
+    }
+    const struct t2m_mqtt_ops *ops = backend_find(opt->backend);
+    if (!ops) {
+        snprintf(err, errlen, "mqtt: unknown client backend (use \"mosquitto\" or \"paho\")");
+        return NULL;
+    }
+    struct t2m_mqtt_url url;
+    if (t2m_mqtt_url_parse(opt->url, &url, err, errlen)) return NULL;
+    if (opt->protocol != 4 && opt->protocol != 5) {
+        snprintf(err, errlen, "mqtt.protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5)");
+        return NULL;
+    }
+    if (opt->keepalive < 0 || opt->keepalive > 65535) {
+        snprintf(err, errlen, "mqtt.keepalive must be 0..65535 seconds");
+        return NULL;
+    }
+    if (opt->will_topic && *opt->will_topic && mosquitto_pub_topic_check(opt->will_topic)) {
+        snprintf(err, errlen, "mqtt: the will topic is not a valid topic name");
+        return NULL;
+    }
+    if ((opt->cert_file && *opt->cert_file) != (opt->key_file && *opt->key_file)) {
+        snprintf(err, errlen, "mqtt: cert_file and key_file must be given together");
+        return NULL;
+    }
+
+    struct t2m_mqtt *m = calloc(1, ops->size);
+    if (!m) {
+        snprintf(err, errlen, "mqtt: out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&m->q.lock, NULL);
+    m->ops = ops;
+    m->ctx = ctx;
+    m->cb = *cb;
+    m->user = user;
+    m->url = url;
+    bool oom = false;
+    m->client_id = dup_opt(opt->client_id, &oom);
+    m->username = dup_opt(opt->username, &oom);
+    m->password = dup_opt(opt->password, &oom);
+    m->ca_file = dup_opt(opt->ca_file, &oom);
+    m->cert_file = dup_opt(opt->cert_file, &oom);
+    m->key_file = dup_opt(opt->key_file, &oom);
+    m->will_topic = dup_opt(opt->will_topic, &oom);
+    m->will_payload =
+        opt->will_topic && *opt->will_topic && opt->will_payload ? strdup(opt->will_payload) : NULL;
+    if (opt->will_topic && *opt->will_topic && opt->will_payload && !m->will_payload) oom = true;
+    m->tls_verify = opt->tls_verify;
+    m->protocol = opt->protocol;
+    /* 0 would disable keepalive, and with it the only way a silent broker is noticed. */
+    m->keepalive = opt->keepalive == 0 ? 30 : (opt->keepalive < 5 ? 5 : opt->keepalive);
+    m->max_inflight =
+        opt->max_inflight <= 0 ? 1000 : (opt->max_inflight > 65535 ? 65535 : opt->max_inflight);
+    m->next_id = 1;
+    m->min_valid_id = 1;
+    if (oom) {
+        snprintf(err, errlen, "mqtt: out of memory");
+        free_shared(m);
+        return NULL;
+    }
+    if (ops->init(m, err, errlen)) {
+        ops->destroy(m);
+        free_shared(m);
+        return NULL;
+    }
+    return m;
+}
+
+int t2m_mqtt_start(struct t2m_mqtt *m)
+{
+    if (!m) return T2M_MQTT_EINVAL;
+    return m->ops->start(m);
+}
+
+bool t2m_mqtt_connected(const struct t2m_mqtt *m)
+{
+    return m && m->connected;
+}
+
+int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
+                     int qos, bool retain, int *msg_id)
+{
+    if (!m || !topic || (len && !payload) || qos < 0 || qos > 2 || len > MQTT_MAX_PAYLOAD)
+        return T2M_MQTT_EINVAL;
+    if (mosquitto_pub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
+        mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
+        return T2M_MQTT_EINVAL;
+    if (!m->connected) return T2M_MQTT_ENOTCONN;
+    int id = m->next_id;
+    int rc = m->ops->publish(m, topic, payload, len, qos, retain, id);
+    if (rc != T2M_MQTT_OK) return rc;
+    m->next_id = m->next_id == INT_MAX ? 1 : m->next_id + 1;
+    if (m->next_id == 1) m->min_valid_id = 1;
+    if (msg_id) *msg_id = id;
+    return T2M_MQTT_OK;
+}
+
+int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
+{
+    if (!m || !topic || qos < 0 || qos > 2) return T2M_MQTT_EINVAL;
+    if (mosquitto_sub_topic_check(topic) != MOSQ_ERR_SUCCESS ||
+        mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
+        return T2M_MQTT_EINVAL;
+    if (!m->connected) return T2M_MQTT_ENOTCONN;
+    return m->ops->subscribe(m, topic, qos);
+}
+
+void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password)
+{
+    if (!m) return;
+    const char *old = m->password ? m->password : "";
+    const char *neu = password ? password : "";
+    if (strcmp(old, neu) == 0) return;
+    char *copy = *neu ? strdup(neu) : NULL;
+    if (*neu && !copy) {
+        T2M_ERROR("mqtt", "out of memory replacing the password");
+        return;
+    }
+    if (m->password) {
+        explicit_bzero(m->password, strlen(m->password));
+        free(m->password);
+    }
+    m->password = copy;
+    T2M_INFO("mqtt", "password changed: reconnecting");
+    m->ops->password_changed(m);
+}
+
+void t2m_mqtt_disconnect(struct t2m_mqtt *m)
+{
+    if (m) m->ops->disconnect(m);
+}
+
+void t2m_mqtt_free(struct t2m_mqtt *m)
+{
+    if (!m) return;
+    m->ops->destroy(m);
+    free_shared(m);
+}
+
+bool t2m_mqtt_evq_push(struct t2m_mqtt_evq *q, const struct t2m_mqtt_ev *ev)
+{
+    pthread_mutex_lock(&q->lock);
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 64;
+        struct t2m_mqtt_ev *nev = realloc(q->ev, cap * sizeof(*nev));
+        if (!nev) {
+            pthread_mutex_unlock(&q->lock);
+            T2M_ERROR("mqtt", "out of memory queueing an event");
+            return false;
+        }
+        q->ev = nev;
+        q->cap = cap;
+    }
+    bool was_empty = q->n == 0;
+    q->ev[q->n++] = *ev;
+    pthread_mutex_unlock(&q->lock);
+    return was_empty;
+}
+
+void t2m_mqtt_evq_clear(struct t2m_mqtt_evq *q)
+{
+    pthread_mutex_lock(&q->lock);
+    for (size_t i = 0; i < q->n; i++) {
+        free(q->ev[i].topic);
+        free(q->ev[i].payload);
+    }
+    free(q->ev);
+    q->ev = NULL;
+    q->n = q->cap = 0;
+    pthread_mutex_unlock(&q->lock);
+}
+
+static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
+{
+    switch (ev->type) {
+    case T2M_MQTT_EV_CONNECTED:
+        if (!m->connected) {
+            m->connected = true;
+            if (m->cb.connected) m->cb.connected(m->user);
+        }
+        break;
+    case T2M_MQTT_EV_LOST:
+        if (m->connected) {
+            m->connected = false;
+            /* Whatever the library still confirms from before is no longer ours to report. */
+            m->min_valid_id = m->next_id;
+            if (m->cb.disconnected)
+                m->cb.disconnected(m->user, ev->topic ? ev->topic : "connection lost");
+        }
+        break;
+    case T2M_MQTT_EV_DELIVERED:
+        if (m->connected && ev->id >= m->min_valid_id && m->cb.delivered)
+            m->cb.delivered(m->user, ev->id);
+        break;
+    case T2M_MQTT_EV_MESSAGE:
+        if (m->cb.message)
+            m->cb.message(m->user, ev->topic, ev->payload ? ev->payload : "", ev->len);
+        break;
+    case T2M_MQTT_EV_BACKEND:
+        if (m->ops->backend_event) m->ops->backend_event(m, ev);
+        break;
+    }
+    free(ev->topic);
+    free(ev->payload);
+}
+
+void t2m_mqtt_dispatch(struct t2m_mqtt *m)
+{
+    if (m->dispatching) return;
+    m->dispatching = true;
+    for (;;) {
+        pthread_mutex_lock(&m->q.lock);
+        struct t2m_mqtt_ev *ev = m->q.ev;
+        size_t n = m->q.n;
+        m->q.ev = NULL;
+        m->q.n = m->q.cap = 0;
+        pthread_mutex_unlock(&m->q.lock);
+        if (n == 0) {
+            free(ev);
+            break;
+        }
+        for (size_t i = 0; i < n; i++)
+            dispatch_one(m, &ev[i]);
+        free(ev);
+    }
+    m->dispatching = false;
+}
+
+int t2m_mqtt_backoff_ms(int attempt)
+{
+    int b = T2M_MQTT_BACKOFF_MIN_MS;
+    for (int i = 0; i < attempt && b < T2M_MQTT_BACKOFF_MAX_MS; i++)
+        b *= 2;
+    if (b > T2M_MQTT_BACKOFF_MAX_MS) b = T2M_MQTT_BACKOFF_MAX_MS;
+    /* Jitter keeps a fleet of bridges from reconnecting to a restarted broker in lockstep. */
+    return b / 2 + (int)((unsigned)rand() % (unsigned)(b / 2 + 1));
+}

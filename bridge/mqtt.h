@@ -37,18 +37,18 @@ struct t2m_mqtt_callbacks {
 };
 
 struct t2m_mqtt_options {
-    const char *backend;   /* "mosquitto" or "paho" */
-    const char *url;       /* tcp://host:port, mqtt://, ssl://, mqtts:// (default ports 1883/8883) */
+    const char *backend; /* "mosquitto" or "paho" */
+    const char *url;     /* tcp://host:port, mqtt://, ssl://, mqtts:// (default ports 1883/8883) */
     const char *client_id;
-    const char *username;  /* NULL or "" = none */
-    const char *password;  /* NULL or "" = none */
+    const char *username;                       /* NULL or "" = none */
+    const char *password;                       /* NULL or "" = none */
     const char *ca_file, *cert_file, *key_file; /* NULL or "" = none; ca "" = system store */
-    bool tls_verify;       /* chain + hostname */
-    int protocol;          /* 4 = 3.1.1, 5 = 5 */
-    int keepalive;         /* seconds */
-    const char *will_topic; /* retained will, QoS 1 */
+    bool tls_verify;                            /* chain + hostname */
+    int protocol;                               /* 4 = 3.1.1, 5 = 5 */
+    int keepalive;                              /* seconds */
+    const char *will_topic;                     /* retained will, QoS 1 */
     const char *will_payload;
-    int max_inflight;       /* QoS 1 messages outstanding at once (e.g. 1000) */
+    int max_inflight; /* QoS 1 messages outstanding at once (e.g. 1000) */
 };
 
 /* Creates the client; does not connect yet. NULL and err filled on a bad URL or option. */

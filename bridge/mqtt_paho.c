@@ -1,1 +1,539 @@
-/* mqtt_paho.c - not written yet */
+/* mqtt_paho.c - the Paho MQTTAsync backend.
+ *
+ * Paho runs its own threads and calls back on them with its global lock held. Those callbacks
+ * never touch bridge state: they queue a small event (mqtt_impl.h) and wake the loop with
+ * lws_cancel_service(); the module's vhost protocol receives LWS_CALLBACK_EVENT_WAIT_CANCELLED
+ * on the loop thread and dispatches the queue to the bridge's callbacks.
+ *
+ * Paho's automaticReconnect handles reconnects after a first successful connection; until then
+ * a failed connect is retried from the loop with our own backoff (Paho does not retry it). */
+#include <MQTTAsync.h>
+#include <libwebsockets.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "mqtt_impl.h"
+
+#define PROTO_NAME "t2m-mqtt-paho"
+#define N_SLOTS 65536
+/* Paho's message ids are 16 bits; more outstanding would also alias our slots. */
+#define MAX_OUTSTANDING 60000
+#define DISCONNECT_TIMEOUT_MS 2000
+
+enum { BE_CONNECT_FAILED = 1, BE_DISCONNECT_DONE };
+
+struct paho_client;
+
+/* The context of one sendMessage: Paho's callback gets a single pointer and needs both. */
+struct paho_slot {
+    struct paho_client *c;
+    int id;
+};
+
+struct paho_client {
+    struct t2m_mqtt base;
+    MQTTAsync cli;
+    struct lws_vhost *vh;
+    char vhname[48]; /* lws keeps a pointer to the vhost name */
+    char uri[300];
+    lws_sorted_usec_list_t sul_retry;
+    int attempt;
+    bool started, stopping, connecting, reconnect_pending;
+    atomic_bool ever_connected; /* written by Paho's threads */
+    atomic_int outstanding;
+    pthread_mutex_t done_lock;
+    pthread_cond_t done_cond;
+    bool disconnect_done;
+    struct paho_client *next; /* the registry of live clients, loop thread only */
+    struct paho_slot slots[N_SLOTS];
+};
+
+static struct paho_client *registry;
+
+/* --- Paho's threads: queue and wake, nothing else. --- */
+
+static void post(struct paho_client *c, struct t2m_mqtt_ev *ev)
+{
+    if (t2m_mqtt_evq_push(&c->base.q, ev)) lws_cancel_service(c->base.ctx);
+}
+
+static void post_simple(struct paho_client *c, int type, int id, const char *reason)
+{
+    struct t2m_mqtt_ev ev = {.type = type, .id = id, .topic = reason ? strdup(reason) : NULL};
+    post(c, &ev);
+}
+
+static void on_connected(void *context, char *cause)
+{
+    struct paho_client *c = context;
+    atomic_store(&c->ever_connected, true);
+    T2M_INFO("mqtt", "connected to %s:%d (paho, MQTT %s)", c->base.url.host, c->base.url.port,
+             c->base.protocol == 5 ? "5" : "3.1.1");
+    post_simple(c, T2M_MQTT_EV_CONNECTED, 0, NULL);
+}
+
+static void on_connection_lost(void *context, char *cause)
+{
+    struct paho_client *c = context;
+    /* Paho's cause is usually NULL and never more specific than this. */
+    T2M_WARN("mqtt", "connection to %s:%d lost; reconnecting", c->base.url.host, c->base.url.port);
+    post_simple(c, T2M_MQTT_EV_LOST, 0, "connection lost");
+}
+
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+    struct paho_client *c = context;
+    size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
+    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_MESSAGE,
+                             .len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0};
+    ev.topic = malloc(tlen + 1);
+    ev.payload = malloc(ev.len + 1);
+    if (ev.topic && ev.payload) {
+        memcpy(ev.topic, topic, tlen);
+        ev.topic[tlen] = '\0';
+        if (ev.len) memcpy(ev.payload, msg->payload, ev.len);
+        ((char *)ev.payload)[ev.len] = '\0';
+        post(c, &ev);
+    } else {
+        free(ev.topic);
+        free(ev.payload);
+        T2M_ERROR("mqtt", "out of memory receiving a message");
+    }
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+static void connect_failed(struct paho_client *c, int code, const char *msg)
+{
+    char why[160];
+    if (code == MQTTASYNC_FAILURE || code == 0)
+        snprintf(why, sizeof(why), "%s", msg && *msg ? msg : "connection failed");
+    else if (code > 0)
+        snprintf(why, sizeof(why), "the broker refused the connection (code %d)", code);
+    else
+        snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(code));
+    post_simple(c, T2M_MQTT_EV_BACKEND, BE_CONNECT_FAILED, why);
+}
+
+static void on_connect_failure(void *context, MQTTAsync_failureData *resp)
+{
+    connect_failed(context, resp ? resp->code : 0, resp ? resp->message : NULL);
+}
+
+static void on_connect_failure5(void *context, MQTTAsync_failureData5 *resp)
+{
+    int code = resp ? (resp->reasonCode ? (int)resp->reasonCode : resp->code) : 0;
+    connect_failed(context, code, resp ? resp->message : NULL);
+}
+
+static void on_pub_success(void *context, MQTTAsync_successData *resp)
+{
+    struct paho_slot *s = context;
+    atomic_fetch_sub(&s->c->outstanding, 1);
+    post_simple(s->c, T2M_MQTT_EV_DELIVERED, s->id, NULL);
+}
+
+static void on_pub_success5(void *context, MQTTAsync_successData5 *resp)
+{
+    on_pub_success(context, NULL);
+}
+
+static void on_pub_failure(void *context, MQTTAsync_failureData *resp)
+{
+    struct paho_slot *s = context;
+    atomic_fetch_sub(&s->c->outstanding, 1);
+    T2M_DEBUG("mqtt", "publish %d failed: %s", s->id,
+              resp ? MQTTAsync_strerror(resp->code) : "unknown");
+}
+
+static void on_pub_failure5(void *context, MQTTAsync_failureData5 *resp)
+{
+    on_pub_failure(context, NULL);
+}
+
+static void signal_disconnect_done(struct paho_client *c)
+{
+    pthread_mutex_lock(&c->done_lock);
+    c->disconnect_done = true;
+    pthread_cond_signal(&c->done_cond);
+    pthread_mutex_unlock(&c->done_lock);
+    post_simple(c, T2M_MQTT_EV_BACKEND, BE_DISCONNECT_DONE, NULL);
+}
+
+static void on_disc_success(void *context, MQTTAsync_successData *resp)
+{
+    signal_disconnect_done(context);
+}
+
+static void on_disc_failure(void *context, MQTTAsync_failureData *resp)
+{
+    signal_disconnect_done(context);
+}
+
+static void on_disc_success5(void *context, MQTTAsync_successData5 *resp)
+{
+    signal_disconnect_done(context);
+}
+
+static void on_disc_failure5(void *context, MQTTAsync_failureData5 *resp)
+{
+    signal_disconnect_done(context);
+}
+
+static int on_ssl_error(const char *str, size_t len, void *u)
+{
+    struct paho_client *c = u;
+    int n = len > 400 ? 400 : (int)len;
+    while (n > 0 && (str[n - 1] == '\n' || str[n - 1] == '\r'))
+        n--;
+    T2M_WARN("mqtt", "TLS with %s:%d: %.*s", c->base.url.host, c->base.url.port, n, str);
+    return 1;
+}
+
+/* --- The loop thread. --- */
+
+static void retry_cb(lws_sorted_usec_list_t *sul);
+
+static void do_connect(struct paho_client *c)
+{
+    struct t2m_mqtt *m = &c->base;
+    bool v5 = m->protocol == 5;
+    MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
+    if (v5) co = co5;
+    MQTTAsync_willOptions wo = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
+
+    co.keepAliveInterval = m->keepalive;
+    if (v5)
+        co.cleanstart = 1;
+    else
+        co.cleansession = 1;
+    co.maxInflight = m->max_inflight;
+    co.connectTimeout = 10;
+    co.automaticReconnect = 1;
+    co.minRetryInterval = T2M_MQTT_BACKOFF_MIN_MS / 1000;
+    co.maxRetryInterval = T2M_MQTT_BACKOFF_MAX_MS / 1000;
+    co.MQTTVersion = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    co.username = m->username;
+    co.password = m->password;
+    if (m->will_topic) {
+        wo.topicName = m->will_topic;
+        wo.message = m->will_payload ? m->will_payload : "";
+        wo.retained = 1;
+        wo.qos = 1;
+        co.will = &wo;
+    }
+    if (m->url.tls) {
+        so.trustStore = m->ca_file;
+        so.CApath = m->ca_file ? NULL : "/etc/ssl/certs";
+        so.keyStore = m->cert_file;
+        so.privateKey = m->key_file;
+        /* The initializer has verify = 0: a wrong hostname would pass (LIBRARY-NOTES.md). */
+        so.enableServerCertAuth = m->tls_verify;
+        so.verify = m->tls_verify;
+        so.ssl_error_cb = on_ssl_error;
+        so.ssl_error_context = c;
+        co.ssl = &so;
+    }
+    if (v5)
+        co.onFailure5 = on_connect_failure5;
+    else
+        co.onFailure = on_connect_failure;
+    co.context = c;
+
+    c->connecting = true;
+    int rc = MQTTAsync_connect(c->cli, &co);
+    if (rc != MQTTASYNC_SUCCESS) {
+        c->connecting = false;
+        int delay = t2m_mqtt_backoff_ms(c->attempt++);
+        T2M_WARN("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
+                 m->url.port, MQTTAsync_strerror(rc), delay / 1000.0);
+        lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, (lws_usec_t)delay * LWS_US_PER_MS);
+    }
+}
+
+static void retry_cb(lws_sorted_usec_list_t *sul)
+{
+    struct paho_client *c = lws_container_of(sul, struct paho_client, sul_retry);
+    if (!c->stopping) do_connect(c);
+}
+
+static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    if (ev->id == BE_CONNECT_FAILED) {
+        c->connecting = false;
+        if (c->stopping) return;
+        const char *why = ev->topic ? ev->topic : "connection failed";
+        if (atomic_load(&c->ever_connected)) {
+            T2M_DEBUG("mqtt", "reconnect attempt failed: %s", why);
+            return;
+        }
+        int delay = t2m_mqtt_backoff_ms(c->attempt++);
+        T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
+                 m->url.port, why, delay / 1000.0);
+        lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, (lws_usec_t)delay * LWS_US_PER_MS);
+    } else if (ev->id == BE_DISCONNECT_DONE) {
+        struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST};
+        if (c->reconnect_pending && !c->stopping) {
+            c->reconnect_pending = false;
+            lost.topic = strdup("reconnecting with the new password");
+            t2m_mqtt_evq_push(&m->q, &lost);
+            atomic_store(&c->ever_connected, false);
+            c->attempt = 0;
+            do_connect(c);
+        } else {
+            lost.topic = strdup("disconnected on request");
+            t2m_mqtt_evq_push(&m->q, &lost);
+        }
+    }
+}
+
+static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                  size_t len)
+{
+    if (reason != LWS_CALLBACK_EVENT_WAIT_CANCELLED) return 0;
+    struct lws_vhost *vh = lws_get_vhost(wsi);
+    for (struct paho_client *c = registry; c; c = c->next) {
+        if (c->vh == vh) {
+            /* The dispatch may free c (the bridge's callbacks may): do not touch it after. */
+            t2m_mqtt_dispatch(&c->base);
+            break;
+        }
+    }
+    return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+    {PROTO_NAME, lws_cb, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    pthread_mutex_init(&c->done_lock, NULL);
+    pthread_cond_init(&c->done_cond, NULL);
+    for (size_t i = 0; i < N_SLOTS; i++)
+        c->slots[i].c = c;
+
+    snprintf(c->vhname, sizeof(c->vhname), "t2m-mqtt-%p", (void *)c);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = protocols;
+    info.vhost_name = c->vhname;
+    c->vh = lws_create_vhost(m->ctx, &info);
+    if (!c->vh) {
+        snprintf(err, errlen, "mqtt: cannot create the lws vhost");
+        return -1;
+    }
+
+    if (m->url.host[0] && strchr(m->url.host, ':'))
+        snprintf(c->uri, sizeof(c->uri), "%s://[%s]:%d", m->url.tls ? "ssl" : "tcp", m->url.host,
+                 m->url.port);
+    else
+        snprintf(c->uri, sizeof(c->uri), "%s://%s:%d", m->url.tls ? "ssl" : "tcp", m->url.host,
+                 m->url.port);
+    char gen_id[64];
+    const char *cid = m->client_id;
+    if (!cid) {
+        /* Paho needs an id; MQTT 3.1.1 lets the broker assign one, Paho does not. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(gen_id, sizeof(gen_id), "t2m-%lx%lx", (long)ts.tv_sec, ts.tv_nsec);
+        cid = gen_id;
+    }
+    MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
+    cro.struct_version = 2; /* 1.3.12 rejects anything newer (LIBRARY-NOTES.md) */
+    cro.MQTTVersion = m->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    cro.sendWhileDisconnected = 0;
+    cro.maxBufferedMessages = MAX_OUTSTANDING;
+    int rc =
+        MQTTAsync_createWithOptions(&c->cli, c->uri, cid, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+    if (rc != MQTTASYNC_SUCCESS) {
+        c->cli = NULL;
+        snprintf(err, errlen, "mqtt: cannot create the Paho client: %s", MQTTAsync_strerror(rc));
+        return -1;
+    }
+    if (MQTTAsync_setCallbacks(c->cli, c, on_connection_lost, on_message, NULL) !=
+            MQTTASYNC_SUCCESS ||
+        MQTTAsync_setConnected(c->cli, c, on_connected) != MQTTASYNC_SUCCESS) {
+        snprintf(err, errlen, "mqtt: cannot set the Paho callbacks");
+        return -1;
+    }
+    c->next = registry;
+    registry = c;
+    return 0;
+}
+
+static int paho_start(struct t2m_mqtt *m)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    if (c->started) return T2M_MQTT_OK;
+    c->started = true;
+    c->stopping = false;
+    do_connect(c);
+    return T2M_MQTT_OK;
+}
+
+static int map_rc(int rc)
+{
+    switch (rc) {
+    case MQTTASYNC_SUCCESS:
+        return T2M_MQTT_OK;
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES:
+    case MQTTASYNC_MAX_BUFFERED:
+    case MQTTASYNC_NO_MORE_MSGIDS:
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT:
+        return T2M_MQTT_EAGAIN;
+    case MQTTASYNC_DISCONNECTED:
+        return T2M_MQTT_ENOTCONN;
+    case MQTTASYNC_BAD_UTF8_STRING:
+    case MQTTASYNC_TOPICNAME_TRUNCATED:
+    case MQTTASYNC_BAD_QOS:
+    case MQTTASYNC_NULL_PARAMETER:
+        return T2M_MQTT_EINVAL;
+    default:
+        return T2M_MQTT_ERROR;
+    }
+}
+
+static int paho_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
+                        int qos, bool retain, int id)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    if (atomic_load(&c->outstanding) >= MAX_OUTSTANDING) return T2M_MQTT_EAGAIN;
+    /* Written before sendMessage takes Paho's lock, read by its thread after: ordered. */
+    struct paho_slot *s = &c->slots[(unsigned)id % N_SLOTS];
+    s->id = id;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    msg.payload = (void *)payload;
+    msg.payloadlen = (int)len;
+    msg.qos = qos;
+    msg.retained = retain;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    ro.context = s;
+    if (m->protocol == 5) {
+        ro.onSuccess5 = on_pub_success5;
+        ro.onFailure5 = on_pub_failure5;
+    } else {
+        ro.onSuccess = on_pub_success;
+        ro.onFailure = on_pub_failure;
+    }
+    atomic_fetch_add(&c->outstanding, 1);
+    int rc = MQTTAsync_sendMessage(c->cli, topic, &msg, &ro);
+    if (rc != MQTTASYNC_SUCCESS) atomic_fetch_sub(&c->outstanding, 1);
+    return map_rc(rc);
+}
+
+static int paho_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    return map_rc(MQTTAsync_subscribe(c->cli, topic, qos, &ro));
+}
+
+static int start_disconnect(struct paho_client *c, int timeout_ms)
+{
+    MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+    MQTTAsync_disconnectOptions d5 = MQTTAsync_disconnectOptions_initializer5;
+    if (c->base.protocol == 5) {
+        d = d5;
+        d.onSuccess5 = on_disc_success5;
+        d.onFailure5 = on_disc_failure5;
+    } else {
+        d.onSuccess = on_disc_success;
+        d.onFailure = on_disc_failure;
+    }
+    d.timeout = timeout_ms;
+    d.context = c;
+    pthread_mutex_lock(&c->done_lock);
+    c->disconnect_done = false;
+    pthread_mutex_unlock(&c->done_lock);
+    return MQTTAsync_disconnect(c->cli, &d);
+}
+
+static void paho_password_changed(struct t2m_mqtt *m)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    if (!c->started || c->stopping) return;
+    if (MQTTAsync_isConnected(c->cli) || atomic_load(&c->ever_connected)) {
+        c->reconnect_pending = true;
+        if (start_disconnect(c, 1000) != MQTTASYNC_SUCCESS) {
+            c->reconnect_pending = false;
+            T2M_WARN("mqtt", "cannot reconnect with the new password now; it is used on the "
+                             "next reconnect");
+        }
+    } else if (!c->connecting) {
+        lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, 1);
+    }
+}
+
+static void paho_disconnect(struct t2m_mqtt *m)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    c->stopping = true;
+    lws_sul_cancel(&c->sul_retry);
+    if (c->cli && start_disconnect(c, DISCONNECT_TIMEOUT_MS) != MQTTASYNC_SUCCESS) {
+        struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST,
+                                   .topic = strdup("disconnected on request")};
+        t2m_mqtt_evq_push(&m->q, &lost);
+        t2m_mqtt_dispatch(m);
+    }
+}
+
+static void paho_destroy(struct t2m_mqtt *m)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    c->stopping = true;
+    lws_sul_cancel(&c->sul_retry);
+    for (struct paho_client **pp = &registry; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    if (c->cli) {
+        /* Wait (bounded) for the disconnect so Paho's threads are quiet before destroy. */
+        if (MQTTAsync_isConnected(c->cli) &&
+            start_disconnect(c, DISCONNECT_TIMEOUT_MS) == MQTTASYNC_SUCCESS) {
+            struct timespec dl;
+            clock_gettime(CLOCK_REALTIME, &dl);
+            dl.tv_sec += DISCONNECT_TIMEOUT_MS / 1000 + 1;
+            pthread_mutex_lock(&c->done_lock);
+            while (!c->disconnect_done &&
+                   pthread_cond_timedwait(&c->done_cond, &c->done_lock, &dl) == 0)
+                ;
+            pthread_mutex_unlock(&c->done_lock);
+        }
+        MQTTAsync_destroy(&c->cli);
+        c->cli = NULL;
+    }
+    if (c->vh) {
+        lws_vhost_destroy(c->vh);
+        c->vh = NULL;
+    }
+    pthread_cond_destroy(&c->done_cond);
+    pthread_mutex_destroy(&c->done_lock);
+}
+
+const struct t2m_mqtt_ops t2m_mqtt_paho_ops = {
+    .name = "paho",
+    .size = sizeof(struct paho_client),
+    .init = paho_init,
+    .start = paho_start,
+    .publish = paho_publish,
+    .subscribe = paho_subscribe,
+    .password_changed = paho_password_changed,
+    .disconnect = paho_disconnect,
+    .destroy = paho_destroy,
+    .backend_event = paho_backend_event,
+};

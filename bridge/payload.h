@@ -9,7 +9,9 @@
 #include "protocol.h"
 #include "units.h"
 
-#define T2M_PAYLOAD_MAX 2048 /* always enough for one position payload */
+/* Always enough for one position payload: three 256-byte tokens escaped as \u00XX (3 x 1538)
+ * plus every number at its longest (about 1300) is about 5.9 KiB. */
+#define T2M_PAYLOAD_MAX 8192
 
 /* {"instance_id":..,"device_token":..,"track_token":..,"latitude":..,"longitude":..,"speed":..,
  *  "speed_unit":..,"accuracy":..,"accuracy_unit":..,"gps_accuracy":..,"heading":..,"timestamp":..}

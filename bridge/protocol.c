@@ -1,1 +1,578 @@
-/* protocol.c - not written yet */
+/* protocol.c - upstream messages (SPEC section 1) <-> structs, with one reused json-c tokener. */
+#include "protocol.h"
+
+#include <json-c/json.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "units.h"
+
+/* Timestamps accepted: 1970-01-01 up to 9999-12-31T23:59:59.999Z (what ISO output can print). */
+#define TS_MS_MAX 253402300799999LL
+
+struct t2m_parser {
+    json_tokener *tok;
+};
+
+struct t2m_parser *t2m_parser_new(int max_depth)
+{
+    struct t2m_parser *p = calloc(1, sizeof(*p));
+    if (!p) return NULL;
+    p->tok = json_tokener_new_ex(max_depth > 0 ? max_depth : 16);
+    if (!p->tok) {
+        free(p);
+        return NULL;
+    }
+    json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    return p;
+}
+
+void t2m_parser_free(struct t2m_parser *p)
+{
+    if (!p) return;
+    json_tokener_free(p->tok);
+    free(p);
+}
+
+static void set_why(char *why, size_t whylen, const char *msg)
+{
+    if (why && whylen) snprintf(why, whylen, "%s", msg);
+}
+
+/* Copies a string value truncated to the buffer; printable_only replaces everything outside
+ * printable ASCII with '?' (for text that ends up in logs). */
+static void copy_string(char *dst, size_t dstlen, json_object *v, int printable_only)
+{
+    dst[0] = '\0';
+    if (!v || !json_object_is_type(v, json_type_string)) return;
+    const char *s = json_object_get_string(v);
+    size_t len = (size_t)json_object_get_string_len(v);
+    if (len >= dstlen) len = dstlen - 1;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (printable_only && (c < 0x20 || c > 0x7e)) c = '?';
+        dst[i] = c;
+    }
+    dst[len] = '\0';
+}
+
+int t2m_protocol_ts_from_number(double v, int64_t *ts_ms)
+{
+    if (!isfinite(v) || v < 0) return -1;
+    double ms = v > 1e11 ? v : v * 1000.0;
+    if (ms > (double)TS_MS_MAX) return -1;
+    *ts_ms = (int64_t)llround(ms);
+    if (*ts_ms > TS_MS_MAX) *ts_ms = TS_MS_MAX;
+    return 0;
+}
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char *s, size_t len, size_t *pos, int count, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < count; i++) {
+        if (*pos >= len || s[*pos] < '0' || s[*pos] > '9') return -1;
+        v = v * 10 + (s[(*pos)++] - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+static int expect(const char *s, size_t len, size_t *pos, char c)
+{
+    if (*pos >= len || s[*pos] != c) return -1;
+    (*pos)++;
+    return 0;
+}
+
+static int parse_iso(const char *s, size_t len, int64_t *ts_ms)
+{
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    size_t p = 0;
+    int y, mo, d, h, mi, sec, ms = 0;
+    if (digits(s, len, &p, 4, &y) || expect(s, len, &p, '-') || digits(s, len, &p, 2, &mo) ||
+        expect(s, len, &p, '-') || digits(s, len, &p, 2, &d))
+        return -1;
+    if (p >= len || (s[p] != 'T' && s[p] != 't' && s[p] != ' ')) return -1;
+    p++;
+    if (digits(s, len, &p, 2, &h) || expect(s, len, &p, ':') || digits(s, len, &p, 2, &mi) ||
+        expect(s, len, &p, ':') || digits(s, len, &p, 2, &sec))
+        return -1;
+    if (p < len && (s[p] == '.' || s[p] == ',')) {
+        p++;
+        int nd = 0;
+        while (p < len && s[p] >= '0' && s[p] <= '9') {
+            if (nd < 3) ms = ms * 10 + (s[p] - '0');
+            nd++;
+            p++;
+        }
+        if (nd == 0 || nd > 9) return -1;
+        for (int i = nd; i < 3; i++)
+            ms *= 10;
+    }
+    int off = 0;
+    if (p < len && (s[p] == 'Z' || s[p] == 'z')) {
+        p++;
+    } else if (p < len && (s[p] == '+' || s[p] == '-')) {
+        int sign = s[p++] == '-' ? -1 : 1;
+        int oh, om = 0;
+        if (digits(s, len, &p, 2, &oh)) return -1;
+        if (p < len && s[p] == ':') p++;
+        if (p < len && digits(s, len, &p, 2, &om)) return -1;
+        if (oh > 23 || om > 59) return -1;
+        off = sign * (oh * 3600 + om * 60);
+    }
+    /* No zone designator: the upstream speaks UTC, so a bare local time is read as UTC. */
+    if (p != len) return -1;
+    if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60) return -1;
+    unsigned dim = mdays[mo - 1];
+    if (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) dim = 29;
+    if ((unsigned)d > dim) return -1;
+    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    t -= off;
+    int64_t r = t * 1000 + ms;
+    if (r < 0 || r > TS_MS_MAX) return -1;
+    *ts_ms = r;
+    return 0;
+}
+
+int t2m_protocol_parse_ts_text(const char *s, size_t len, int64_t *ts_ms)
+{
+    if (!s || len == 0 || len > 64) return -1;
+    if (len >= 10 && s[4] == '-') return parse_iso(s, len, ts_ms);
+    /* A decimal number as text: only plain notation, so strtod's hex, inf and nan never apply. */
+    char tmp[65];
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'))
+            return -1;
+        tmp[i] = c;
+    }
+    tmp[len] = '\0';
+    char *end;
+    double v = strtod(tmp, &end);
+    if (end != tmp + len) return -1;
+    return t2m_protocol_ts_from_number(v, ts_ms);
+}
+
+/* Reads a number field. 0: ok, 1: missing or null, -1: present but not a finite number. */
+static int get_number(json_object *obj, const char *key, double *out)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(obj, key, &v) || v == NULL) return 1;
+    if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
+        return -1; /* json-c would read "12" as 12 and "abc" as 0 */
+    double d = json_object_get_double(v);
+    if (!isfinite(d)) return -1;
+    *out = d;
+    return 0;
+}
+
+/* One numeric position field with its range; sets the has or rejected bit. */
+static void position_number(json_object *pos, const char *key, unsigned bit, double lo, double hi,
+                            double *dst, struct t2m_update *u)
+{
+    double v;
+    int r = get_number(pos, key, &v);
+    if (r > 0) return;
+    if (r < 0 || !(v >= lo && v <= hi)) {
+        u->rejected |= bit;
+        return;
+    }
+    *dst = v;
+    u->has |= bit;
+}
+
+static void position_timestamp(json_object *pos, struct t2m_update *u)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(pos, "Timestamp", &v) || v == NULL) return;
+    int rc = -1;
+    if (json_object_is_type(v, json_type_int)) {
+        int64_t i = json_object_get_int64(v);
+        /* Integers are exact here; going through double would round large ms values. */
+        if (i >= 0 && i <= 100000000000LL) i *= 1000;
+        if (i >= 0 && i <= TS_MS_MAX) {
+            u->ts_ms = i;
+            rc = 0;
+        }
+    } else if (json_object_is_type(v, json_type_double)) {
+        rc = t2m_protocol_ts_from_number(json_object_get_double(v), &u->ts_ms);
+    } else if (json_object_is_type(v, json_type_string)) {
+        rc = t2m_protocol_parse_ts_text(json_object_get_string(v),
+                                        (size_t)json_object_get_string_len(v), &u->ts_ms);
+    }
+    if (rc == 0) {
+        u->has |= T2M_HAS_TS;
+    } else {
+        u->ts_ms = 0;
+        u->rejected |= T2M_HAS_TS;
+    }
+}
+
+static enum t2m_parse_result parse_update(json_object *root, struct t2m_update *u, char *why,
+                                          size_t whylen)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(root, "device_token", &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        set_why(why, whylen, "device_token missing or not a string");
+        return T2M_PARSE_INVALID_TOKEN;
+    }
+    size_t len = (size_t)json_object_get_string_len(v);
+    if (len == 0 || len > T2M_TOKEN_MAX) {
+        set_why(why, whylen, len ? "device_token longer than 256 bytes" : "device_token empty");
+        return T2M_PARSE_INVALID_TOKEN;
+    }
+    memcpy(u->device_token, json_object_get_string(v), len);
+    u->device_token[len] = '\0';
+    u->device_token_len = len;
+
+    if (json_object_object_get_ex(root, "track_token", &v) && v != NULL) {
+        len = json_object_is_type(v, json_type_string) ? (size_t)json_object_get_string_len(v) : 0;
+        if (!json_object_is_type(v, json_type_string) || len > T2M_TOKEN_MAX) {
+            u->rejected |= T2M_HAS_TRACK;
+        } else if (len > 0) {
+            memcpy(u->track_token, json_object_get_string(v), len);
+            u->track_token[len] = '\0';
+            u->track_token_len = len;
+            u->has |= T2M_HAS_TRACK;
+        }
+    }
+
+    json_object *pos;
+    if (!json_object_object_get_ex(root, "position", &pos) || pos == NULL) return T2M_PARSE_OK;
+    if (!json_object_is_type(pos, json_type_object)) {
+        u->rejected |= T2M_HAS_LAT | T2M_HAS_LON | T2M_HAS_SPEED | T2M_HAS_ACCURACY |
+                       T2M_HAS_HEADING | T2M_HAS_TS;
+        return T2M_PARSE_OK;
+    }
+    position_number(pos, "Latitude", T2M_HAS_LAT, -90, 90, &u->lat, u);
+    position_number(pos, "Longitude", T2M_HAS_LON, -180, 180, &u->lon, u);
+    position_number(pos, "Speed", T2M_HAS_SPEED, 0, HUGE_VAL, &u->speed, u);
+    position_number(pos, "Accuracy", T2M_HAS_ACCURACY, 0, HUGE_VAL, &u->accuracy, u);
+    position_number(pos, "Heading", T2M_HAS_HEADING, 0, 360, &u->heading, u);
+    position_timestamp(pos, u);
+    if (u->has & T2M_HAS_LAT) t2m_units_format_shortest(u->lat_text, sizeof(u->lat_text), u->lat);
+    if (u->has & T2M_HAS_LON) t2m_units_format_shortest(u->lon_text, sizeof(u->lon_text), u->lon);
+    return T2M_PARSE_OK;
+}
+
+static void parse_welcome(json_object *root, struct t2m_message *m)
+{
+    json_object *v;
+    if (json_object_object_get_ex(root, "connection_id", &v))
+        copy_string(m->connection_id, sizeof(m->connection_id), v, 1);
+    if (json_object_object_get_ex(root, "instance_id", &v))
+        copy_string(m->instance_id, sizeof(m->instance_id), v, 0);
+    double t;
+    if (json_object_object_get_ex(root, "server_time", &v) && json_object_is_type(v, json_type_int))
+        m->server_time = json_object_get_int64(v);
+    else if (get_number(root, "server_time", &t) == 0 && t > -9e18 && t < 9e18)
+        m->server_time = (int64_t)t;
+}
+
+static void parse_error(json_object *root, struct t2m_message *m)
+{
+    json_object *v = NULL;
+    double code;
+    if (json_object_object_get_ex(root, "code", &v) && json_object_is_type(v, json_type_int)) {
+        int64_t c = json_object_get_int64(v);
+        m->error_code = c > INT_MAX ? INT_MAX : c < INT_MIN ? INT_MIN : (int)c;
+    } else if (get_number(root, "code", &code) == 0 && code > INT_MIN && code < INT_MAX) {
+        m->error_code = (int)code;
+    } else if (v && json_object_is_type(v, json_type_string)) {
+        /* Some servers send "401": read plain digits, nothing else. */
+        const char *s = json_object_get_string(v);
+        char *end;
+        long c = strtol(s, &end, 10);
+        if (end != s && *end == '\0' && c > 0 && c < 100000) m->error_code = (int)c;
+    }
+    if (json_object_object_get_ex(root, "message", &v))
+        copy_string(m->error_message, sizeof(m->error_message), v, 1);
+}
+
+static const struct {
+    const char *name;
+    enum t2m_msg_type type;
+} msg_types[] = {
+    {"device_update", T2M_MSG_DEVICE_UPDATE}, {"ping", T2M_MSG_PING},
+    {"authenticated", T2M_MSG_AUTHENTICATED}, {"welcome", T2M_MSG_WELCOME},
+    {"subscribed", T2M_MSG_SUBSCRIBED},       {"error", T2M_MSG_ERROR},
+};
+
+static size_t utf8_seq(const unsigned char *s, size_t len);
+
+/* json-c's JSON_TOKENER_VALIDATE_UTF8 checks only the byte structure and lets overlong forms,
+ * surrogates and code points past U+10FFFF through: check strictly, cheaply for ASCII. */
+static int utf8_valid(const char *buf, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)buf;
+    for (size_t i = 0; i < len;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t sl = utf8_seq(u + i, len - i);
+        if (sl == 0) return 0;
+        i += sl;
+    }
+    return 1;
+}
+
+enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, size_t len,
+                                         struct t2m_message *out, char *why, size_t whylen)
+{
+    memset(out, 0, sizeof(*out));
+    set_why(why, whylen, "");
+    if (!p || !buf || len == 0 || len > INT_MAX) {
+        set_why(why, whylen, len ? "message too large" : "empty message");
+        return T2M_PARSE_INVALID_JSON;
+    }
+    if (!utf8_valid(buf, len)) {
+        set_why(why, whylen, "invalid UTF-8");
+        return T2M_PARSE_INVALID_JSON;
+    }
+    json_tokener_reset(p->tok);
+    json_object *root = json_tokener_parse_ex(p->tok, buf, (int)len);
+    enum json_tokener_error err = json_tokener_get_error(p->tok);
+    if (!root) {
+        set_why(why, whylen,
+                err == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(err));
+        return T2M_PARSE_INVALID_JSON;
+    }
+    enum t2m_parse_result rc = T2M_PARSE_OK;
+    if (json_tokener_get_parse_end(p->tok) != len) {
+        set_why(why, whylen, "trailing data after JSON");
+        rc = T2M_PARSE_INVALID_JSON;
+        goto done;
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        set_why(why, whylen, "not a JSON object");
+        rc = T2M_PARSE_INVALID_JSON;
+        goto done;
+    }
+    json_object *type;
+    if (!json_object_object_get_ex(root, "type", &type) ||
+        !json_object_is_type(type, json_type_string))
+        goto done; /* valid JSON without a type: T2M_MSG_UNKNOWN */
+    copy_string(out->type_name, sizeof(out->type_name), type, 1);
+    const char *tname = json_object_get_string(type);
+    size_t tlen = (size_t)json_object_get_string_len(type);
+    for (size_t i = 0; i < sizeof(msg_types) / sizeof(msg_types[0]); i++) {
+        if (strlen(msg_types[i].name) == tlen && memcmp(msg_types[i].name, tname, tlen) == 0) {
+            out->type = msg_types[i].type;
+            break;
+        }
+    }
+    json_object *v;
+    switch (out->type) {
+    case T2M_MSG_DEVICE_UPDATE:
+        rc = parse_update(root, &out->update, why, whylen);
+        break;
+    case T2M_MSG_WELCOME:
+        parse_welcome(root, out);
+        break;
+    case T2M_MSG_SUBSCRIBED:
+        if (json_object_object_get_ex(root, "topic", &v))
+            copy_string(out->topic, sizeof(out->topic), v, 1);
+        break;
+    case T2M_MSG_ERROR:
+        parse_error(root, out);
+        break;
+    default:
+        break;
+    }
+done:
+    json_object_put(root);
+    return rc;
+}
+
+/* Bounded appender for the renderers below. */
+struct out {
+    char *buf;
+    size_t n, len;
+    int full;
+};
+
+static void put(struct out *o, const char *s, size_t len)
+{
+    if (o->full || len >= o->n - o->len) {
+        o->full = 1;
+        return;
+    }
+    memcpy(o->buf + o->len, s, len);
+    o->len += len;
+    o->buf[o->len] = '\0';
+}
+
+static void put_str(struct out *o, const char *s)
+{
+    put(o, s, strlen(s));
+}
+
+static void put_json(struct out *o, const char *s)
+{
+    if (o->full) return;
+    size_t w = t2m_json_escape(o->buf + o->len, o->n - o->len, s ? s : "", s ? strlen(s) : 0);
+    if (w == 0) o->full = 1;
+    o->len += w;
+}
+
+static size_t finish(struct out *o)
+{
+    if (o->full) {
+        if (o->n) o->buf[0] = '\0';
+        return 0;
+    }
+    return o->len;
+}
+
+size_t t2m_protocol_render_auth(char *buf, size_t n, const struct t2m_auth *a)
+{
+    struct out o = {buf, n, 0, !buf || n == 0 || !a};
+    if (o.full) return 0;
+    put_str(&o, "{\"type\":\"authenticate\",\"access_token\":");
+    put_json(&o, a->access_token);
+    put_str(&o, ",\"instance_id\":");
+    put_json(&o, a->instance_id);
+    if (a->client_id && a->client_id[0]) {
+        put_str(&o, ",\"client_id\":");
+        put_json(&o, a->client_id);
+    }
+    if (a->device_token && a->device_token[0]) {
+        put_str(&o, ",\"device_token\":");
+        put_json(&o, a->device_token);
+    }
+    put_str(&o, ",\"units\":\"metric\",\"timezone\":");
+    put_json(&o, a->timezone && a->timezone[0] ? a->timezone : "UTC");
+    put_str(&o, ",\"date_format\":\"unix\"}");
+    return finish(&o);
+}
+
+size_t t2m_protocol_render_pong(char *buf, size_t n, int64_t now_ms)
+{
+    if (!buf || n == 0) return 0;
+    int l = snprintf(buf, n, "{\"type\":\"pong\",\"timestamp\":%lld}", (long long)now_ms);
+    if (l < 0 || (size_t)l >= n) {
+        buf[0] = '\0';
+        return 0;
+    }
+    return (size_t)l;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid (overlong forms,
+ * surrogates and code points past U+10FFFF included). */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    size_t need;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        if (c == 0xe0)
+            lo = 0xa0;
+        else if (c == 0xed)
+            hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        if (c == 0xf0)
+            lo = 0x90;
+        else if (c == 0xf4)
+            hi = 0x8f;
+    } else {
+        return 0;
+    }
+    if (len < need || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < need; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return need;
+}
+
+/* Hand-written rather than lws_json_purify: that one needs the whole output bound up front and
+ * drops invalid bytes, where the payload wants them kept visibly as \u00XX. */
+size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!buf || n < 3 || (!s && len)) return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+    size_t lim = n - 1; /* room for the NUL */
+    buf[o++] = '"';
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            if (o + 1 > lim) return 0;
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t sl = utf8_seq(u + i, len - i);
+            if (sl) {
+                if (o + sl > lim) return 0;
+                memcpy(buf + o, u + i, sl);
+                o += sl;
+                i += sl;
+                continue;
+            }
+        }
+        char esc = 0;
+        switch (c) {
+        case '"':
+            esc = '"';
+            break;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        case '\b':
+            esc = 'b';
+            break;
+        case '\f':
+            esc = 'f';
+            break;
+        default:
+            break;
+        }
+        if (esc) {
+            if (o + 2 > lim) return 0;
+            buf[o++] = '\\';
+            buf[o++] = esc;
+        } else {
+            if (o + 6 > lim) return 0;
+            memcpy(buf + o, "\\u00", 4);
+            buf[o + 4] = hex[c >> 4];
+            buf[o + 5] = hex[c & 15];
+            o += 6;
+        }
+        i++;
+    }
+    if (o + 1 > lim) return 0;
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return o;
+}

@@ -36,28 +36,28 @@ struct t2m_update {
     size_t device_token_len;
     char track_token[T2M_TOKEN_MAX + 1];
     size_t track_token_len;
-    unsigned has;          /* T2M_HAS_* */
-    unsigned rejected;     /* T2M_HAS_* bits of fields present but invalid (NaN, out of range, wrong
-                              type): treated as missing, counted by the caller */
-    double lat, lon;       /* degrees, lat in [-90,90], lon in [-180,180] */
-    double speed;          /* m/s, >= 0 */
-    double accuracy;       /* m, >= 0 */
-    double heading;        /* degrees [0,360] */
-    int64_t ts_ms;         /* Unix milliseconds (seconds, ms > 1e11 and ISO-8601 all accepted) */
-    char lat_text[32];     /* lat/lon as printed in the payload: shortest round-trip text */
+    unsigned has;      /* T2M_HAS_* */
+    unsigned rejected; /* T2M_HAS_* bits of fields present but invalid (NaN, out of range, wrong
+                          type): treated as missing, counted by the caller */
+    double lat, lon;   /* degrees, lat in [-90,90], lon in [-180,180] */
+    double speed;      /* m/s, >= 0 */
+    double accuracy;   /* m, >= 0 */
+    double heading;    /* degrees [0,360] */
+    int64_t ts_ms;     /* Unix milliseconds (seconds, ms > 1e11 and ISO-8601 all accepted) */
+    char lat_text[32]; /* lat/lon as printed in the payload: shortest round-trip text */
     char lon_text[32];
 };
 
 struct t2m_message {
     enum t2m_msg_type type;
-    char type_name[32]; /* the "type" string as received (truncated), for debug logs */
-    struct t2m_update update;     /* DEVICE_UPDATE */
-    char connection_id[128];      /* WELCOME */
+    char type_name[32];       /* the "type" string as received (truncated), for debug logs */
+    struct t2m_update update; /* DEVICE_UPDATE */
+    char connection_id[128];  /* WELCOME */
     char instance_id[T2M_TOKEN_MAX + 1];
-    int64_t server_time;          /* WELCOME, as a number if it was one, else 0 */
-    char topic[256];              /* SUBSCRIBED */
-    int error_code;               /* ERROR */
-    char error_message[256];      /* ERROR, printable ASCII only (others replaced by '?') */
+    int64_t server_time;     /* WELCOME, as a number if it was one, else 0 */
+    char topic[256];         /* SUBSCRIBED */
+    int error_code;          /* ERROR */
+    char error_message[256]; /* ERROR, printable ASCII only (others replaced by '?') */
 };
 
 enum t2m_parse_result {

@@ -18,7 +18,7 @@ struct t2m_stats {
     uint64_t updates_received;   /* device_update messages parsed */
     uint64_t messages_published; /* MQTT messages confirmed written (QoS 0) or acked (QoS 1) */
     uint64_t dropped[T2M_DROP_COUNT];
-    uint64_t fields_rejected;    /* single fields ignored: NaN, out of range, wrong type */
+    uint64_t fields_rejected; /* single fields ignored: NaN, out of range, wrong type */
     uint64_t upstream_reconnects;
 };
 

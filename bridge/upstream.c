@@ -1,1 +1,569 @@
-/* upstream.c - not written yet */
+/* upstream.c - the WebSocket client of one instance: connect, authenticate, keep alive,
+ * reassemble, parse, reconnect. Everything time-based is an lws_sul timer on the loop. */
+#include "upstream.h"
+
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backoff.h"
+#include "log.h"
+
+#define TXQ_LEN 16                         /* outgoing text messages waiting for WRITEABLE */
+#define STAYED_UP_US (30 * LWS_US_PER_SEC) /* a connection this old resets the backoff */
+#define WATCHDOG_US (LWS_US_PER_SEC / 2)
+
+struct t2m_upstream {
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct lws *wsi;
+    const struct t2m_config *cfg;
+    const struct t2m_instance_cfg *inst;
+    unsigned idx;
+    struct t2m_upstream_callbacks cb;
+    void *user;
+    struct t2m_stats *stats;
+
+    char *token; /* secret: the access token in use */
+    enum t2m_up_state state;
+    bool started, stopping, paused, retried_401, rx_seen;
+    unsigned attempt;          /* failed attempts since the last connection that stayed up */
+    lws_usec_t established_at; /* 0 while not established */
+    lws_usec_t last_rx;
+    char connection_id[128];
+    int err_code;
+    char err_msg[256];
+    enum t2m_up_state pending_failure; /* state to enter when the connection closes */
+    double pending_delay;              /* >= 0: forced retry delay for the next close */
+
+    lws_sorted_usec_list_t sul_retry, sul_auth, sul_watchdog, sul_connect;
+
+    char *rx; /* reassembly buffer, max_message_size + 1 */
+    size_t rx_len;
+    bool rx_overflow; /* current message is over the limit: discard to its end */
+
+    char *txq[TXQ_LEN]; /* ring of malloc'd messages (LWS_PRE bytes of headroom each) */
+    size_t txq_len[TXQ_LEN];
+    unsigned tx_head, tx_count;
+
+    struct t2m_parser *parser;
+    struct t2m_message msg;
+};
+
+static const char *const state_names[] = {"connecting", "authenticating", "subscribed",
+                                          "reconnecting", "auth_failed"};
+
+const char *t2m_upstream_state_name(enum t2m_up_state s)
+{
+    return (unsigned)s <= T2M_UP_AUTH_FAILED ? state_names[s] : "unknown";
+}
+
+enum t2m_up_state t2m_upstream_state(const struct t2m_upstream *up)
+{
+    return up->state;
+}
+
+/* Publishes a transition once; repeated retries in the same state say nothing. */
+static void set_state(struct t2m_upstream *up, enum t2m_up_state s)
+{
+    if (up->state == s) return;
+    up->state = s;
+    T2M_INFO("upstream", "instance %s: %s%s%s", up->inst->id, t2m_upstream_state_name(s),
+             up->err_code ? " after error " : "", up->err_code ? up->err_msg : "");
+    if (up->cb.state)
+        up->cb.state(up->user, up->idx, s, up->connection_id[0] ? up->connection_id : NULL,
+                     up->err_code, up->err_code ? up->err_msg : NULL);
+}
+
+static void txq_clear(struct t2m_upstream *up)
+{
+    while (up->tx_count) {
+        free(up->txq[up->tx_head]);
+        up->tx_head = (up->tx_head + 1) % TXQ_LEN;
+        up->tx_count--;
+    }
+}
+
+/* Queues one text message and asks for WRITEABLE. When full, the oldest (a pong) goes. */
+static void send_text(struct t2m_upstream *up, const char *text, size_t len)
+{
+    if (!up->wsi) return;
+    if (up->tx_count == TXQ_LEN) {
+        free(up->txq[up->tx_head]);
+        up->tx_head = (up->tx_head + 1) % TXQ_LEN;
+        up->tx_count--;
+    }
+    char *b = malloc(LWS_PRE + len + 1);
+    if (!b) return;
+    memcpy(b + LWS_PRE, text, len);
+    unsigned slot = (up->tx_head + up->tx_count) % TXQ_LEN;
+    up->txq[slot] = b;
+    up->txq_len[slot] = len;
+    up->tx_count++;
+    lws_callback_on_writable(up->wsi);
+}
+
+static void connect_now(struct t2m_upstream *up);
+
+static void retry_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_retry);
+    connect_now(up);
+}
+
+/* After a failure or close: pick the delay (backoff with full jitter, or forced) and wait. */
+static void schedule_retry(struct t2m_upstream *up)
+{
+    lws_sul_cancel(&up->sul_auth);
+    lws_sul_cancel(&up->sul_watchdog);
+    lws_sul_cancel(&up->sul_connect);
+    txq_clear(up);
+    up->wsi = NULL;
+    if (up->stopping) return;
+    if (up->established_at && lws_now_usecs() - up->established_at >= STAYED_UP_US) up->attempt = 0;
+    up->established_at = 0;
+
+    double delay;
+    if (up->pending_delay >= 0) {
+        delay = up->pending_delay;
+    } else {
+        uint32_t r;
+        lws_get_random(up->ctx, &r, sizeof(r));
+        delay = t2m_backoff_delay(up->attempt, up->cfg->upstream.backoff_min,
+                                  up->cfg->upstream.backoff_max, (double)r / 4294967296.0);
+        up->attempt++;
+    }
+    up->pending_delay = -1;
+    set_state(up, up->pending_failure);
+    up->pending_failure = T2M_UP_RECONNECTING;
+    up->stats->upstream_reconnects++;
+    T2M_DEBUG("upstream", "instance %s: retry in %.2f s", up->inst->id, delay);
+    lws_sul_schedule(up->ctx, 0, &up->sul_retry, retry_cb, (lws_usec_t)(delay * LWS_US_PER_SEC));
+}
+
+/* Drops the live connection from a timer: lws closes it and CLIENT_CLOSED follows. */
+static void kill_connection(struct t2m_upstream *up, const char *why)
+{
+    T2M_WARN("upstream", "instance %s: %s, reconnecting", up->inst->id, why);
+    if (up->wsi) lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void connect_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_connect);
+    kill_connection(up, "connect timeout");
+}
+
+static void auth_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_auth);
+    kill_connection(up, "no authenticated reply within auth_timeout");
+}
+
+/* The idle watchdog: a frame seen since the last tick is proof of life (and tells lws, which
+ * otherwise only counts PONGs); none for idle_timeout means a dead or half-open connection. */
+static void watchdog_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_watchdog);
+    lws_usec_t now = lws_now_usecs();
+    if (up->rx_seen || up->paused) {
+        up->rx_seen = false;
+        up->last_rx = now;
+        if (up->wsi) lws_validity_confirmed(up->wsi);
+    } else if (now - up->last_rx > (lws_usec_t)(up->cfg->upstream.idle_timeout * LWS_US_PER_SEC)) {
+        kill_connection(up, "no frame within idle_timeout");
+        return;
+    }
+    lws_sul_schedule(up->ctx, 0, &up->sul_watchdog, watchdog_cb, WATCHDOG_US);
+}
+
+static void connect_now(struct t2m_upstream *up)
+{
+    char scheme[16], host[256], path[1024];
+    int port = 0;
+    if (t2m_config_parse_url(up->cfg->upstream.url, scheme, sizeof(scheme), host, sizeof(host),
+                             &port, path, sizeof(path)) != 0) {
+        T2M_ERROR("upstream", "bad upstream.url");
+        return;
+    }
+    bool tls = strcmp(scheme, "wss") == 0;
+    struct lws_client_connect_info ci;
+    memset(&ci, 0, sizeof(ci));
+    ci.context = up->ctx;
+    ci.vhost = up->vh;
+    ci.address = host;
+    ci.port = port;
+    ci.path = path;
+    ci.host = host;
+    ci.origin = host;
+    ci.ietf_version_or_minus_one = -1;
+    ci.local_protocol_name = "t2m-upstream";
+    ci.opaque_user_data = up;
+    ci.pwsi = &up->wsi;
+    if (tls) {
+        ci.ssl_connection = LCCSCF_USE_SSL;
+        if (!up->cfg->upstream.tls_verify) {
+            T2M_WARN("upstream",
+                     "instance %s: upstream.tls_verify = false: the server's "
+                     "certificate is NOT checked",
+                     up->inst->id);
+            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
+        }
+    }
+    up->rx_len = 0;
+    up->rx_overflow = false;
+    up->connection_id[0] = '\0';
+    T2M_DEBUG("upstream", "instance %s: connecting to %s:%d", up->inst->id, host, port);
+    lws_sul_schedule(up->ctx, 0, &up->sul_connect, connect_timeout_cb,
+                     (lws_usec_t)(up->cfg->upstream.connect_timeout * LWS_US_PER_SEC));
+    /* NULL can come back with no error callback (LIBRARY-NOTES.md): retry here too. */
+    if (!lws_client_connect_via_info(&ci)) {
+        T2M_DEBUG("upstream", "instance %s: connect to %s:%d failed at once", up->inst->id, host,
+                  port);
+        schedule_retry(up);
+    }
+}
+
+static void on_established(struct t2m_upstream *up)
+{
+    lws_sul_cancel(&up->sul_connect);
+    up->established_at = lws_now_usecs();
+    up->last_rx = up->established_at;
+    up->rx_seen = false;
+    up->err_code = 0;
+    up->err_msg[0] = '\0';
+    set_state(up, T2M_UP_AUTHENTICATING);
+
+    char buf[16384];
+    struct t2m_auth a = {
+        .access_token = up->token,
+        .instance_id = up->inst->id,
+        .client_id = up->inst->client_id,
+        .device_token = up->inst->device_token,
+        .timezone = up->cfg->units.timezone,
+    };
+    size_t n = t2m_protocol_render_auth(buf, sizeof(buf), &a);
+    if (n) send_text(up, buf, n);
+    explicit_bzero(buf, sizeof(buf));
+    lws_sul_schedule(up->ctx, 0, &up->sul_auth, auth_timeout_cb,
+                     (lws_usec_t)(up->cfg->upstream.auth_timeout * LWS_US_PER_SEC));
+    lws_sul_schedule(up->ctx, 0, &up->sul_watchdog, watchdog_cb, WATCHDOG_US);
+}
+
+/* Re-reads the token file; returns true when the token changed. */
+static bool reload_token(struct t2m_upstream *up)
+{
+    if (!up->inst->access_token_file || !up->inst->access_token_file[0]) return false;
+    char err[512];
+    char *t = t2m_config_read_secret(up->inst->access_token_file, err, sizeof(err));
+    if (!t) {
+        T2M_WARN("upstream", "instance %s: %s", up->inst->id, err);
+        return false;
+    }
+    bool changed = strcmp(t, up->token) != 0;
+    explicit_bzero(up->token, strlen(up->token));
+    free(up->token);
+    up->token = t;
+    return changed;
+}
+
+/* An `error` message from the server (SPEC section 1 and 8). */
+static void on_error_msg(struct t2m_upstream *up, int code, const char *message)
+{
+    up->err_code = code;
+    snprintf(up->err_msg, sizeof(up->err_msg), "%s", message);
+    T2M_WARN("upstream", "instance %s: server error %d: %s", up->inst->id, code, message);
+    switch (code) {
+    case 401:
+        /* JWT expired: a fresh token, then reconnect at once, once. */
+        reload_token(up);
+        if (!up->retried_401) {
+            up->retried_401 = true;
+            up->pending_delay = 0;
+        }
+        break;
+    case 403:
+    case 404:
+        up->pending_failure = T2M_UP_AUTH_FAILED;
+        up->pending_delay = up->cfg->upstream.backoff_max;
+        break;
+    default: /* 400, 408, 500, 503: back off */
+        break;
+    }
+    if (code >= 401 && up->wsi)
+        lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void handle_message(struct t2m_upstream *up, const char *buf, size_t len)
+{
+    char why[128];
+    struct t2m_message *m = &up->msg;
+    enum t2m_parse_result r = t2m_protocol_parse(up->parser, buf, len, m, why, sizeof(why));
+    if (r != T2M_PARSE_OK) {
+        enum t2m_drop_reason dr =
+            r == T2M_PARSE_INVALID_TOKEN ? T2M_DROP_INVALID_TOKEN : T2M_DROP_INVALID_JSON;
+        up->stats->dropped[dr]++;
+        T2M_WARN("upstream", "instance %s: message dropped (%s): %s", up->inst->id,
+                 t2m_drop_reason_name(dr), why);
+        if (up->cb.drop) up->cb.drop(up->user, up->idx, dr);
+        return;
+    }
+    switch (m->type) {
+    case T2M_MSG_DEVICE_UPDATE:
+        if (up->state == T2M_UP_AUTHENTICATING) {
+            lws_sul_cancel(&up->sul_auth);
+            set_state(up, T2M_UP_SUBSCRIBED);
+        }
+        up->cb.update(up->user, up->idx, &m->update);
+        break;
+    case T2M_MSG_PING: {
+        char pong[64];
+        /* lws_now_usecs is monotonic; the server wants wall-clock Unix ms. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        size_t n = t2m_protocol_render_pong(pong, sizeof(pong),
+                                            (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        if (n) send_text(up, pong, n);
+        break;
+    }
+    case T2M_MSG_AUTHENTICATED:
+        lws_sul_cancel(&up->sul_auth);
+        up->retried_401 = false;
+        T2M_DEBUG("upstream", "instance %s: authenticated", up->inst->id);
+        break;
+    case T2M_MSG_WELCOME:
+        snprintf(up->connection_id, sizeof(up->connection_id), "%s", m->connection_id);
+        T2M_INFO("upstream", "instance %s: welcome, connection id %s", up->inst->id,
+                 m->connection_id);
+        break;
+    case T2M_MSG_SUBSCRIBED:
+        lws_sul_cancel(&up->sul_auth);
+        T2M_DEBUG("upstream", "instance %s: subscribed to %s", up->inst->id, m->topic);
+        set_state(up, T2M_UP_SUBSCRIBED);
+        break;
+    case T2M_MSG_ERROR:
+        on_error_msg(up, m->error_code, m->error_message);
+        break;
+    case T2M_MSG_UNKNOWN:
+        T2M_DEBUG("upstream", "instance %s: ignoring message of type \"%s\"", up->inst->id,
+                  m->type_name);
+        break;
+    }
+}
+
+/* Reassembles fragments and chunks into whole messages, capped at max_message_size. */
+static void on_receive(struct t2m_upstream *up, struct lws *wsi, const char *in, size_t len)
+{
+    up->rx_seen = true;
+    bool done = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+    size_t max = (size_t)up->cfg->upstream.max_message_size;
+
+    if (lws_frame_is_binary(wsi) && up->rx_len == 0 && !up->rx_overflow) {
+        /* The protocol is text only: a binary message is junk. Discard it whole. */
+        up->rx_overflow = true;
+        up->stats->dropped[T2M_DROP_INVALID_JSON]++;
+        T2M_WARN("upstream", "instance %s: binary message dropped", up->inst->id);
+    }
+    if (!up->rx_overflow) {
+        if (done && up->rx_len == 0) { /* the common case: one chunk, no copy */
+            if (len > max) goto too_large;
+            handle_message(up, in, len);
+            return;
+        }
+        if (up->rx_len + len > max) goto too_large;
+        memcpy(up->rx + up->rx_len, in, len);
+        up->rx_len += len;
+    }
+    if (done) {
+        if (!up->rx_overflow) handle_message(up, up->rx, up->rx_len);
+        up->rx_len = 0;
+        up->rx_overflow = false;
+    }
+    return;
+
+too_large:
+    up->stats->dropped[T2M_DROP_TOO_LARGE]++;
+    T2M_WARN("upstream", "instance %s: message over upstream.max_message_size (%zu bytes) dropped",
+             up->inst->id, max);
+    if (up->cb.drop) up->cb.drop(up->user, up->idx, T2M_DROP_TOO_LARGE);
+    up->rx_len = 0;
+    up->rx_overflow = !done;
+}
+
+static int on_writeable(struct t2m_upstream *up, struct lws *wsi)
+{
+    if (!up->tx_count) return 0;
+    unsigned slot = up->tx_head;
+    char *b = up->txq[slot];
+    size_t len = up->txq_len[slot];
+    int n = lws_write(wsi, (unsigned char *)b + LWS_PRE, len, LWS_WRITE_TEXT);
+    explicit_bzero(b + LWS_PRE, len); /* the auth message holds the token */
+    free(b);
+    up->tx_head = (up->tx_head + 1) % TXQ_LEN;
+    up->tx_count--;
+    if (n < (int)len) return -1;
+    if (up->tx_count) lws_callback_on_writable(wsi);
+    return 0;
+}
+
+static int callback_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                             void *in, size_t len)
+{
+    struct t2m_upstream *up = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+    switch (reason) {
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+        if (!up) break;
+        if (up->state != T2M_UP_RECONNECTING || up->attempt == 0)
+            T2M_WARN("upstream", "instance %s: connection failed: %s", up->inst->id,
+                     in ? (const char *)in : "(no reason)");
+        else
+            T2M_DEBUG("upstream", "instance %s: connection failed: %s", up->inst->id,
+                      in ? (const char *)in : "(no reason)");
+        schedule_retry(up);
+        break;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED:
+        if (up) on_established(up);
+        break;
+    case LWS_CALLBACK_CLIENT_RECEIVE:
+        if (up) on_receive(up, wsi, in, len);
+        break;
+    case LWS_CALLBACK_CLIENT_WRITEABLE:
+        if (up) return on_writeable(up, wsi);
+        break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (up && len >= 2) {
+            const unsigned char *p = in;
+            T2M_INFO("upstream", "instance %s: server closed the connection (code %u)",
+                     up->inst->id, (unsigned)(p[0] << 8 | p[1]));
+        }
+        break;
+    case LWS_CALLBACK_CLIENT_CLOSED:
+        if (up) {
+            if (up->state == T2M_UP_SUBSCRIBED)
+                T2M_INFO("upstream", "instance %s: connection closed", up->inst->id);
+            schedule_retry(up);
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static const struct lws_protocols upstream_protocols[] = {
+    {"t2m-upstream", callback_upstream, 0, 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+struct lws_vhost *t2m_upstream_vhost(struct lws_context *ctx, const struct t2m_config *cfg,
+                                     char *err, size_t errlen)
+{
+    /* lws' own idle policy: WS PING after a third of idle_timeout without proof of life, hang
+     * up at idle_timeout; proof is any frame (lws_validity_confirmed from the watchdog). */
+    static lws_retry_bo_t policy;
+    policy.secs_since_valid_ping = (uint16_t)(cfg->upstream.idle_timeout / 3 + 1);
+    policy.secs_since_valid_hangup = (uint16_t)(cfg->upstream.idle_timeout + 5);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.vhost_name = "upstream";
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    info.protocols = upstream_protocols;
+    info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.retry_and_idle_policy = &policy;
+    info.connect_timeout_secs = (unsigned)(cfg->upstream.connect_timeout + 0.999);
+    if (cfg->upstream.ca_file && cfg->upstream.ca_file[0])
+        info.client_ssl_ca_filepath = cfg->upstream.ca_file;
+    struct lws_vhost *vh = lws_create_vhost(ctx, &info);
+    if (!vh)
+        snprintf(err, errlen, "cannot create the upstream client (TLS setup failed? ca_file %s)",
+                 cfg->upstream.ca_file && cfg->upstream.ca_file[0] ? cfg->upstream.ca_file
+                                                                   : "(system)");
+    return vh;
+}
+
+struct t2m_upstream *t2m_upstream_new(struct lws_context *ctx, struct lws_vhost *vh,
+                                      const struct t2m_config *cfg, unsigned idx,
+                                      const struct t2m_upstream_callbacks *cb, void *user,
+                                      struct t2m_stats *stats)
+{
+    struct t2m_upstream *up = calloc(1, sizeof(*up));
+    if (!up) return NULL;
+    up->ctx = ctx;
+    up->vh = vh;
+    up->cfg = cfg;
+    up->inst = &cfg->instances[idx];
+    up->idx = idx;
+    up->cb = *cb;
+    up->user = user;
+    up->stats = stats;
+    up->state = T2M_UP_CONNECTING;
+    up->pending_failure = T2M_UP_RECONNECTING;
+    up->pending_delay = -1;
+    up->token = strdup(up->inst->access_token ? up->inst->access_token : "");
+    up->rx = malloc((size_t)cfg->upstream.max_message_size + 1);
+    up->parser = t2m_parser_new(16);
+    if (!up->token || !up->rx || !up->parser) {
+        t2m_upstream_free(up);
+        return NULL;
+    }
+    return up;
+}
+
+void t2m_upstream_start(struct t2m_upstream *up)
+{
+    up->started = true;
+    if (up->cb.state) up->cb.state(up->user, up->idx, up->state, NULL, 0, NULL);
+    connect_now(up);
+}
+
+void t2m_upstream_pause(struct t2m_upstream *up, bool paused)
+{
+    if (up->paused == paused) return;
+    up->paused = paused;
+    if (up->wsi) lws_rx_flow_control(up->wsi, paused ? 0 : 1);
+}
+
+void t2m_upstream_reload(struct t2m_upstream *up)
+{
+    if (reload_token(up)) {
+        T2M_INFO("upstream", "instance %s: access token changed, reconnecting", up->inst->id);
+        up->pending_delay = 0;
+        if (up->wsi)
+            lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        else if (up->started && !up->stopping) {
+            lws_sul_cancel(&up->sul_retry);
+            connect_now(up);
+        }
+    }
+}
+
+void t2m_upstream_stop(struct t2m_upstream *up)
+{
+    up->stopping = true;
+    lws_sul_cancel(&up->sul_retry);
+    lws_sul_cancel(&up->sul_auth);
+    lws_sul_cancel(&up->sul_watchdog);
+    lws_sul_cancel(&up->sul_connect);
+    if (up->wsi) lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+void t2m_upstream_free(struct t2m_upstream *up)
+{
+    if (!up) return;
+    lws_sul_cancel(&up->sul_retry);
+    lws_sul_cancel(&up->sul_auth);
+    lws_sul_cancel(&up->sul_watchdog);
+    lws_sul_cancel(&up->sul_connect);
+    if (up->wsi) lws_set_opaque_user_data(up->wsi, NULL);
+    txq_clear(up);
+    if (up->token) {
+        explicit_bzero(up->token, strlen(up->token));
+        free(up->token);
+    }
+    free(up->rx);
+    t2m_parser_free(up->parser);
+    free(up);
+}

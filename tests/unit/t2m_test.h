@@ -16,8 +16,7 @@ struct t2m_test_case {
  * either way: LIBRARY-NOTES.md). */
 static inline int t2m_test_run(const char *suite, const struct t2m_test_case *cases)
 {
-    if (CU_initialize_registry() != CUE_SUCCESS)
-        return 2;
+    if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     CU_pSuite s = CU_add_suite(suite, NULL, NULL);
     for (const struct t2m_test_case *c = cases; c->name; c++)
         CU_add_test(s, c->name, c->fn);

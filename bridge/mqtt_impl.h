@@ -1,0 +1,102 @@
+/* mqtt_impl.h - internal to the mqtt module: the backend vtable behind mqtt.h, the state every
+ * backend shares, and the loop-thread event queue both backends feed. Not for other modules. */
+#ifndef T2M_MQTT_IMPL_H
+#define T2M_MQTT_IMPL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "mqtt.h"
+
+#define T2M_MQTT_BACKOFF_MIN_MS 1000
+#define T2M_MQTT_BACKOFF_MAX_MS 30000
+
+/* A parsed mqtt.url. */
+struct t2m_mqtt_url {
+    char host[256]; /* without IPv6 brackets */
+    int port;
+    bool tls;
+};
+
+/* Parses tcp:// mqtt:// (plain, default port 1883), ssl:// mqtts:// (TLS, 8883), a bare host
+ * (plain), IPv6 in brackets. Returns 0, or -1 with a message in err that never repeats the URL
+ * (it could carry credentials). */
+int t2m_mqtt_url_parse(const char *url, struct t2m_mqtt_url *out, char *err, size_t errlen);
+
+enum t2m_mqtt_ev_type {
+    T2M_MQTT_EV_CONNECTED,
+    T2M_MQTT_EV_LOST,
+    T2M_MQTT_EV_DELIVERED,
+    T2M_MQTT_EV_MESSAGE,
+    T2M_MQTT_EV_BACKEND, /* backend-private: handled by ops->backend_event */
+};
+
+struct t2m_mqtt_ev {
+    int type;
+    int id;      /* DELIVERED: the msg id; BACKEND: the backend's code */
+    char *topic; /* owned: MESSAGE the topic; LOST and BACKEND a reason (or NULL) */
+    void *payload;
+    size_t len;
+};
+
+/* Events on their way to the loop thread. Paho's threads push, the loop drains. */
+struct t2m_mqtt_evq {
+    pthread_mutex_t lock;
+    struct t2m_mqtt_ev *ev;
+    size_t n, cap;
+};
+
+struct t2m_mqtt_ops {
+    const char *name;
+    size_t size; /* of the backend's struct, whose first member is struct t2m_mqtt */
+    /* Backend setup after the shared part is filled in; 0 or -1 with err. */
+    int (*init)(struct t2m_mqtt *m, char *err, size_t errlen);
+    int (*start)(struct t2m_mqtt *m);
+    int (*publish)(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
+                   bool retain, int id);
+    int (*subscribe)(struct t2m_mqtt *m, const char *topic, int qos);
+    /* The password in m->password changed: reconnect with it. */
+    void (*password_changed)(struct t2m_mqtt *m);
+    void (*disconnect)(struct t2m_mqtt *m);
+    /* Releases everything the backend holds; no event is queued after it returns. */
+    void (*destroy)(struct t2m_mqtt *m);
+    /* A T2M_MQTT_EV_BACKEND event, on the loop thread. */
+    void (*backend_event)(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev);
+};
+
+/* The part of every client that mqtt.c owns. Only the loop thread reads or writes it. */
+struct t2m_mqtt {
+    const struct t2m_mqtt_ops *ops;
+    struct lws_context *ctx;
+    struct t2m_mqtt_callbacks cb;
+    void *user;
+    struct t2m_mqtt_url url;
+    char *client_id, *username, *password, *ca_file, *cert_file, *key_file;
+    char *will_topic, *will_payload;
+    bool tls_verify;
+    int protocol, keepalive, max_inflight;
+
+    bool connected;   /* as the bridge sees it: set and cleared when events are dispatched */
+    int next_id;      /* msg ids handed out by t2m_mqtt_publish, 1 .. INT_MAX */
+    int min_valid_id; /* deliveries for ids below it belong to a lost connection: dropped */
+    bool dispatching;
+    struct t2m_mqtt_evq q;
+};
+
+extern const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops;
+extern const struct t2m_mqtt_ops t2m_mqtt_paho_ops;
+
+/* Appends one event; returns true when the queue was empty before (the caller wakes the loop).
+ * Thread-safe. On allocation failure the event is dropped with an error logged. */
+bool t2m_mqtt_evq_push(struct t2m_mqtt_evq *q, const struct t2m_mqtt_ev *ev);
+/* Loop thread: hands every queued event to the bridge's callbacks, in order. Events pushed while
+ * it runs are dispatched too. Not re-entrant: a nested call returns at once. */
+void t2m_mqtt_dispatch(struct t2m_mqtt *m);
+/* Frees queued events without dispatching them. */
+void t2m_mqtt_evq_clear(struct t2m_mqtt_evq *q);
+
+/* Backoff for attempt n (0 = first retry): 1 s doubling to 30 s, jittered down to half. */
+int t2m_mqtt_backoff_ms(int attempt);
+
+#endif

@@ -1,0 +1,373 @@
+"""test_artifacts.py - the deployment artifacts (docker/, deploy/kubernetes/, deploy/systemd/)
+are consistent with the repository and with each other: every file they reference exists, the
+probes and health checks point at /healthz, nothing runs as root, the unit passes
+systemd-analyze, the Kubernetes config passes --check-config.
+
+Environment: T2M_SRC (repository root; default: two levels up), T2M_BIN (the built daemon).
+Needs python3-yaml (Debian package). Run: python3 -m unittest -v test_artifacts
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+import yaml
+
+SRC = os.path.abspath(os.environ.get("T2M_SRC", os.path.join(os.path.dirname(__file__), "..", "..")))
+BIN = os.environ.get("T2M_BIN", "")
+DOCKER = os.path.join(SRC, "docker")
+K8S = os.path.join(SRC, "deploy", "kubernetes")
+UNIT = os.path.join(SRC, "deploy", "systemd", "telematics2mqtt.service")
+
+
+def load_yaml(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load_yaml_docs(path):
+    with open(path, encoding="utf-8") as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def compose_default(value):
+    """Resolves compose's ${VAR:-default} / ${VAR} the way an empty environment would."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?-([^}]*))?\}", lambda m: m.group(1) or "", value)
+
+
+def dockerfile_stages(path):
+    """{stage name: [lines]} of a Dockerfile, continuation lines joined."""
+    with open(path, encoding="utf-8") as f:
+        text = re.sub(r"\\\n", " ", f.read())
+    stages, cur = {}, None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"FROM\s+(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
+        if m:
+            cur = m.group(2) or m.group(1)
+            stages[cur] = [line]
+        elif cur:
+            stages[cur].append(line)
+    return stages
+
+
+class Dockerfile(unittest.TestCase):
+    def setUp(self):
+        self.path = os.path.join(DOCKER, "Dockerfile")
+        self.stages = dockerfile_stages(self.path)
+
+    def test_stages(self):
+        self.assertEqual(list(self.stages), ["build", "base", "sim", "runtime"])
+        self.assertTrue(self.stages["build"][0].startswith("FROM debian:12 "))
+        self.assertTrue(self.stages["base"][0].startswith("FROM debian:12-slim "))
+
+    def test_build_uses_ci_build_script(self):
+        build = " ".join(self.stages["build"])
+        self.assertIn("scripts/build.sh", build)
+        self.assertIn("scripts/deps.sh build", build)
+        self.assertTrue(os.access(os.path.join(SRC, "scripts", "build.sh"), os.X_OK))
+
+    def test_copied_files_exist(self):
+        for lines in self.stages.values():
+            for line in lines:
+                m = re.match(r"COPY\s+(?!--from)(.+)\s+(\S+)$", line)
+                if not m:
+                    continue
+                for src in m.group(1).split():
+                    if src != ".":
+                        self.assertTrue(os.path.exists(os.path.join(SRC, src)), src)
+
+    def test_non_root_and_healthcheck(self):
+        base = " ".join(self.stages["base"])
+        m = re.search(r"\bUSER\s+(\d+)(?::(\d+))?", base)
+        self.assertIsNotNone(m, "USER must be numeric for runAsNonRoot")
+        self.assertNotEqual(m.group(1), "0")
+        for stage in ("sim", "runtime"):
+            self.assertFalse([l for l in self.stages[stage] if l.startswith("USER")],
+                             stage + " must not switch user back")
+        runtime = " ".join(self.stages["runtime"])
+        self.assertRegex(runtime, r'HEALTHCHECK .*CMD \["telematics2mqtt", "--healthcheck"\]')
+        self.assertIn('ENTRYPOINT ["telematics2mqtt"]', runtime)
+        self.assertNotRegex(runtime, r"\bENV\s+T2M_ACCESS_TOKEN\b", "no secret baked in")
+
+    def test_runtime_has_every_library_the_binary_needs(self):
+        """Each direct NEEDED library of the built daemon comes from a package the base stage
+        installs, or from one that debian:12-slim already has."""
+        if not BIN or not os.path.exists(BIN):
+            self.fail("T2M_BIN (the built telematics2mqtt) is needed for this check")
+        base = " ".join(self.stages["base"])
+        installed = set(re.findall(r"\b(lib[a-z0-9.+-]+|ca-certificates|tzdata)\b", base))
+        # In debian:12-slim already: libc, and libsystemd0 with its dependencies (apt needs it).
+        slim = {"libc6", "libgcc-s1", "libsystemd0", "libcap2", "libgcrypt20", "libgpg-error0",
+                "liblz4-1", "liblzma5", "libzstd1", "zlib1g"}
+        out = subprocess.run(["readelf", "-d", BIN], capture_output=True, text=True, check=True)
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", out.stdout)
+        self.assertTrue(needed)
+        cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        for lib in needed:
+            if lib.startswith(("libasan", "libubsan")):
+                continue  # sanitizer builds only
+            m = re.search(r"^\s*" + re.escape(lib) + r" \(.*x86-64.*\) => (\S+)", cache, re.M)
+            self.assertIsNotNone(m, lib)
+            path = os.path.realpath(m.group(1))
+            pkg = subprocess.run(["dpkg", "-S", path], capture_output=True, text=True)
+            if pkg.returncode != 0:  # usrmerge: dpkg knows /lib, the cache says /usr/lib
+                pkg = subprocess.run(["dpkg", "-S", path.replace("/usr/lib/", "/lib/", 1)],
+                                     capture_output=True, text=True)
+            self.assertEqual(pkg.returncode, 0, path)
+            name = pkg.stdout.split(":")[0]
+            self.assertIn(name, installed | slim, f"{lib} is in {name}, which the image lacks")
+
+    def test_dockerignore(self):
+        with open(os.path.join(SRC, ".dockerignore"), encoding="utf-8") as f:
+            entries = {l.strip() for l in f if l.strip() and not l.startswith("#")}
+        self.assertTrue({".git", "build", "build-*"} <= entries)
+
+
+class Compose(unittest.TestCase):
+    def setUp(self):
+        self.path = os.path.join(DOCKER, "compose.yaml")
+        self.doc = load_yaml(self.path)
+        self.services = self.doc["services"]
+        self.stages = dockerfile_stages(os.path.join(DOCKER, "Dockerfile"))
+
+    def local(self, rel):
+        return os.path.normpath(os.path.join(DOCKER, compose_default(rel)))
+
+    def test_services_and_profiles(self):
+        self.assertEqual(set(self.services), {"mosquitto", "telematics2mqtt", "sim", "node-red"})
+        self.assertNotIn("profiles", self.services["mosquitto"])
+        self.assertNotIn("profiles", self.services["telematics2mqtt"])
+        self.assertEqual(self.services["sim"]["profiles"], ["demo"])
+        self.assertEqual(self.services["node-red"]["profiles"], ["demo"])
+        self.assertTrue(self.services["node-red"]["image"].startswith("nodered/node-red"))
+
+    def test_builds_reference_real_stages(self):
+        for name in ("telematics2mqtt", "sim"):
+            b = self.services[name]["build"]
+            ctx = self.local(b["context"])
+            self.assertTrue(os.path.isfile(os.path.join(ctx, b["dockerfile"])), name)
+            self.assertIn(b["target"], self.stages, name)
+        self.assertEqual(self.services["sim"]["build"]["target"], "sim")
+        cmd = self.services["sim"]["command"]
+        self.assertEqual(cmd[cmd.index("--host") + 1], "0.0.0.0", "the bridge is another host")
+        with open(self.path, encoding="utf-8") as f:
+            header = f.read().split("name:", 1)[0]
+        # The demo instructions in the header point the bridge at the sim's real port.
+        self.assertIn("ws://sim:%s/" % cmd[cmd.index("--port") + 1], header)
+
+    def test_every_referenced_file_exists(self):
+        seen = 0
+        for name, svc in self.services.items():
+            for vol in svc.get("volumes", []):
+                src = vol.split(":")[0]
+                if src.startswith((".", "/")):
+                    self.assertTrue(os.path.exists(self.local(src)), f"{name}: {src}")
+                    seen += 1
+                else:
+                    self.assertIn(src, self.doc.get("volumes", {}), f"{name}: volume {src}")
+        for name, sec in self.doc.get("secrets", {}).items():
+            self.assertTrue(os.path.isfile(self.local(sec["file"])), f"secret {name}")
+            seen += 1
+        self.assertGreaterEqual(seen, 3)
+        flows = [v for v in self.services["node-red"]["volumes"] if "flows.json" in v]
+        self.assertTrue(flows and flows[0].split(":")[1] == "/data/flows.json")
+
+    def test_bridge_hardening_and_token(self):
+        b = self.services["telematics2mqtt"]
+        self.assertTrue(b["read_only"])
+        self.assertIn("/tmp", b["tmpfs"])
+        self.assertEqual(b["cap_drop"], ["ALL"])
+        self.assertIn("no-new-privileges:true", b["security_opt"])
+        self.assertNotIn(str(b.get("user", "10001")).split(":")[0], ("0", "root"))
+        env = b["environment"]
+        self.assertEqual(env["T2M_ACCESS_TOKEN_FILE"], "/run/secrets/t2m_token")
+        self.assertNotIn("T2M_ACCESS_TOKEN", env, "the token goes in a secret file")
+        self.assertIn("t2m_token", b["secrets"])
+        self.assertEqual(env["T2M_MQTT_URL"], "tcp://mosquitto:1883")
+        self.assertEqual(b["depends_on"]["mosquitto"]["condition"], "service_healthy")
+
+    def test_mosquitto_config(self):
+        with open(os.path.join(DOCKER, "mosquitto.conf"), encoding="utf-8") as f:
+            conf = f.read()
+        self.assertRegex(conf, r"(?m)^listener 1883 0\.0\.0\.0$")
+        self.assertRegex(conf, r"(?m)^persistence true$")
+        mounts = self.services["mosquitto"]["volumes"]
+        self.assertIn("./mosquitto.conf:/mosquitto/config/mosquitto.conf:ro", mounts)
+
+
+class Kubernetes(unittest.TestCase):
+    def setUp(self):
+        self.kust = load_yaml(os.path.join(K8S, "kustomization.yaml"))
+        self.docs = {}
+        for res in self.kust["resources"]:
+            for d in load_yaml_docs(os.path.join(K8S, res)):
+                self.docs[(d["kind"], d["metadata"]["name"])] = d
+        self.dep = self.docs[("Deployment", "telematics2mqtt")]
+        self.pod = self.dep["spec"]["template"]["spec"]
+        self.c = self.pod["containers"][0]
+
+    def test_kustomization_resources_exist(self):
+        self.assertEqual(set(self.kust["resources"]),
+                         {"configmap.yaml", "secret.yaml", "deployment.yaml"})
+        for res in self.kust["resources"]:
+            self.assertTrue(os.path.isfile(os.path.join(K8S, res)), res)
+
+    def test_probes_on_healthz(self):
+        for probe in ("livenessProbe", "readinessProbe"):
+            get = self.c[probe]["httpGet"]
+            self.assertEqual(get["path"], "/healthz", probe)
+            self.assertEqual(get["port"], 9780, probe)
+        self.assertEqual(self.c["ports"][0]["containerPort"], 9780)
+
+    def test_security_context(self):
+        self.assertTrue(self.pod["securityContext"]["runAsNonRoot"])
+        self.assertNotEqual(self.pod["securityContext"]["runAsUser"], 0)
+        sc = self.c["securityContext"]
+        self.assertTrue(sc["runAsNonRoot"])
+        self.assertTrue(sc["readOnlyRootFilesystem"])
+        self.assertFalse(sc["allowPrivilegeEscalation"])
+        self.assertEqual(sc["capabilities"]["drop"], ["ALL"])
+        self.assertFalse(self.pod["automountServiceAccountToken"])
+
+    def test_resources(self):
+        for kind in ("requests", "limits"):
+            self.assertIn("cpu", self.c["resources"][kind])
+            self.assertIn("memory", self.c["resources"][kind])
+
+    def test_volumes_reference_defined_objects(self):
+        vols = {v["name"]: v for v in self.pod["volumes"]}
+        for m in self.c["volumeMounts"]:
+            self.assertIn(m["name"], vols)
+        cm = vols["config"]["configMap"]["name"]
+        self.assertIn(("ConfigMap", cm), self.docs)
+        sec = vols["token"]["secret"]["secretName"]
+        self.assertIn(("Secret", sec), self.docs)
+        self.assertIn("t2m_token", self.docs[("Secret", sec)]["stringData"])
+        self.assertEqual(vols["tmp"]["emptyDir"]["medium"], "Memory")
+
+    def config_text(self):
+        cm = self.docs[("ConfigMap", "telematics2mqtt-config")]
+        return cm["data"]["telematics2mqtt.conf"]
+
+    def test_config_matches_mounts(self):
+        text = self.config_text()
+        self.assertRegex(text, r'listen\s*=\s*"0\.0\.0\.0:9780"')
+        mounts = {m["name"]: m["mountPath"] for m in self.c["volumeMounts"]}
+        args = self.c["args"]
+        self.assertEqual(args[0], "-c")
+        self.assertEqual(os.path.dirname(args[1]), mounts["config"])
+        self.assertEqual(os.path.basename(args[1]), "telematics2mqtt.conf")
+        token = re.search(r'access_token_file\s*=\s*"([^"]+)"', text).group(1)
+        self.assertEqual(token, os.path.join(mounts["token"], "t2m_token"))
+
+    def test_config_passes_check_config(self):
+        if not BIN or not os.path.exists(BIN):
+            self.fail("T2M_BIN (the built telematics2mqtt) is needed for this check")
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "telematics2mqtt.conf")
+            tok = os.path.join(tmp, "token")
+            with open(conf, "w", encoding="utf-8") as f:
+                f.write(self.config_text())
+            with open(tok, "w", encoding="utf-8") as f:
+                f.write("header.payload.signature\n")
+            os.chmod(tok, 0o600)
+            env = {k: v for k, v in os.environ.items() if not k.startswith("T2M_")}
+            env["T2M_ACCESS_TOKEN_FILE"] = tok  # the mounted secret, elsewhere
+            r = subprocess.run([BIN, "-c", conf, "--check-config"], capture_output=True,
+                               text=True, env=env, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertNotIn("header.payload.signature", r.stdout + r.stderr)
+
+
+class Systemd(unittest.TestCase):
+    def setUp(self):
+        self.sections = {}
+        cur = None
+        with open(UNIT, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                m = re.match(r"^\[(\w+)\]$", line)
+                if m:
+                    cur = m.group(1)
+                    self.assertNotIn(cur, self.sections, f"line {n}: section repeated")
+                    self.sections[cur] = {}
+                    continue
+                self.assertIsNotNone(cur, f"line {n}: key before any section")
+                self.assertRegex(line, r"^[A-Za-z]+=", f"line {n}: not KEY=VALUE")
+                k, v = line.split("=", 1)
+                self.sections[cur].setdefault(k, []).append(v)
+
+    def one(self, section, key):
+        vals = self.sections[section].get(key)
+        self.assertIsNotNone(vals, f"[{section}] {key} missing")
+        return vals[-1]
+
+    def test_sections(self):
+        self.assertEqual(list(self.sections), ["Unit", "Service", "Install"])
+        self.assertEqual(self.one("Install", "WantedBy"), "multi-user.target")
+
+    def test_required_settings(self):
+        want = {
+            "Type": "notify",
+            "WatchdogSec": "30",
+            "DynamicUser": "yes",
+            "ProtectSystem": "strict",
+            "ProtectHome": "yes",
+            "NoNewPrivileges": "yes",
+            "PrivateTmp": "yes",
+            "PrivateDevices": "yes",
+            "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+            "LoadCredential": "t2m_token:/etc/telematics2mqtt/token",
+            "Environment": "T2M_ACCESS_TOKEN_FILE=%d/t2m_token",
+            "CapabilityBoundingSet": "",
+            "Restart": "on-failure",
+            "ExecReload": "/bin/kill -HUP $MAINPID",
+        }
+        for k, v in want.items():
+            self.assertEqual(self.one("Service", k), v, k)
+        self.assertIn("@system-service", self.sections["Service"]["SystemCallFilter"])
+        self.assertTrue(self.one("Service", "ExecStart").startswith("/usr/bin/telematics2mqtt "))
+
+    def test_systemd_analyze_verify(self):
+        analyze = shutil.which("systemd-analyze")
+        if not analyze:
+            print("systemd-analyze not found (Debian package systemd): key checks only")
+            return
+        if not BIN or not os.path.exists(BIN):
+            self.fail("T2M_BIN (the built telematics2mqtt) is needed for this check")
+        with tempfile.TemporaryDirectory() as tmp:
+            unit = os.path.join(tmp, "telematics2mqtt.service")
+            with open(UNIT, encoding="utf-8") as f:
+                text = f.read()
+            # Verified as the package installs it, but with the binary of this build tree.
+            text = text.replace("ExecStart=/usr/bin/telematics2mqtt", "ExecStart=" + BIN)
+            with open(unit, "w", encoding="utf-8") as f:
+                f.write(text)
+            r = subprocess.run([analyze, "verify", "--man=no", unit], capture_output=True,
+                               text=True, timeout=60)
+            # verify exits 0 on unknown keys too: any output at all is a failure.
+            self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
+
+
+class Scripts(unittest.TestCase):
+    def test_shellcheck(self):
+        sc = shutil.which("shellcheck")
+        if not sc:
+            print("shellcheck not found: shell scripts not linted")
+            return
+        files = [os.path.join(SRC, "scripts", "build.sh"),
+                 os.path.join(SRC, "tests", "deploy", "test_deb.sh")]
+        r = subprocess.run([sc, *files], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()

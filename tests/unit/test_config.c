@@ -1,0 +1,1025 @@
+/* test_config.c - config.c: defaults, every key, every kind of error with its exact
+ * "FILE:LINE: ..." text, environment overrides, secret files, redaction, the example file, the
+ * print round trip, and t2m_config_parse_url. */
+#include "config.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "t2m_test.h"
+
+#ifndef T2M_FIXTURES
+#error "T2M_FIXTURES (tests/unit/config) must be defined by CMake"
+#endif
+#ifndef T2M_EXAMPLE_CONF
+#error "T2M_EXAMPLE_CONF (config/telematics2mqtt.conf) must be defined by CMake"
+#endif
+
+static char tmpdir[] = "/tmp/t2m_test_config.XXXXXX";
+static char errbuf[1024];
+
+static const char *const env_vars[] = {
+    "T2M_UPSTREAM_URL",
+    "T2M_INSTANCE_ID",
+    "T2M_ACCESS_TOKEN",
+    "T2M_ACCESS_TOKEN_FILE",
+    "T2M_MQTT_URL",
+    "T2M_MQTT_CLIENT",
+    "T2M_MQTT_USERNAME",
+    "T2M_MQTT_PASSWORD",
+    "T2M_MQTT_PASSWORD_FILE",
+    "T2M_BASE_TOPIC",
+    "T2M_UNITS",
+    "T2M_LOG_LEVEL",
+    "T2M_HTTP_LISTEN",
+    NULL,
+};
+
+static void clear_env(void)
+{
+    for (int i = 0; env_vars[i]; i++)
+        unsetenv(env_vars[i]);
+}
+
+/* Writes tmpdir/name with the given text and mode; returns its path (static, per name slot). */
+static const char *write_file(const char *name, const char *text, mode_t mode)
+{
+    static char paths[8][512];
+    static int slot;
+    char *p = paths[slot++ % 8];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    unlink(p);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    CU_ASSERT_FATAL(fd >= 0);
+    size_t len = strlen(text);
+    CU_ASSERT_FATAL(write(fd, text, len) == (ssize_t)len);
+    fchmod(fd, mode);
+    close(fd);
+    return p;
+}
+
+static struct t2m_config *load_text(const char *text)
+{
+    const char *path = write_file("t.conf", text, 0600);
+    errbuf[0] = '\0';
+    return t2m_config_load(path, true, errbuf, sizeof(errbuf));
+}
+
+/* Loads text, expects failure with exactly "<path><suffix>". */
+static void expect_err(const char *text, const char *suffix)
+{
+    struct t2m_config *c = load_text(text);
+    CU_ASSERT_PTR_NULL(c);
+    t2m_config_free(c);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s/t.conf%s", tmpdir, suffix);
+    if (strcmp(errbuf, want) != 0) fprintf(stderr, "\n  got:  %s\n  want: %s\n", errbuf, want);
+    T2M_ASSERT_STR(errbuf, want);
+}
+
+/* Loads with T2M_INSTANCE_ID + T2M_ACCESS_TOKEN set, expects failure with exactly `want`. */
+static void expect_env_err(const char *var, const char *value, const char *want)
+{
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "i1", 1);
+    setenv("T2M_ACCESS_TOKEN", "tok", 1);
+    setenv(var, value, 1);
+    struct t2m_config *c = load_text("");
+    CU_ASSERT_PTR_NULL(c);
+    t2m_config_free(c);
+    if (strcmp(errbuf, want) != 0) fprintf(stderr, "\n  got:  %s\n  want: %s\n", errbuf, want);
+    T2M_ASSERT_STR(errbuf, want);
+    clear_env();
+}
+
+static char *print_to_string(const struct t2m_config *c)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    t2m_config_print(c, f);
+    fclose(f);
+    return buf;
+}
+
+/* Where the print's second line starts: the first names the source file. */
+static size_t body(const char *printed)
+{
+    return strcspn(printed, "\n") + 1;
+}
+
+/* Runs fn with stderr redirected to a file; returns what was written (caller frees). */
+static char *capture_stderr(void (*fn)(void *), void *arg)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/stderr.txt", tmpdir);
+    fflush(stderr);
+    int saved = dup(2);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    dup2(fd, 2);
+    close(fd);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    FILE *f = fopen(path, "r");
+    char *out = calloc(1, 8192);
+    if (f) {
+        size_t n = fread(out, 1, 8191, f);
+        out[n] = '\0';
+        fclose(f);
+    }
+    return out;
+}
+
+/* ---- defaults and every key ---- */
+
+static void test_defaults(void)
+{
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "inst", 1);
+    setenv("T2M_ACCESS_TOKEN", "tok", 1);
+    struct t2m_config *c = load_text("# nothing but a comment\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->upstream.url,
+                   "wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime");
+    T2M_ASSERT_STR(c->upstream.ca_file, "");
+    CU_ASSERT_TRUE(c->upstream.tls_verify);
+    CU_ASSERT_EQUAL(c->upstream.max_message_size, 65536);
+    CU_ASSERT_EQUAL(c->upstream.max_devices, 100000);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.connect_timeout, 10, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.auth_timeout, 10, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.idle_timeout, 90, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.backoff_min, 1, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.backoff_max, 60, 0);
+    CU_ASSERT_EQUAL_FATAL(c->n_instances, 1);
+    T2M_ASSERT_STR(c->instances[0].id, "inst");
+    T2M_ASSERT_STR(c->instances[0].access_token, "tok");
+    T2M_ASSERT_STR(c->instances[0].access_token_file, "");
+    T2M_ASSERT_STR(c->instances[0].client_id, "");
+    T2M_ASSERT_STR(c->instances[0].device_token, "");
+    T2M_ASSERT_STR(c->instances[0].refresh_token_file, "");
+    CU_ASSERT_EQUAL(c->n_devices, 0);
+    T2M_ASSERT_STR(c->mqtt.client, "mosquitto");
+    T2M_ASSERT_STR(c->mqtt.url, "tcp://localhost:1883");
+    T2M_ASSERT_STR(c->mqtt.client_id, "telematics2mqtt");
+    T2M_ASSERT_STR(c->mqtt.username, "");
+    T2M_ASSERT_STR(c->mqtt.password, "");
+    T2M_ASSERT_STR(c->mqtt.password_file, "");
+    T2M_ASSERT_STR(c->mqtt.ca_file, "");
+    T2M_ASSERT_STR(c->mqtt.cert_file, "");
+    T2M_ASSERT_STR(c->mqtt.key_file, "");
+    CU_ASSERT_TRUE(c->mqtt.tls_verify);
+    CU_ASSERT_EQUAL(c->mqtt.protocol, 4);
+    CU_ASSERT_EQUAL(c->mqtt.keepalive, 30);
+    CU_ASSERT_EQUAL(c->mqtt.qos, 1);
+    CU_ASSERT_TRUE(c->mqtt.retain);
+    T2M_ASSERT_STR(c->mqtt.base_topic, "telematics");
+    CU_ASSERT_FALSE(c->mqtt.attribute_topics);
+    CU_ASSERT_EQUAL(c->mqtt.offline_queue, 10000);
+    CU_ASSERT_DOUBLE_EQUAL(c->mqtt.min_interval, 0, 0);
+    T2M_ASSERT_STR(c->units.system, "metric");
+    T2M_ASSERT_STR(c->units.speed, "");
+    T2M_ASSERT_STR(c->units.distance, "");
+    T2M_ASSERT_STR(c->units.timestamp, "iso");
+    T2M_ASSERT_STR(c->units.timezone, "UTC");
+    CU_ASSERT_EQUAL(c->units.precision, 2);
+    CU_ASSERT_EQUAL(c->units.resolved.speed, T2M_SPEED_KMH);
+    CU_ASSERT_EQUAL(c->units.resolved.distance, T2M_DIST_M);
+    CU_ASSERT_EQUAL(c->units.resolved.timestamp, T2M_TS_ISO);
+    CU_ASSERT_EQUAL(c->units.resolved.precision, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c->units.resolved.tz);
+    T2M_ASSERT_STR(t2m_tz_name(c->units.resolved.tz), "UTC");
+    CU_ASSERT_TRUE(c->homeassistant.enabled);
+    T2M_ASSERT_STR(c->homeassistant.discovery_prefix, "homeassistant");
+    T2M_ASSERT_STR(c->homeassistant.status_topic, "homeassistant/status");
+    CU_ASSERT_FALSE(c->owntracks.enabled);
+    T2M_ASSERT_STR(c->http.listen, "127.0.0.1:9780");
+    CU_ASSERT_EQUAL(c->log.level, T2M_LOG_INFO);
+    CU_ASSERT_FALSE(c->log.json);
+    t2m_config_free(c);
+    clear_env();
+}
+
+static void test_every_key(void)
+{
+    clear_env();
+    struct t2m_config *c = t2m_config_load(T2M_FIXTURES "/full.conf", true, errbuf, sizeof(errbuf));
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->path, T2M_FIXTURES "/full.conf");
+    T2M_ASSERT_STR(c->upstream.url, "ws://127.0.0.1:8765/realtime");
+    T2M_ASSERT_STR(c->upstream.ca_file, "/dev/null");
+    CU_ASSERT_FALSE(c->upstream.tls_verify);
+    CU_ASSERT_EQUAL(c->upstream.max_message_size, 1048576);
+    CU_ASSERT_EQUAL(c->upstream.max_devices, 5000);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.connect_timeout, 3, 0); /* an int for a float key */
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.auth_timeout, 4.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.idle_timeout, 45.25, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.backoff_min, 0.5, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.backoff_max, 30, 0);
+    CU_ASSERT_EQUAL_FATAL(c->n_instances, 2);
+    T2M_ASSERT_STR(c->instances[0].id, "inst-one");
+    T2M_ASSERT_STR(c->instances[0].access_token, "eyJhbGciOiJIUzI1NiJ9.full.secret");
+    T2M_ASSERT_STR(c->instances[0].client_id, "client-7");
+    T2M_ASSERT_STR(c->instances[0].device_token, "dev-tok-1");
+    T2M_ASSERT_STR(c->instances[0].refresh_token_file, "/var/lib/t2m/refresh");
+    T2M_ASSERT_STR(c->instances[1].id, "inst/two");
+    T2M_ASSERT_STR(c->instances[1].access_token, "second-secret-token");
+    T2M_ASSERT_STR(c->instances[1].client_id, "");
+    CU_ASSERT_EQUAL_FATAL(c->n_devices, 2);
+    T2M_ASSERT_STR(t2m_config_alias(c, "e4855fba-aaaa", 13), "Van \"12\" \\ north");
+    T2M_ASSERT_STR(t2m_config_alias(c, "0000-first", 10), "Car 1");
+    T2M_ASSERT_STR(t2m_config_alias(c, "0000-first-and-more", 10), "Car 1"); /* len counts */
+    CU_ASSERT_PTR_NULL(t2m_config_alias(c, "0000-firs", 9));
+    CU_ASSERT_PTR_NULL(t2m_config_alias(c, "nope", 4));
+    T2M_ASSERT_STR(c->mqtt.client, "paho");
+    T2M_ASSERT_STR(c->mqtt.url, "mqtts://[::1]:8884");
+    T2M_ASSERT_STR(c->mqtt.client_id, "t2m-test");
+    T2M_ASSERT_STR(c->mqtt.username, "bridge");
+    T2M_ASSERT_STR(c->mqtt.password, "mqtt-secret-pw");
+    T2M_ASSERT_STR(c->mqtt.ca_file, "/dev/null");
+    T2M_ASSERT_STR(c->mqtt.cert_file, "/dev/null");
+    T2M_ASSERT_STR(c->mqtt.key_file, "/dev/null");
+    CU_ASSERT_FALSE(c->mqtt.tls_verify);
+    CU_ASSERT_EQUAL(c->mqtt.protocol, 5);
+    CU_ASSERT_EQUAL(c->mqtt.keepalive, 60);
+    CU_ASSERT_EQUAL(c->mqtt.qos, 0);
+    CU_ASSERT_FALSE(c->mqtt.retain);
+    T2M_ASSERT_STR(c->mqtt.base_topic, "fleet/telematics");
+    CU_ASSERT_TRUE(c->mqtt.attribute_topics);
+    CU_ASSERT_EQUAL(c->mqtt.offline_queue, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->mqtt.min_interval, 2.5, 0);
+    T2M_ASSERT_STR(c->units.system, "imperial");
+    CU_ASSERT_EQUAL(c->units.resolved.speed, T2M_SPEED_KN);  /* units.speed overrides */
+    CU_ASSERT_EQUAL(c->units.resolved.distance, T2M_DIST_M); /* units.distance overrides */
+    CU_ASSERT_EQUAL(c->units.resolved.timestamp, T2M_TS_UNIX_MS);
+    CU_ASSERT_EQUAL(c->units.resolved.precision, 4);
+    T2M_ASSERT_STR(t2m_tz_name(c->units.resolved.tz), "America/New_York");
+    CU_ASSERT_FALSE(c->homeassistant.enabled);
+    T2M_ASSERT_STR(c->homeassistant.discovery_prefix, "ha");
+    T2M_ASSERT_STR(c->homeassistant.status_topic, "ha/status");
+    CU_ASSERT_TRUE(c->owntracks.enabled);
+    T2M_ASSERT_STR(c->http.listen, "[::1]:9999");
+    CU_ASSERT_EQUAL(c->log.level, T2M_LOG_DEBUG);
+    CU_ASSERT_TRUE(c->log.json);
+    t2m_config_free(c);
+}
+
+static void test_units_system_only(void)
+{
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "i", 1);
+    setenv("T2M_ACCESS_TOKEN", "t", 1);
+    struct t2m_config *c = load_text("units = { system = \"imperial\"; timestamp = \"unix\"; };\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->units.resolved.speed, T2M_SPEED_MPH);
+    CU_ASSERT_EQUAL(c->units.resolved.distance, T2M_DIST_FT);
+    CU_ASSERT_EQUAL(c->units.resolved.timestamp, T2M_TS_UNIX);
+    t2m_config_free(c);
+    c = load_text("units = { speed = \"m/s\"; distance = \"ft\"; };\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->units.resolved.speed, T2M_SPEED_MS);
+    CU_ASSERT_EQUAL(c->units.resolved.distance, T2M_DIST_FT);
+    t2m_config_free(c);
+    clear_env();
+}
+
+static void test_include(void)
+{
+    clear_env();
+    struct t2m_config *c =
+        t2m_config_load(T2M_FIXTURES "/include_main.conf", true, errbuf, sizeof(errbuf));
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->mqtt.base_topic, "included");
+    T2M_ASSERT_STR(c->instances[0].id, "inc");
+    t2m_config_free(c);
+
+    /* A wide integer inside an included file names that file. */
+    write_file("part.conf", "mqtt = {\n    offline_queue = 4294967296;\n};\n", 0600);
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "%s/part.conf:2: integer 4294967296 does not fit in 32 bits (no option takes one "
+             "that large)",
+             tmpdir);
+    c = load_text("@include \"part.conf\"\n");
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, want);
+    t2m_config_free(c);
+}
+
+/* ---- errors ---- */
+
+static void test_syntax_and_unknown(void)
+{
+    clear_env();
+    expect_err("upstream = {\n    url = ;\n};\n", ":2: syntax error");
+    expect_err("mqtt = {\n    qos = 1;\n    qos = 0;\n};\n", ":3: duplicate setting name");
+    expect_err("# top\nmqt = { qos = 1; };\n", ":2: unknown key mqt");
+    expect_err("mqtt = {\n    qos = 1;\n    hots = \"x\";\n};\n", ":3: unknown key mqtt.hots");
+    expect_err("instances = (\n    {\n        id = \"a\";\n        tokn = \"x\";\n    }\n);\n",
+               ":4: unknown key instances[0].tokn");
+    expect_err("devices = (\n    { token = \"a\"; name = \"b\"; },\n    { token = \"c\";\n"
+               "      nmae = \"d\"; }\n);\n",
+               ":4: unknown key devices[1].nmae");
+    expect_err("log = {\n    colour = true;\n};\n", ":2: unknown key log.colour");
+}
+
+static void test_type_mismatch(void)
+{
+    clear_env();
+    expect_err("mqtt = {\n    qos = \"1\";\n};\n",
+               ":2: mqtt.qos: expected an integer, got a string");
+    expect_err("mqtt = {\n    retain = 1;\n};\n",
+               ":2: mqtt.retain: expected a boolean (true or false), got an integer");
+    expect_err("upstream = {\n    url = 5;\n};\n",
+               ":2: upstream.url: expected a string, got an integer");
+    expect_err("upstream = {\n    backoff_min = \"1\";\n};\n",
+               ":2: upstream.backoff_min: expected a number, got a string");
+    expect_err("units = {\n    precision = 2.0;\n};\n",
+               ":2: units.precision: expected an integer, got a float");
+    expect_err("log = {\n    level = [\"info\"];\n};\n",
+               ":2: log.level: expected a string, got an array");
+    expect_err("mqtt = 5;\n", ":1: mqtt: expected a group { ... }, got an integer");
+    expect_err("\ninstances = { id = \"a\"; };\n",
+               ":2: instances: expected a list ( { ... }, ... ), got a group");
+    expect_err("instances = ( \"a\" );\n",
+               ":1: instances[0]: expected a group { id = ...; ... }, got a string");
+    expect_err("devices = ( 1 );\n",
+               ":1: devices[0]: expected a group { token = ...; name = ...; }, got an integer");
+}
+
+static void test_ranges(void)
+{
+    clear_env();
+    expect_err("mqtt = {\n    qos = 2;\n};\n", ":2: mqtt.qos: must be 0 or 1, not 2");
+    expect_err("mqtt = {\n    protocol = 3;\n};\n", ":2: mqtt.protocol: must be 4 or 5, not 3");
+    expect_err("mqtt = {\n    keepalive = 70000;\n};\n",
+               ":2: mqtt.keepalive: must be between 0 and 65535, not 70000");
+    expect_err("mqtt = {\n    offline_queue = -1;\n};\n",
+               ":2: mqtt.offline_queue: must be at least 0, not -1");
+    expect_err("mqtt = {\n    min_interval = -0.5;\n};\n",
+               ":2: mqtt.min_interval: must be between 0 and 86400, not -0.5");
+    expect_err("units = {\n    precision = 10;\n};\n",
+               ":2: units.precision: must be between 0 and 9, not 10");
+    expect_err("upstream = {\n    max_message_size = 1023;\n};\n",
+               ":2: upstream.max_message_size: must be between 1024 and 1073741824, not 1023");
+    expect_err("upstream = {\n    backoff_min = 0;\n};\n",
+               ":2: upstream.backoff_min: must be greater than 0 and at most 86400, not 0");
+    expect_err("upstream = {\n    idle_timeout = 1e400;\n};\n",
+               ":2: upstream.idle_timeout: must be greater than 0 and at most 86400, not inf");
+    expect_err("upstream = {\n    backoff_min = 5;\n    backoff_max = 2.5;\n};\n",
+               ":3: upstream.backoff_max: must be at least upstream.backoff_min (5)");
+    expect_err("upstream = {\n    backoff_min = 100;\n};\n",
+               ":2: upstream.backoff_min: must not exceed upstream.backoff_max (60)");
+    /* libconfig wraps these to small numbers without a word: caught from the source text. */
+    expect_err("upstream = {\n    max_devices = 4294967297;\n};\n",
+               ":2: integer 4294967297 does not fit in 32 bits (no option takes one that large)");
+    expect_err("upstream = {\n    max_devices = -2147483649;\n};\n",
+               ":2: integer -2147483649 does not fit in 32 bits (no option takes one that large)");
+    expect_err("upstream = {\n    max_devices = 0x80000000;\n};\n",
+               ":2: integer 0x80000000 does not fit in 32 bits (no option takes one that large)");
+    expect_err("upstream = {\n    max_devices = 4294967297L;\n};\n",
+               ":2: upstream.max_devices: must be between 1 and 2147483647, not 4294967297");
+    /* Numbers inside strings and comments are not integers. */
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "i", 1);
+    setenv("T2M_ACCESS_TOKEN", "t", 1);
+    struct t2m_config *c = load_text("# 99999999999 in a comment\n"
+                                     "/* 88888888888 */ mqtt = { client_id = \"77777777777\"; "
+                                     "min_interval = 1e10L; };\n");
+    CU_ASSERT_PTR_NULL(c); /* 1e10L is not valid libconfig: a syntax error, not a wide int */
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "syntax error"));
+    t2m_config_free(c);
+    c = load_text("# 99999999999 in a comment\n"
+                  "/* 88888888888 */ mqtt = { client_id = \"77777777777\"; min_interval = "
+                  "12345678901.5; };\nupstream = { max_devices = 7L; backoff_max = .5; "
+                  "backoff_min = 0.25; };\n");
+    CU_ASSERT_PTR_NULL(c); /* min_interval above a day */
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "mqtt.min_interval: must be between 0 and 86400"));
+    t2m_config_free(c);
+    c = load_text("# 99999999999 in a comment\n"
+                  "/* 88888888888 */ mqtt = { client_id = \"77777777777\"; min_interval = 1.5e3; "
+                  "};\nupstream = { max_devices = 7L; backoff_max = .5; backoff_min = 0.25; };\n");
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->mqtt.client_id, "77777777777");
+    CU_ASSERT_EQUAL(c->upstream.max_devices, 7);
+    CU_ASSERT_DOUBLE_EQUAL(c->mqtt.min_interval, 1500, 0);
+    CU_ASSERT_DOUBLE_EQUAL(c->upstream.backoff_max, 0.5, 0);
+    t2m_config_free(c);
+    clear_env();
+}
+
+static void test_values(void)
+{
+    clear_env();
+    expect_err("upstream = {\n    url = \"https://example.com/ws\";\n};\n",
+               ":2: upstream.url: not a valid ws:// or wss:// URL");
+    expect_err("upstream = {\n    url = \"tcp://example.com\";\n};\n",
+               ":2: upstream.url: must start with ws:// or wss://");
+    expect_err("mqtt = {\n    url = \"wss://example.com\";\n};\n",
+               ":2: mqtt.url: must start with tcp://, mqtt://, ssl:// or mqtts://");
+    expect_err("mqtt = {\n    url = \"tcp://user:pw@example.com\";\n};\n",
+               ":2: mqtt.url: credentials do not belong in the URL (use username / password)");
+    expect_err("mqtt = {\n    url = \"tcp://example.com:1883/x\";\n};\n",
+               ":2: mqtt.url: an MQTT URL has no path");
+    expect_err("mqtt = {\n    url = \"tcp://example.com:0\";\n};\n",
+               ":2: mqtt.url: not a valid tcp://, mqtt://, ssl:// or mqtts:// URL");
+    expect_err("mqtt = {\n    client = \"hivemq\";\n};\n",
+               ":2: mqtt.client: must be \"mosquitto\" or \"paho\"");
+    expect_err("mqtt = {\n    client_id = \"\";\n};\n", ":2: mqtt.client_id: must not be empty");
+    expect_err("mqtt = {\n    base_topic = \"a/#\";\n};\n",
+               ":2: mqtt.base_topic: must not contain the MQTT wildcards + or #");
+    expect_err("mqtt = {\n    base_topic = \"a/\";\n};\n",
+               ":2: mqtt.base_topic: must not start or end with /");
+    expect_err("mqtt = {\n    ca_file = \"/nonexistent/ca.pem\";\n};\n",
+               ":2: mqtt.ca_file: cannot read /nonexistent/ca.pem: No such file or directory");
+    expect_err("units = {\n    system = \"nautical\";\n};\n",
+               ":2: units.system: must be \"metric\" or \"imperial\"");
+    expect_err("units = {\n    speed = \"furlong/fortnight\";\n};\n",
+               ":2: units.speed: must be \"m/s\", \"km/h\", \"mph\", \"kn\" or \"\"");
+    expect_err("units = {\n    distance = \"yd\";\n};\n",
+               ":2: units.distance: must be \"m\", \"ft\" or \"\"");
+    expect_err("units = {\n    timestamp = \"rfc2822\";\n};\n",
+               ":2: units.timestamp: must be \"iso\", \"unix\" or \"unix_ms\"");
+    expect_err("units = {\n    timezone = \"Mars/Olympus_Mons\";\n};\n",
+               ":2: units.timezone: unknown time zone \"Mars/Olympus_Mons\" (an IANA name such "
+               "as \"Europe/Berlin\")");
+    expect_err("units = {\n    timezone = \"../../etc/passwd\";\n};\n",
+               ":2: units.timezone: unknown time zone \"../../etc/passwd\" (an IANA name such "
+               "as \"Europe/Berlin\")");
+    expect_err("http = {\n    listen = \"localhost\";\n};\n",
+               ":2: http.listen: must be \"HOST:PORT\", \"[IPv6]:PORT\", \":PORT\" or \"\" (off)");
+    expect_err("log = {\n    level = \"verbose\";\n};\n",
+               ":2: log.level: must be \"error\", \"warn\", \"info\" or \"debug\"");
+    expect_err("log = {\n    format = \"xml\";\n};\n",
+               ":2: log.format: must be \"text\" or \"json\"");
+    expect_err("mqtt = {\n    password = \"pw\";\n};\n"
+               "instances = ( { id = \"a\"; access_token = \"t\"; } );\n",
+               ":2: mqtt.password: a password needs mqtt.username too");
+    expect_err("mqtt = {\n    key_file = \"/dev/null\";\n};\n"
+               "instances = ( { id = \"a\"; access_token = \"t\"; } );\n",
+               ":2: mqtt.key_file: needs mqtt.cert_file too");
+
+    /* Accepted forms. */
+    setenv("T2M_INSTANCE_ID", "i", 1);
+    setenv("T2M_ACCESS_TOKEN", "t", 1);
+    const char *ok[] = {
+        "http = { listen = \"\"; };",
+        "http = { listen = \":9780\"; };",
+        "http = { listen = \"0.0.0.0:1\"; };",
+        "mqtt = { url = \"mqtt://broker.local\"; };",
+        "mqtt = { url = \"SSL://10.0.0.1:8883/\"; };",
+        "upstream = { url = \"ws://[::1]:8080\"; };",
+        "log = { level = \"warning\"; };",
+        "instances = [ ];",
+        "devices = [ ];",
+        NULL,
+    };
+    for (int i = 0; ok[i]; i++) {
+        struct t2m_config *c = load_text(ok[i]);
+        if (!c) fprintf(stderr, "\n  %s: %s\n", ok[i], errbuf);
+        CU_ASSERT_PTR_NOT_NULL(c);
+        t2m_config_free(c);
+    }
+    clear_env();
+}
+
+static void test_instances_and_devices(void)
+{
+    clear_env();
+    struct t2m_config *c = load_text("");
+    CU_ASSERT_PTR_NULL(c);
+    /* That one has no line: it reads "telematics2mqtt: ...", not the file name. */
+    T2M_ASSERT_STR(errbuf, "telematics2mqtt: no instance configured: add instances = ( { id = "
+                           "\"...\"; access_token_file = \"...\"; } ) or set T2M_INSTANCE_ID and "
+                           "T2M_ACCESS_TOKEN");
+    expect_err("instances = (\n    { access_token = \"t\"; }\n);\n",
+               ":2: instances[0]: no id (set id, or T2M_INSTANCE_ID)");
+    expect_err("instances = (\n    { id = \"a\"; }\n);\n",
+               ":2: instances[0]: no access token (set access_token or access_token_file, or "
+               "T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE)");
+    expect_err("instances = (\n    { id = \"\"; access_token = \"t\"; }\n);\n",
+               ":2: instances[0].id: must not be empty");
+    char text[1024];
+    char longid[258];
+    memset(longid, 'x', 257);
+    longid[257] = '\0';
+    snprintf(text, sizeof(text), "instances = (\n    { id = \"%s\"; access_token = \"t\"; }\n);\n",
+             longid);
+    expect_err(text, ":2: instances[0].id: longer than 256 bytes");
+    longid[256] = '\0'; /* exactly 256 bytes is fine */
+    snprintf(text, sizeof(text), "instances = (\n    { id = \"%s\"; access_token = \"t\"; }\n);\n",
+             longid);
+    c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    t2m_config_free(c);
+    expect_err("instances = (\n    { id = \"a\"; access_token = \"t\"; },\n"
+               "    { id = \"b\"; access_token = \"t\"; },\n"
+               "    { access_token = \"t\";\n      id = \"a\"; }\n);\n",
+               ":5: instances[2].id: \"a\" is already the id of instances[0]");
+    expect_err("instances = (\n    { id = \"a\"; access_token = \"t\";\n"
+               "      access_token_file = \"/x\"; }\n);\n",
+               ":3: instances[0].access_token_file: set either access_token or "
+               "access_token_file, not both");
+    expect_err("devices = (\n    { token = \"a\"; }\n);\n",
+               ":2: devices[0]: needs both token and name");
+    expect_err("devices = (\n    { token = \"\"; name = \"x\"; }\n);\n",
+               ":2: devices[0].token: must not be empty");
+    expect_err("devices = (\n    { token = \"b\"; name = \"\"; }\n);\n",
+               ":2: devices[0].name: must not be empty");
+    expect_err("devices = (\n    { token = \"b\"; name = \"x\"; },\n    { token = \"a\"; name = "
+               "\"y\"; },\n    { token = \"b\"; name = \"z\"; }\n);\n",
+               ":4: devices: a second alias for the same token");
+}
+
+static void test_missing_file(void)
+{
+    clear_env();
+    struct t2m_config *c = t2m_config_load("/nonexistent/t2m.conf", true, errbuf, sizeof(errbuf));
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, "/nonexistent/t2m.conf: cannot open: No such file or directory");
+    /* A directory is not a config file. */
+    c = t2m_config_load(tmpdir, true, errbuf, sizeof(errbuf));
+    CU_ASSERT_PTR_NULL(c);
+    char want[600];
+    snprintf(want, sizeof(want), "%s: not a regular file", tmpdir);
+    T2M_ASSERT_STR(errbuf, want);
+    /* A missing @include names the including line. */
+    write_file("inc_missing.conf", "# x\n@include \"nope.conf\"\n", 0600);
+    c = load_text("@include \"inc_missing.conf\"\n");
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, "inc_missing.conf:2: cannot open include file"); /* as written */
+    /* NULL err and a tiny buffer are fine too. */
+    CU_ASSERT_PTR_NULL(t2m_config_load("/nonexistent/t2m.conf", true, NULL, 0));
+    char tiny[8];
+    CU_ASSERT_PTR_NULL(t2m_config_load("/nonexistent/t2m.conf", true, tiny, sizeof(tiny)));
+    CU_ASSERT_EQUAL(strlen(tiny), 7);
+}
+
+/* ---- environment ---- */
+
+static void test_env_overrides(void)
+{
+    clear_env();
+    const char *tokfile = write_file("env_token", "env-file-token\n", 0600);
+    setenv("T2M_UPSTREAM_URL", "ws://127.0.0.1:1/x", 1);
+    setenv("T2M_INSTANCE_ID", "env-inst", 1);
+    setenv("T2M_ACCESS_TOKEN_FILE", tokfile, 1);
+    setenv("T2M_MQTT_URL", "tcp://127.0.0.1:2", 1);
+    setenv("T2M_MQTT_CLIENT", "paho", 1);
+    setenv("T2M_MQTT_USERNAME", "env-user", 1);
+    setenv("T2M_MQTT_PASSWORD", "env-pw", 1);
+    setenv("T2M_BASE_TOPIC", "envtopic", 1);
+    setenv("T2M_UNITS", "imperial", 1);
+    setenv("T2M_LOG_LEVEL", "error", 1);
+    setenv("T2M_HTTP_LISTEN", "", 1);
+    struct t2m_config *c =
+        load_text("upstream = { url = \"wss://file.example/ws\"; };\n"
+                  "instances = ( { id = \"file-inst\"; access_token = \"file-token\"; },\n"
+                  "              { id = \"second\"; access_token = \"t2\"; } );\n"
+                  "mqtt = { url = \"tcp://file.example\"; username = \"file-user\";\n"
+                  "         password_file = \"/nonexistent/pw\"; base_topic = \"filetopic\"; };\n"
+                  "units = { system = \"metric\"; };\n"
+                  "http = { listen = \"127.0.0.1:1234\"; };\n"
+                  "log = { level = \"debug\"; };\n");
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->upstream.url, "ws://127.0.0.1:1/x");
+    CU_ASSERT_EQUAL_FATAL(c->n_instances, 2);
+    T2M_ASSERT_STR(c->instances[0].id, "env-inst");
+    T2M_ASSERT_STR(c->instances[0].access_token, "env-file-token");
+    T2M_ASSERT_STR(c->instances[0].access_token_file, tokfile);
+    T2M_ASSERT_STR(c->instances[1].id, "second");
+    T2M_ASSERT_STR(c->mqtt.url, "tcp://127.0.0.1:2");
+    T2M_ASSERT_STR(c->mqtt.client, "paho");
+    T2M_ASSERT_STR(c->mqtt.username, "env-user");
+    T2M_ASSERT_STR(c->mqtt.password, "env-pw");
+    T2M_ASSERT_STR(c->mqtt.password_file, ""); /* the env password replaces the file's */
+    T2M_ASSERT_STR(c->mqtt.base_topic, "envtopic");
+    T2M_ASSERT_STR(c->units.system, "imperial");
+    CU_ASSERT_EQUAL(c->units.resolved.speed, T2M_SPEED_MPH);
+    CU_ASSERT_EQUAL(c->log.level, T2M_LOG_ERROR);
+    T2M_ASSERT_STR(c->http.listen, "");
+    t2m_config_free(c);
+
+    /* T2M_ACCESS_TOKEN replaces a file's access_token_file (the example's placeholder). */
+    clear_env();
+    setenv("T2M_ACCESS_TOKEN", "env-token", 1);
+    setenv("T2M_MQTT_PASSWORD_FILE", tokfile, 1);
+    c = load_text("instances = ( { id = \"a\"; access_token_file = \"/nonexistent/tok\"; } );\n"
+                  "mqtt = { username = \"u\"; password = \"file-pw\"; };\n");
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->instances[0].access_token, "env-token");
+    T2M_ASSERT_STR(c->instances[0].access_token_file, "");
+    T2M_ASSERT_STR(c->mqtt.password, "env-file-token");
+    T2M_ASSERT_STR(c->mqtt.password_file, tokfile);
+    t2m_config_free(c);
+
+    /* Empty secret variables count as unset. */
+    clear_env();
+    setenv("T2M_ACCESS_TOKEN", "", 1);
+    setenv("T2M_MQTT_PASSWORD", "", 1);
+    c = load_text("instances = ( { id = \"a\"; access_token = \"file-token\"; } );\n"
+                  "mqtt = { username = \"u\"; password = \"file-pw\"; };\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->instances[0].access_token, "file-token");
+    T2M_ASSERT_STR(c->mqtt.password, "file-pw");
+    t2m_config_free(c);
+    clear_env();
+}
+
+static void test_env_only(void)
+{
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "container", 1);
+    setenv("T2M_ACCESS_TOKEN", "jwt", 1);
+    setenv("T2M_MQTT_URL", "tcp://127.0.0.1:1883", 1);
+    /* No -c and no file at the default place: the environment alone configures the bridge. */
+    struct t2m_config *c =
+        t2m_config_load(T2M_FIXTURES "/absent.conf", false, errbuf, sizeof(errbuf));
+    if (!c) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NULL(c->path);
+    CU_ASSERT_EQUAL_FATAL(c->n_instances, 1);
+    T2M_ASSERT_STR(c->instances[0].id, "container");
+    T2M_ASSERT_STR(c->instances[0].access_token, "jwt");
+    T2M_ASSERT_STR(c->mqtt.url, "tcp://127.0.0.1:1883");
+    T2M_ASSERT_STR(c->mqtt.base_topic, "telematics");
+    char *p = print_to_string(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "environment only"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "idle_timeout = 90.0;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "min_interval = 0.0;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "access_token = \"<redacted>\";"));
+    CU_ASSERT_PTR_NULL(strstr(p, "jwt"));
+    free(p);
+    t2m_config_free(c);
+    if (access(T2M_DEFAULT_CONFIG, F_OK) != 0) {
+        c = t2m_config_load(NULL, false, errbuf, sizeof(errbuf));
+        CU_ASSERT_PTR_NOT_NULL(c);
+        t2m_config_free(c);
+    }
+    /* Only an id: the missing token is reported without a file name. */
+    unsetenv("T2M_ACCESS_TOKEN");
+    c = t2m_config_load(T2M_FIXTURES "/absent.conf", false, errbuf, sizeof(errbuf));
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, "telematics2mqtt: instances[0]: no access token (set access_token or "
+                           "access_token_file, or T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE)");
+    clear_env();
+}
+
+static void test_env_errors(void)
+{
+    expect_env_err("T2M_UPSTREAM_URL", "http://x",
+                   "T2M_UPSTREAM_URL: not a valid ws:// or wss:// URL");
+    expect_env_err("T2M_UPSTREAM_URL", "", "T2M_UPSTREAM_URL: not a valid ws:// or wss:// URL");
+    expect_env_err("T2M_MQTT_URL", "ws://x",
+                   "T2M_MQTT_URL: must start with tcp://, mqtt://, ssl:// or mqtts://");
+    expect_env_err("T2M_MQTT_CLIENT", "x", "T2M_MQTT_CLIENT: must be \"mosquitto\" or \"paho\"");
+    expect_env_err("T2M_UNITS", "nautical", "T2M_UNITS: must be \"metric\" or \"imperial\"");
+    expect_env_err("T2M_LOG_LEVEL", "loud",
+                   "T2M_LOG_LEVEL: must be \"error\", \"warn\", \"info\" or \"debug\"");
+    expect_env_err("T2M_BASE_TOPIC", "a/+/b",
+                   "T2M_BASE_TOPIC: must not contain the MQTT wildcards + or #");
+    expect_env_err("T2M_HTTP_LISTEN", "nonsense",
+                   "T2M_HTTP_LISTEN: must be \"HOST:PORT\", \"[IPv6]:PORT\", \":PORT\" or \"\" "
+                   "(off)");
+    expect_env_err("T2M_ACCESS_TOKEN_FILE", "/nonexistent/tok",
+                   "T2M_ACCESS_TOKEN: set either T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE, not "
+                   "both");
+    char longid[300];
+    memset(longid, 'y', 299);
+    longid[299] = '\0';
+    expect_env_err("T2M_INSTANCE_ID", longid, "T2M_INSTANCE_ID: longer than 256 bytes");
+    expect_env_err("T2M_MQTT_PASSWORD", "pw",
+                   "T2M_MQTT_PASSWORD: a password needs mqtt.username too");
+
+    clear_env();
+    setenv("T2M_INSTANCE_ID", "i1", 1);
+    setenv("T2M_ACCESS_TOKEN_FILE", "/nonexistent/tok", 1);
+    struct t2m_config *c = load_text("");
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, "T2M_ACCESS_TOKEN_FILE: cannot read /nonexistent/tok: No such file or "
+                           "directory");
+    setenv("T2M_ACCESS_TOKEN_FILE", write_file("tok", "t\n", 0600), 1);
+    setenv("T2M_MQTT_USERNAME", "u", 1);
+    setenv("T2M_MQTT_PASSWORD_FILE", "/nonexistent/pw", 1);
+    c = load_text("");
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(
+        errbuf, "T2M_MQTT_PASSWORD_FILE: cannot read /nonexistent/pw: No such file or directory");
+    setenv("T2M_MQTT_PASSWORD", "pw", 1);
+    c = load_text("");
+    CU_ASSERT_PTR_NULL(c);
+    T2M_ASSERT_STR(errbuf, "T2M_MQTT_PASSWORD: set either T2M_MQTT_PASSWORD or "
+                           "T2M_MQTT_PASSWORD_FILE, not both");
+    clear_env();
+}
+
+/* ---- secrets ---- */
+
+static void test_secret_files(void)
+{
+    clear_env();
+    char err[512];
+    const char *p = write_file("s1", "the-token \t\r\nsecond line ignored\n", 0600);
+    char *s = t2m_config_read_secret(p, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    T2M_ASSERT_STR(s, "the-token");
+    free(s);
+    p = write_file("s2", "no-newline", 0600);
+    s = t2m_config_read_secret(p, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    T2M_ASSERT_STR(s, "no-newline");
+    free(s);
+
+    p = write_file("s3", " \n", 0600);
+    char want[600];
+    snprintf(want, sizeof(want), "%s is empty or not text", p);
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret(p, err, sizeof(err)));
+    T2M_ASSERT_STR(err, want);
+    p = write_file("s4", "", 0600);
+    snprintf(want, sizeof(want), "%s is empty or not text", p);
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret(p, err, sizeof(err)));
+    T2M_ASSERT_STR(err, want);
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret("/nonexistent/secret", err, sizeof(err)));
+    T2M_ASSERT_STR(err, "cannot read /nonexistent/secret: No such file or directory");
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret(tmpdir, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, tmpdir));
+
+    /* Through the config: FILE:LINE of the key, the path, never the content. */
+    p = write_file("s5", "\n\nsecret-on-line-3\n", 0600);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "instances = (\n    { id = \"a\";\n      access_token_file = \"%s\"; }\n);\n", p);
+    snprintf(want, sizeof(want), ":3: instances[0].access_token_file: %s is empty or not text", p);
+    expect_err(text, want);
+    CU_ASSERT_PTR_NULL(strstr(errbuf, "secret-on-line-3"));
+    snprintf(text, sizeof(text),
+             "instances = (\n    { id = \"a\";\n      access_token_file = \"%s/missing\"; }\n);\n",
+             tmpdir);
+    snprintf(want, sizeof(want),
+             ":3: instances[0].access_token_file: cannot read %s/missing: No such file or "
+             "directory",
+             tmpdir);
+    expect_err(text, want);
+    snprintf(text, sizeof(text),
+             "instances = ( { id = \"a\"; access_token = \"t\"; } );\n"
+             "mqtt = {\n    username = \"u\";\n    password_file = \"%s/missing\";\n};\n",
+             tmpdir);
+    snprintf(want, sizeof(want),
+             ":4: mqtt.password_file: cannot read %s/missing: No such file or directory", tmpdir);
+    expect_err(text, want);
+
+    /* Both secrets from files. */
+    const char *tok = write_file("tokfile", "file-jwt\n", 0600);
+    const char *pw = write_file("pwfile", "file-pw\n", 0600);
+    snprintf(text, sizeof(text),
+             "instances = ( { id = \"a\"; access_token_file = \"%s\"; } );\n"
+             "mqtt = { username = \"u\"; password_file = \"%s\"; };\n",
+             tok, pw);
+    struct t2m_config *c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->instances[0].access_token, "file-jwt");
+    T2M_ASSERT_STR(c->mqtt.password, "file-pw");
+    t2m_config_free(c);
+}
+
+static void read_secret_cb(void *arg)
+{
+    char err[256];
+    char *s = t2m_config_read_secret(arg, err, sizeof(err));
+    CU_ASSERT_PTR_NOT_NULL(s);
+    free(s);
+}
+
+static void test_secret_mode_warning(void)
+{
+    const char *p = write_file("open_secret", "visible-token\n", 0644);
+    char *out = capture_stderr(read_secret_cb, (void *)p);
+    char want[600];
+    snprintf(want, sizeof(want), "%s is readable by group or others: chmod 600 it", p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, want));
+    CU_ASSERT_PTR_NULL(strstr(out, "visible-token"));
+    /* Once per read. */
+    const char *first = strstr(out, want);
+    CU_ASSERT_PTR_NULL(first ? strstr(first + 1, want) : NULL);
+    free(out);
+
+    p = write_file("closed_secret", "hidden-token\n", 0600);
+    out = capture_stderr(read_secret_cb, (void *)p);
+    CU_ASSERT_PTR_NULL(strstr(out, "readable by group"));
+    free(out);
+}
+
+/* ---- printing ---- */
+
+static void test_print_redacts(void)
+{
+    clear_env();
+    struct t2m_config *c = t2m_config_load(T2M_FIXTURES "/full.conf", true, errbuf, sizeof(errbuf));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char *p = print_to_string(c);
+    CU_ASSERT_PTR_NULL(strstr(p, "full.secret"));
+    CU_ASSERT_PTR_NULL(strstr(p, "second-secret-token"));
+    CU_ASSERT_PTR_NULL(strstr(p, "mqtt-secret-pw"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "access_token = \"<redacted>\";"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "password = \"<redacted>\";"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "name = \"Van \\\"12\\\" \\\\ north\";"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "auth_timeout = 4.5;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "connect_timeout = 3.0;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "level = \"debug\";"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, "format = \"json\";"));
+    free(p);
+    t2m_config_free(c);
+
+    /* Secrets from files: the paths are shown, the values are not. */
+    const char *tok = write_file("ptok", "file-jwt-value\n", 0600);
+    const char *pw = write_file("ppw", "file-pw-value\n", 0600);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "instances = ( { id = \"a\"; access_token_file = \"%s\"; } );\n"
+             "mqtt = { username = \"u\"; password_file = \"%s\"; };\n",
+             tok, pw);
+    c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    p = print_to_string(c);
+    CU_ASSERT_PTR_NULL(strstr(p, "file-jwt-value"));
+    CU_ASSERT_PTR_NULL(strstr(p, "file-pw-value"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, tok));
+    CU_ASSERT_PTR_NOT_NULL(strstr(p, pw));
+    free(p);
+    t2m_config_free(c);
+}
+
+/* Loads `path`, prints, loads the print, prints again: both prints must match. */
+static void round_trip(const char *path)
+{
+    struct t2m_config *a = t2m_config_load(path, true, errbuf, sizeof(errbuf));
+    if (!a) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    char *p1 = print_to_string(a);
+    const char *printed = write_file("printed.conf", p1, 0600);
+    struct t2m_config *b = t2m_config_load(printed, true, errbuf, sizeof(errbuf));
+    if (!b) fprintf(stderr, "\n  %s\n%s\n", errbuf, p1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    char *p2 = print_to_string(b);
+    T2M_ASSERT_STR(p2 + body(p2), p1 + body(p1));
+    CU_ASSERT_EQUAL(a->n_instances, b->n_instances);
+    CU_ASSERT_EQUAL(a->n_devices, b->n_devices);
+    free(p1);
+    free(p2);
+    t2m_config_free(a);
+    t2m_config_free(b);
+}
+
+static void test_print_round_trip(void)
+{
+    clear_env();
+    round_trip(T2M_FIXTURES "/full.conf");
+    const char *tok = write_file("rtok", "jwt\n", 0600);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "instances = ( { id = \"a\\tb\"; access_token_file = \"%s\"; } );\n"
+             "mqtt = { min_interval = 0.1; };\nupstream = { backoff_max = 1e3; };\n",
+             tok);
+    round_trip(write_file("rt.conf", text, 0600));
+}
+
+static void test_example_loads(void)
+{
+    clear_env();
+    setenv("T2M_ACCESS_TOKEN", "example-token", 1);
+    struct t2m_config *ex = t2m_config_load(T2M_EXAMPLE_CONF, true, errbuf, sizeof(errbuf));
+    if (!ex) fprintf(stderr, "\n  %s\n", errbuf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ex);
+    CU_ASSERT_EQUAL(ex->n_instances, 1);
+    T2M_ASSERT_STR(ex->instances[0].access_token, "example-token");
+
+    /* The example documents the defaults: it prints exactly as no file at all does. */
+    setenv("T2M_INSTANCE_ID", ex->instances[0].id, 1);
+    struct t2m_config *def = load_text("");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(def);
+    char *p1 = print_to_string(ex), *p2 = print_to_string(def);
+    T2M_ASSERT_STR(p1 + body(p1), p2 + body(p2));
+    free(p1);
+    free(p2);
+    t2m_config_free(ex);
+    t2m_config_free(def);
+    clear_env();
+}
+
+/* ---- URLs ---- */
+
+struct url_case {
+    const char *url;
+    const char *scheme, *host;
+    int port;
+    const char *path;
+};
+
+static void test_parse_url(void)
+{
+    static const struct url_case ok[] = {
+        {"wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime", "wss",
+         "portal-apis.telematicssdk.com", 443, "/realtime/api/v1/ws/realtime"},
+        {"ws://127.0.0.1:8765", "ws", "127.0.0.1", 8765, "/"},
+        {"ws://localhost/", "ws", "localhost", 80, "/"},
+        {"WS://Host.Example:81/a?b=c", "ws", "Host.Example", 81, "/a?b=c"},
+        {"ws://h?x=1", "ws", "h", 80, "/?x=1"},
+        {"tcp://localhost:1883", "tcp", "localhost", 1883, "/"},
+        {"mqtt://broker", "mqtt", "broker", 1883, "/"},
+        {"ssl://broker", "ssl", "broker", 8883, "/"},
+        {"mqtts://broker:8884", "mqtts", "broker", 8884, "/"},
+        {"tcp://[::1]:1884", "tcp", "::1", 1884, "/"},
+        {"wss://[2001:db8::1]/p", "wss", "2001:db8::1", 443, "/p"},
+        {"ws://h:65535", "ws", "h", 65535, "/"},
+        {NULL, NULL, NULL, 0, NULL},
+    };
+    char scheme[16], host[64], path[128];
+    int port;
+    for (const struct url_case *c = ok; c->url; c++) {
+        int rc = t2m_config_parse_url(c->url, scheme, sizeof(scheme), host, sizeof(host), &port,
+                                      path, sizeof(path));
+        if (rc != 0) fprintf(stderr, "\n  rejected %s\n", c->url);
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+        T2M_ASSERT_STR(scheme, c->scheme);
+        T2M_ASSERT_STR(host, c->host);
+        CU_ASSERT_EQUAL(port, c->port);
+        T2M_ASSERT_STR(path, c->path);
+    }
+    static const char *const bad[] = {
+        "",           "localhost:1883", "://h",          "http://h",       "ws://",
+        "ws://:80",   "ws://h:0",       "ws://h:65536",  "ws://h:12a",     "ws://h:",
+        "ws://[::1",  "ws://[::1]x",    "ws://[]:80",    "ws://u:p@h",     "ws://h h",
+        "ws://h/a b", "tcp://h:1:2",    "ws://h:123456", "ws://ex%41mple", NULL,
+    };
+    for (int i = 0; bad[i]; i++) {
+        int rc = t2m_config_parse_url(bad[i], scheme, sizeof(scheme), host, sizeof(host), &port,
+                                      path, sizeof(path));
+        if (rc != -1) fprintf(stderr, "\n  accepted %s\n", bad[i]);
+        CU_ASSERT_EQUAL(rc, -1);
+    }
+    /* Buffers too small. */
+    CU_ASSERT_EQUAL(
+        t2m_config_parse_url("wss://h/p", scheme, 3, host, sizeof(host), &port, path, sizeof(path)),
+        -1);
+    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://longhost/p", scheme, sizeof(scheme), host, 8, &port,
+                                         path, sizeof(path)),
+                    -1);
+    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://h/longpath", scheme, sizeof(scheme), host,
+                                         sizeof(host), &port, path, 8),
+                    -1);
+    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://h/1234567", scheme, sizeof(scheme), host,
+                                         sizeof(host), &port, path, 9),
+                    0);
+    CU_ASSERT_TRUE(t2m_config_url_tls("wss"));
+    CU_ASSERT_TRUE(t2m_config_url_tls("ssl"));
+    CU_ASSERT_TRUE(t2m_config_url_tls("mqtts"));
+    CU_ASSERT_FALSE(t2m_config_url_tls("ws"));
+    CU_ASSERT_FALSE(t2m_config_url_tls("tcp"));
+    CU_ASSERT_FALSE(t2m_config_url_tls("mqtt"));
+}
+
+static void rm_tmpdir(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(void)
+{
+    if (!mkdtemp(tmpdir)) return 2;
+    t2m_log_init(T2M_LOG_INFO, false);
+    static const struct t2m_test_case cases[] = {
+        {"defaults", test_defaults},
+        {"every key", test_every_key},
+        {"units system and overrides", test_units_system_only},
+        {"@include", test_include},
+        {"syntax errors and unknown keys", test_syntax_and_unknown},
+        {"type mismatches", test_type_mismatch},
+        {"ranges and wide integers", test_ranges},
+        {"bad values", test_values},
+        {"instances and device aliases", test_instances_and_devices},
+        {"missing file", test_missing_file},
+        {"environment overrides", test_env_overrides},
+        {"environment only", test_env_only},
+        {"bad environment values", test_env_errors},
+        {"secret files", test_secret_files},
+        {"secret file mode warning", test_secret_mode_warning},
+        {"print redacts secrets", test_print_redacts},
+        {"print round trip", test_print_round_trip},
+        {"example file loads", test_example_loads},
+        {"parse_url", test_parse_url},
+        {NULL, NULL},
+    };
+    int rc = t2m_test_run("config", cases);
+    rm_tmpdir();
+    return rc;
+}

@@ -1,0 +1,289 @@
+/* test_devices.c - the device table. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices.h"
+#include "t2m_test.h"
+
+static struct t2m_device *get(struct t2m_devices *t, unsigned inst, const char *tok, bool create,
+                              enum t2m_dev_status *st)
+{
+    return t2m_devices_get(t, inst, tok, strlen(tok), create, st);
+}
+
+static void test_create_find(void)
+{
+    struct t2m_devices *t = t2m_devices_new(100);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    enum t2m_dev_status st;
+    CU_ASSERT_PTR_NULL(get(t, 0, "e4855fba-1", false, &st));
+    CU_ASSERT_EQUAL(st, T2M_DEV_FULL);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 0);
+    struct t2m_device *d = get(t, 0, "e4855fba-1", true, &st);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_EQUAL(st, T2M_DEV_CREATED);
+    CU_ASSERT_EQUAL(d->last_ts_ms, INT64_MIN);
+    CU_ASSERT_EQUAL(d->flags, 0);
+    CU_ASSERT_EQUAL(d->has, 0);
+    CU_ASSERT_PTR_NULL(d->track);
+    CU_ASSERT_EQUAL(d->token_len, 10);
+    T2M_ASSERT_STR(d->token, "e4855fba-1");
+    CU_ASSERT_PTR_EQUAL(get(t, 0, "e4855fba-1", true, &st), d);
+    CU_ASSERT_EQUAL(st, T2M_DEV_FOUND);
+    CU_ASSERT_PTR_EQUAL(get(t, 0, "e4855fba-1", false, NULL), d);
+    CU_ASSERT_PTR_NULL(get(t, 0, "e4855fba-2", false, NULL));
+    CU_ASSERT_PTR_NULL(get(t, 0, "e4855fba-", false, NULL)); /* a prefix is another token */
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 1);
+    /* empty token: a key like any other (the bridge rejects it before asking) */
+    struct t2m_device *e = t2m_devices_get(t, 0, NULL, 0, true, &st);
+    CU_ASSERT_PTR_NOT_NULL(e);
+    CU_ASSERT_EQUAL(st, T2M_DEV_CREATED);
+    /* beyond the struct's fields */
+    CU_ASSERT_PTR_NULL(get(t, 70000, "x", true, &st));
+    CU_ASSERT_EQUAL(st, T2M_DEV_FULL);
+    t2m_devices_free(t);
+    t2m_devices_free(NULL);
+}
+
+static void test_instances_distinct(void)
+{
+    struct t2m_devices *t = t2m_devices_new(0);
+    enum t2m_dev_status st;
+    struct t2m_device *a = get(t, 0, "tok", true, &st);
+    struct t2m_device *b = get(t, 1, "tok", true, &st);
+    CU_ASSERT_EQUAL(st, T2M_DEV_CREATED);
+    struct t2m_device *c = get(t, 256, "tok", true, &st);
+    CU_ASSERT_EQUAL(st, T2M_DEV_CREATED);
+    CU_ASSERT(a != b && b != c && a != c);
+    CU_ASSERT_EQUAL(a->instance, 0);
+    CU_ASSERT_EQUAL(b->instance, 1);
+    CU_ASSERT_EQUAL(c->instance, 256);
+    CU_ASSERT_PTR_EQUAL(get(t, 1, "tok", false, NULL), b);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 3);
+    t2m_devices_free(t);
+}
+
+static void test_nul_bytes(void)
+{
+    struct t2m_devices *t = t2m_devices_new(0);
+    enum t2m_dev_status st;
+    struct t2m_device *a = t2m_devices_get(t, 0, "a\0b", 3, true, &st);
+    struct t2m_device *b = t2m_devices_get(t, 0, "a\0c", 3, true, &st);
+    struct t2m_device *c = t2m_devices_get(t, 0, "a", 1, true, &st);
+    struct t2m_device *z = t2m_devices_get(t, 0, "\0\0", 2, true, &st);
+    CU_ASSERT(a && b && c && z);
+    CU_ASSERT(a != b && a != c && b != c && z != c);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 4);
+    CU_ASSERT_EQUAL(a->token_len, 3);
+    CU_ASSERT(memcmp(a->token, "a\0b", 4) == 0); /* NUL-terminated after the bytes */
+    CU_ASSERT_PTR_EQUAL(t2m_devices_get(t, 0, "a\0b", 3, false, &st), a);
+    CU_ASSERT_PTR_EQUAL(t2m_devices_get(t, 0, "\0\0", 2, false, &st), z);
+    CU_ASSERT_PTR_NULL(t2m_devices_get(t, 0, "\0", 1, false, &st));
+    t2m_devices_free(t);
+}
+
+static void test_max_devices(void)
+{
+    struct t2m_devices *t = t2m_devices_new(3);
+    enum t2m_dev_status st;
+    CU_ASSERT_PTR_NOT_NULL(get(t, 0, "a", true, &st));
+    CU_ASSERT_PTR_NOT_NULL(get(t, 0, "b", true, &st));
+    CU_ASSERT_PTR_NOT_NULL(get(t, 1, "a", true, &st));
+    CU_ASSERT_EQUAL(st, T2M_DEV_CREATED);
+    CU_ASSERT_PTR_NULL(get(t, 0, "c", true, &st));
+    CU_ASSERT_EQUAL(st, T2M_DEV_FULL);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 3);
+    CU_ASSERT_PTR_NOT_NULL(get(t, 0, "b", true, &st)); /* existing ones still found */
+    CU_ASSERT_EQUAL(st, T2M_DEV_FOUND);
+    t2m_devices_free(t);
+}
+
+static void token_of(char *buf, size_t n, unsigned i)
+{
+    snprintf(buf, n, "%08x-4e2a-4b1c-9d3e-%012u", i * 2654435761u, i);
+}
+
+static void test_million(void)
+{
+    enum { N = 1000000 };
+    struct t2m_devices *t = t2m_devices_new(N);
+    char tok[64];
+    enum t2m_dev_status st;
+    struct t2m_device *first = NULL;
+    unsigned created = 0, found = 0;
+    for (unsigned i = 0; i < N; i++) {
+        token_of(tok, sizeof(tok), i);
+        struct t2m_device *d = get(t, i % 4, tok, true, &st);
+        if (d && st == T2M_DEV_CREATED) created++;
+        if (i == 0) first = d;
+    }
+    CU_ASSERT_EQUAL(created, N);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), N);
+    for (unsigned i = 0; i < N; i++) {
+        token_of(tok, sizeof(tok), i);
+        struct t2m_device *d = get(t, i % 4, tok, false, &st);
+        if (d && st == T2M_DEV_FOUND && strcmp(d->token, tok) == 0 && d->instance == i % 4) found++;
+    }
+    CU_ASSERT_EQUAL(found, N);
+    token_of(tok, sizeof(tok), 0);
+    CU_ASSERT_PTR_EQUAL(get(t, 0, tok, false, NULL), first); /* growth never moves a device */
+    CU_ASSERT_PTR_NULL(get(t, 1, tok, false, NULL));
+    CU_ASSERT_PTR_NULL(get(t, 0, "new", true, &st));
+    CU_ASSERT_EQUAL(st, T2M_DEV_FULL);
+    size_t mem = t2m_devices_memory(t);
+    printf("\n    1,000,000 devices (36-byte tokens): %zu bytes, %.1f bytes/device\n", mem,
+           (double)mem / N);
+    CU_ASSERT(mem > (size_t)N * sizeof(struct t2m_device));
+    t2m_devices_free(t);
+}
+
+static struct t2m_update sample(void)
+{
+    /* SPEC section 1's device_update */
+    struct t2m_update u;
+    memset(&u, 0, sizeof(u));
+    strcpy(u.device_token, "e4855fba-0000-4000-8000-000000000001");
+    u.device_token_len = strlen(u.device_token);
+    strcpy(u.track_token, "9F6A1B2C");
+    u.track_token_len = strlen(u.track_token);
+    u.has = T2M_HAS_LAT | T2M_HAS_LON | T2M_HAS_SPEED | T2M_HAS_ACCURACY | T2M_HAS_HEADING |
+            T2M_HAS_TS | T2M_HAS_TRACK;
+    u.lat = 40.7128;
+    u.lon = -74.006;
+    u.speed = 7.85;
+    u.accuracy = 5.0;
+    u.heading = 180.0;
+    u.ts_ms = 1640995200000;
+    strcpy(u.lat_text, "40.7128");
+    strcpy(u.lon_text, "-74.006");
+    return u;
+}
+
+static void test_store_load(void)
+{
+    struct t2m_devices *t = t2m_devices_new(10);
+    struct t2m_update u = sample();
+    struct t2m_device *d = t2m_devices_get(t, 2, u.device_token, u.device_token_len, true, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(d);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT(d->flags & T2M_DEVF_HAS_STATE);
+    CU_ASSERT_EQUAL(d->last_ts_ms, INT64_MIN); /* storing is not publishing */
+    struct t2m_update out;
+    memset(&out, 0x5a, sizeof(out));
+    t2m_device_load(d, &out);
+    CU_ASSERT_EQUAL(out.device_token_len, u.device_token_len);
+    T2M_ASSERT_STR(out.device_token, u.device_token);
+    CU_ASSERT_EQUAL(out.track_token_len, 8);
+    T2M_ASSERT_STR(out.track_token, "9F6A1B2C");
+    CU_ASSERT_EQUAL(out.has, u.has);
+    CU_ASSERT_EQUAL(out.rejected, 0);
+    CU_ASSERT(out.lat == 40.7128 && out.lon == -74.006 && out.speed == 7.85);
+    CU_ASSERT(out.accuracy == 5.0 && out.heading == 180.0);
+    CU_ASSERT_EQUAL(out.ts_ms, 1640995200000);
+    T2M_ASSERT_STR(out.lat_text, "40.7128");
+    T2M_ASSERT_STR(out.lon_text, "-74.006");
+
+    /* same track token again: kept, not reallocated */
+    char *track = d->track;
+    u.lat = 0.1 + 0.2; /* 0.30000000000000004: the text must round-trip */
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_PTR_EQUAL(d->track, track);
+    t2m_device_load(d, &out);
+    CU_ASSERT(out.lat == 0.1 + 0.2);
+    CU_ASSERT(strtod(out.lat_text, NULL) == 0.1 + 0.2);
+
+    /* a new trip */
+    strcpy(u.track_token, "A0");
+    u.track_token_len = 2;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    t2m_device_load(d, &out);
+    T2M_ASSERT_STR(out.track_token, "A0");
+    CU_ASSERT_EQUAL(out.track_token_len, 2);
+
+    /* missing fields stay missing; no track token */
+    struct t2m_update v;
+    memset(&v, 0, sizeof(v));
+    v.has = T2M_HAS_TS;
+    v.ts_ms = -5000;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &v), 0);
+    CU_ASSERT_PTR_NULL(d->track);
+    t2m_device_load(d, &out);
+    CU_ASSERT_EQUAL(out.has, T2M_HAS_TS);
+    CU_ASSERT_EQUAL(out.ts_ms, -5000);
+    CU_ASSERT_EQUAL(out.track_token_len, 0);
+    T2M_ASSERT_STR(out.lat_text, "");
+    T2M_ASSERT_STR(out.lon_text, "");
+    T2M_ASSERT_STR(out.device_token, u.device_token); /* the device's own token */
+
+    /* a track token over 255 bytes is not stored */
+    u = sample();
+    memset(u.track_token, 'T', 256);
+    u.track_token[256] = '\0';
+    u.track_token_len = 256;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_PTR_NULL(d->track);
+    t2m_device_load(d, &out);
+    CU_ASSERT_FALSE(out.has & T2M_HAS_TRACK);
+    CU_ASSERT(out.has & T2M_HAS_LAT);
+    /* extremes round-trip exactly */
+    u = sample();
+    u.lat = -89.99999999999999;
+    u.lon = 1e-7;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    t2m_device_load(d, &out);
+    CU_ASSERT(strtod(out.lat_text, NULL) == u.lat);
+    CU_ASSERT(strtod(out.lon_text, NULL) == u.lon);
+    t2m_devices_free(t); /* frees the stored track token too */
+}
+
+static void count_visit(struct t2m_device *d, void *user)
+{
+    (*(unsigned *)user)++;
+    d->window_end_ms++;
+}
+
+static void test_foreach(void)
+{
+    enum { N = 5000 };
+    struct t2m_devices *t = t2m_devices_new(0);
+    char tok[64];
+    for (unsigned i = 0; i < N; i++) {
+        token_of(tok, sizeof(tok), i);
+        CU_ASSERT_PTR_NOT_NULL(get(t, 0, tok, true, NULL));
+    }
+    unsigned visits = 0;
+    t2m_devices_foreach(t, count_visit, &visits);
+    CU_ASSERT_EQUAL(visits, N);
+    unsigned once = 0;
+    for (unsigned i = 0; i < N; i++) {
+        token_of(tok, sizeof(tok), i);
+        struct t2m_device *d = get(t, 0, tok, false, NULL);
+        once += d && d->window_end_ms == 1;
+    }
+    CU_ASSERT_EQUAL(once, N);
+    struct t2m_devices *empty = t2m_devices_new(0);
+    visits = 0;
+    t2m_devices_foreach(empty, count_visit, &visits);
+    CU_ASSERT_EQUAL(visits, 0);
+    CU_ASSERT(t2m_devices_memory(empty) < t2m_devices_memory(t));
+    t2m_devices_free(empty);
+    t2m_devices_free(t);
+}
+
+int main(void)
+{
+    static const struct t2m_test_case cases[] = {
+        {"create and find", test_create_find},
+        {"instances are distinct", test_instances_distinct},
+        {"tokens with NUL bytes", test_nul_bytes},
+        {"max devices", test_max_devices},
+        {"1,000,000 devices", test_million},
+        {"store / load round trip", test_store_load},
+        {"foreach visits each once", test_foreach},
+        {NULL, NULL},
+    };
+    return t2m_test_run("devices", cases);
+}

@@ -1,0 +1,555 @@
+/* test_discovery.c - Home Assistant discovery configs (SPEC section 4). Every payload is parsed
+ * with json-c and its keys are checked against the keys Home Assistant documents. */
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "discovery.h"
+#include "protocol.h"
+#include "t2m_test.h"
+
+/* https://www.home-assistant.io/integrations/device_tracker.mqtt/ (Configuration Variables) */
+static const char *const TRACKER_KEYS[] = {
+    "availability", "availability_mode", "availability_template", "availability_topic", "device",
+    "icon", "json_attributes_template", "json_attributes_topic", "name", "object_id",
+    "payload_available", "payload_home", "payload_not_available", "payload_not_home",
+    "payload_reset", "platform", "qos", "source_type", "state_topic", "unique_id", "value_template",
+    /* https://www.home-assistant.io/integrations/mqtt/#discovery-payload: every platform */
+    "origin", NULL};
+
+/* https://www.home-assistant.io/integrations/sensor.mqtt/ (Configuration Variables) */
+static const char *const SENSOR_KEYS[] = {"availability",
+                                          "availability_mode",
+                                          "availability_template",
+                                          "availability_topic",
+                                          "device",
+                                          "device_class",
+                                          "enabled_by_default",
+                                          "encoding",
+                                          "entity_category",
+                                          "entity_picture",
+                                          "expire_after",
+                                          "force_update",
+                                          "icon",
+                                          "json_attributes_template",
+                                          "json_attributes_topic",
+                                          "last_reset_value_template",
+                                          "name",
+                                          "object_id",
+                                          "options",
+                                          "payload_available",
+                                          "payload_not_available",
+                                          "platform",
+                                          "suggested_display_precision",
+                                          "qos",
+                                          "state_class",
+                                          "state_topic",
+                                          "unique_id",
+                                          "unit_of_measurement",
+                                          "value_template",
+                                          "origin",
+                                          NULL};
+
+/* https://www.home-assistant.io/integrations/binary_sensor.mqtt/ (Configuration Variables) */
+static const char *const BINARY_KEYS[] = {"availability",
+                                          "availability_mode",
+                                          "availability_template",
+                                          "availability_topic",
+                                          "device",
+                                          "device_class",
+                                          "enabled_by_default",
+                                          "encoding",
+                                          "entity_category",
+                                          "entity_picture",
+                                          "expire_after",
+                                          "force_update",
+                                          "icon",
+                                          "json_attributes_template",
+                                          "json_attributes_topic",
+                                          "name",
+                                          "object_id",
+                                          "off_delay",
+                                          "payload_available",
+                                          "payload_not_available",
+                                          "payload_off",
+                                          "payload_on",
+                                          "platform",
+                                          "qos",
+                                          "state_topic",
+                                          "unique_id",
+                                          "value_template",
+                                          "origin",
+                                          NULL};
+
+/* The `device` map, identical on the three pages above */
+static const char *const DEVICE_KEYS[] = {"configuration_url",
+                                          "connections",
+                                          "hw_version",
+                                          "identifiers",
+                                          "manufacturer",
+                                          "model",
+                                          "model_id",
+                                          "name",
+                                          "serial_number",
+                                          "suggested_area",
+                                          "sw_version",
+                                          "via_device",
+                                          NULL};
+
+/* The `availability` list items, identical on the three pages above */
+static const char *const AVAIL_KEYS[] = {"payload_available", "payload_not_available", "topic",
+                                         "value_template", NULL};
+
+/* https://www.home-assistant.io/integrations/mqtt/#discovery-payload (`origin`) */
+static const char *const ORIGIN_KEYS[] = {"name", "sw_version", "support_url", NULL};
+
+#define MAX_CONFIGS 16
+
+struct captured {
+    int count;
+    int stop_after; /* 0: never stop */
+    char topic[MAX_CONFIGS][4096];
+    json_object *obj[MAX_CONFIGS];
+    bool valid[MAX_CONFIGS];
+};
+
+static int capture(void *user, const char *topic, const char *payload, size_t len)
+{
+    struct captured *c = user;
+    CU_ASSERT_FATAL(c->count < MAX_CONFIGS);
+    CU_ASSERT_EQUAL(strlen(payload), len); /* NUL-terminated, no embedded NUL */
+    snprintf(c->topic[c->count], sizeof c->topic[0], "%s", topic);
+    json_tokener *tok = json_tokener_new();
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_object *o = json_tokener_parse_ex(tok, payload, (int)len);
+    bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+              json_tokener_get_parse_end(tok) == len && json_object_is_type(o, json_type_object);
+    if (!ok) fprintf(stderr, "invalid JSON on %s: %s\n", topic, payload);
+    json_tokener_free(tok);
+    c->valid[c->count] = ok;
+    c->obj[c->count] = o;
+    c->count++;
+    return (c->stop_after && c->count >= c->stop_after) ? 7 : 0;
+}
+
+static void release(struct captured *c)
+{
+    for (int i = 0; i < c->count; i++)
+        json_object_put(c->obj[i]);
+    c->count = 0;
+}
+
+static bool in_list(const char *k, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(k, *list)) return true;
+    return false;
+}
+
+static void assert_keys(json_object *o, const char *const *list)
+{
+    json_object_object_foreach(o, k, v)
+    {
+        (void)v;
+        if (!in_list(k, list)) fprintf(stderr, "undocumented key: %s\n", k);
+        CU_ASSERT(in_list(k, list));
+    }
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+    json_object *v = NULL;
+    if (!o || !json_object_object_get_ex(o, key, &v)) return NULL;
+    return v;
+}
+
+static const char *gets(json_object *o, const char *key)
+{
+    json_object *v = get(o, key);
+    return (v && json_object_is_type(v, json_type_string)) ? json_object_get_string(v) : NULL;
+}
+
+static void assert_str(json_object *o, const char *key, const char *want)
+{
+    const char *got = gets(o, key);
+    CU_ASSERT_PTR_NOT_NULL(got);
+    if (got) T2M_ASSERT_STR(got, want);
+}
+
+/* The blocks every config shares: availability on B/bridge/state, origin, a device block. */
+static void assert_common(json_object *o, const char *base)
+{
+    char avail[256];
+    snprintf(avail, sizeof avail, "%s/bridge/state", base);
+    json_object *a = get(o, "availability");
+    CU_ASSERT_FATAL(a && json_object_is_type(a, json_type_array));
+    CU_ASSERT_EQUAL(json_object_array_length(a), 1);
+    json_object *a0 = json_object_array_get_idx(a, 0);
+    assert_keys(a0, AVAIL_KEYS);
+    assert_str(a0, "topic", avail);
+    assert_str(a0, "payload_available", "online");
+    assert_str(a0, "payload_not_available", "offline");
+
+    json_object *org = get(o, "origin");
+    CU_ASSERT_FATAL(org && json_object_is_type(org, json_type_object));
+    assert_keys(org, ORIGIN_KEYS);
+    assert_str(org, "name", "telematics2mqtt");
+    assert_str(org, "sw_version", "0.1.0");
+    assert_str(org, "support_url", "https://github.com/telematics2mqtt/telematics2mqtt");
+
+    json_object *dev = get(o, "device");
+    CU_ASSERT_FATAL(dev && json_object_is_type(dev, json_type_object));
+    assert_keys(dev, DEVICE_KEYS);
+    json_object *ids = get(dev, "identifiers");
+    CU_ASSERT_FATAL(ids && json_object_is_type(ids, json_type_array));
+    CU_ASSERT_EQUAL(json_object_array_length(ids), 1);
+    CU_ASSERT(json_object_is_type(json_object_array_get_idx(ids, 0), json_type_string));
+    CU_ASSERT_PTR_NOT_NULL(gets(o, "unique_id"));
+}
+
+static struct t2m_units metric = {T2M_SPEED_KMH, T2M_DIST_M, T2M_TS_ISO, 2, NULL};
+
+static struct t2m_discovery_ctx ctx(const struct t2m_units *u)
+{
+    struct t2m_discovery_ctx c = {"homeassistant", "telematics", "telematics2mqtt", "0.1.0", u};
+    return c;
+}
+
+#define TOKEN "e4855fba-7c1e-4e5b-9b3a-2f6d8c9e0a11"
+
+static int device(const struct t2m_discovery_ctx *c, const char *inst, const char *tok,
+                  const char *name, struct captured *cap)
+{
+    return t2m_discovery_device(c, inst, strlen(inst), tok, strlen(tok), name, capture, cap);
+}
+
+static void test_sample_device(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "Van 12", &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    for (int i = 0; i < cap.count; i++)
+        CU_ASSERT_FATAL(cap.valid[i]);
+
+    T2M_ASSERT_STR(cap.topic[0], "homeassistant/device_tracker/t2m_inst-1/" TOKEN "/config");
+    T2M_ASSERT_STR(cap.topic[1], "homeassistant/sensor/t2m_inst-1/" TOKEN "_speed/config");
+    T2M_ASSERT_STR(cap.topic[2], "homeassistant/sensor/t2m_inst-1/" TOKEN "_heading/config");
+    T2M_ASSERT_STR(cap.topic[3], "homeassistant/sensor/t2m_inst-1/" TOKEN "_accuracy/config");
+    T2M_ASSERT_STR(cap.topic[4], "homeassistant/sensor/t2m_inst-1/" TOKEN "_timestamp/config");
+
+    const char *pos = "telematics/inst-1/" TOKEN "/position";
+    json_object *t = cap.obj[0];
+    assert_keys(t, TRACKER_KEYS);
+    assert_common(t, "telematics");
+    CU_ASSERT(get(t, "name") == NULL && json_object_object_get_ex(t, "name", NULL));
+    assert_str(t, "json_attributes_topic", pos);
+    assert_str(t, "source_type", "gps");
+    assert_str(t, "unique_id", "t2m_inst-1__" TOKEN);
+    assert_str(t, "object_id", "t2m_inst-1__" TOKEN);
+    json_object *dev = get(t, "device");
+    assert_str(dev, "name", "Van 12");
+    assert_str(dev, "manufacturer", "Damoov / telematicssdk");
+    assert_str(dev, "model", "Telematics device");
+    assert_str(dev, "via_device", "telematics2mqtt");
+    T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(get(dev, "identifiers"), 0)),
+                   "t2m_inst-1__" TOKEN);
+
+    const char *fields[] = {"speed", "heading", "accuracy", "timestamp"};
+    for (int i = 1; i < 5; i++) {
+        json_object *s = cap.obj[i];
+        assert_keys(s, SENSOR_KEYS);
+        assert_common(s, "telematics");
+        assert_str(s, "state_topic", pos);
+        const char *tmpl = gets(s, "value_template");
+        char want[64];
+        snprintf(want, sizeof want, "value_json.%s", fields[i - 1]);
+        CU_ASSERT(tmpl && strstr(tmpl, want) != NULL);
+        /* a payload without the field keeps the previous state */
+        snprintf(want, sizeof want, "'%s' in value_json", fields[i - 1]);
+        CU_ASSERT(tmpl && strstr(tmpl, want) != NULL);
+        /* sensors refer to the tracker's device by its identifier only */
+        json_object *sd = get(s, "device");
+        CU_ASSERT_EQUAL(json_object_object_length(sd), 1);
+        T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(get(sd, "identifiers"), 0)),
+                       "t2m_inst-1__" TOKEN);
+    }
+    assert_str(cap.obj[1], "device_class", "speed");
+    assert_str(cap.obj[1], "unit_of_measurement", "km/h");
+    assert_str(cap.obj[1], "state_class", "measurement");
+    json_object *prec = get(cap.obj[1], "suggested_display_precision");
+    CU_ASSERT(prec && json_object_is_type(prec, json_type_int) && json_object_get_int(prec) == 2);
+    CU_ASSERT_PTR_NULL(get(cap.obj[2], "device_class"));
+    assert_str(cap.obj[2], "unit_of_measurement", "\xc2\xb0");
+    assert_str(cap.obj[2], "icon", "mdi:compass");
+    assert_str(cap.obj[2], "state_class", "measurement");
+    CU_ASSERT_EQUAL(json_object_get_int(get(cap.obj[2], "suggested_display_precision")), 0);
+    assert_str(cap.obj[3], "device_class", "distance");
+    assert_str(cap.obj[3], "unit_of_measurement", "m");
+    assert_str(cap.obj[4], "device_class", "timestamp");
+    CU_ASSERT_PTR_NULL(get(cap.obj[4], "unit_of_measurement"));
+    CU_ASSERT_PTR_NULL(get(cap.obj[4], "state_class"));
+
+    /* all unique ids of one device differ */
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            CU_ASSERT(strcmp(gets(cap.obj[i], "unique_id"), gets(cap.obj[j], "unique_id")));
+    release(&cap);
+}
+
+static void test_name_falls_back_to_token(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, NULL, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    assert_str(get(cap.obj[0], "device"), "name", TOKEN);
+    release(&cap);
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "", &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    assert_str(get(cap.obj[0], "device"), "name", TOKEN);
+    release(&cap);
+}
+
+static void test_units_and_timestamp_sensor(void)
+{
+    static struct captured cap;
+    struct t2m_units imperial = {T2M_SPEED_MPH, T2M_DIST_FT, T2M_TS_UNIX, 1, NULL};
+    struct t2m_discovery_ctx c = ctx(&imperial);
+    CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
+    /* no timestamp sensor: HA's timestamp class needs ISO 8601, not unix seconds */
+    CU_ASSERT_EQUAL_FATAL(cap.count, 4);
+    for (int i = 0; i < cap.count; i++) {
+        CU_ASSERT_FATAL(cap.valid[i]);
+        CU_ASSERT(strstr(cap.topic[i], "timestamp") == NULL);
+    }
+    assert_str(cap.obj[1], "unit_of_measurement", "mph");
+    assert_str(cap.obj[3], "unit_of_measurement", "ft");
+    CU_ASSERT_EQUAL(json_object_get_int(get(cap.obj[1], "suggested_display_precision")), 1);
+    release(&cap);
+
+    struct t2m_units kn = {T2M_SPEED_KN, T2M_DIST_M, T2M_TS_UNIX_MS, 2, NULL};
+    c = ctx(&kn);
+    CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 4);
+    assert_str(cap.obj[1], "unit_of_measurement", "kn");
+    release(&cap);
+
+    struct t2m_units ms = {T2M_SPEED_MS, T2M_DIST_M, T2M_TS_ISO, 2, NULL};
+    c = ctx(&ms);
+    CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    assert_str(cap.obj[1], "unit_of_measurement", "m/s");
+    release(&cap);
+}
+
+/* Collect a device's unique_ids and topics into one flat list. */
+static int collect(const char *inst, size_t ilen, const char *tok, size_t tlen, char ids[][1024],
+                   char topics[][4096], int at)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, inst, ilen, tok, tlen, NULL, capture, &cap), 0);
+    for (int i = 0; i < cap.count; i++) {
+        CU_ASSERT(cap.valid[i]);
+        const char *u = gets(cap.obj[i], "unique_id");
+        snprintf(ids[at], 1024, "%s", u ? u : "");
+        snprintf(topics[at], 4096, "%s", cap.topic[i]);
+        at++;
+    }
+    release(&cap);
+    return at;
+}
+
+static void test_ids_collision_free(void)
+{
+    static char ids[64][1024];
+    static char topics[64][4096];
+    int n = 0;
+    n = collect("i", 1, "a/b", 3, ids, topics, n);
+    n = collect("i", 1, "a_b", 3, ids, topics, n);
+    n = collect("i", 1, "a.b", 3, ids, topics, n);
+    n = collect("i", 1, "A/b", 3, ids, topics, n);
+    /* pairs a single '_' separator would merge: "a"+"2f\xab" and "a/"+"ab" */
+    n = collect("a", 1, "2f\xab", 3, ids, topics, n);
+    n = collect("a/", 2, "ab", 2, ids, topics, n);
+    CU_ASSERT_EQUAL_FATAL(n, 30);
+    for (int i = 0; i < n; i++) {
+        for (const char *p = ids[i]; *p; p++)
+            CU_ASSERT(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
+                             *p) != NULL);
+        for (int j = i + 1; j < n; j++) {
+            CU_ASSERT(strcmp(ids[i], ids[j]) != 0);
+            CU_ASSERT(strcmp(topics[i], topics[j]) != 0);
+        }
+    }
+}
+
+static void test_hostile_token_gives_valid_json(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    const char tok[] = "q\"b\\s/+#$\x01\n\xff\xc3\xa9";
+    CU_ASSERT_EQUAL(
+        t2m_discovery_device(&c, "in\"st", 5, tok, sizeof tok - 1, "Al\"ias\\", capture, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    for (int i = 0; i < cap.count; i++) {
+        CU_ASSERT(cap.valid[i]);
+        /* topics stay inside the discovery prefix, one level each, no wildcards */
+        CU_ASSERT(strncmp(cap.topic[i], "homeassistant/", 14) == 0);
+        CU_ASSERT(strpbrk(cap.topic[i], "+#\"\\") == NULL);
+        int slashes = 0;
+        for (const char *p = cap.topic[i]; *p; p++)
+            slashes += *p == '/';
+        CU_ASSERT_EQUAL(slashes, 4);
+    }
+    assert_str(get(cap.obj[0], "device"), "name", "Al\"ias\\");
+    /* the position topic percent-encodes */
+    assert_str(cap.obj[0], "json_attributes_topic",
+               "telematics/in%22st/q%22b%5Cs%2F%2B%23%24%01%0A%FF%C3%A9/position");
+    release(&cap);
+
+    /* the token as device name: escaped, still valid (invalid bytes kept as \u00XX) */
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, tok, sizeof tok - 1, NULL, capture, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT(cap.valid[0]);
+    const char *nm = gets(get(cap.obj[0], "device"), "name");
+    CU_ASSERT(nm && strncmp(nm, "q\"b\\s/+#$\x01\n", 11) == 0);
+    release(&cap);
+}
+
+static void test_bad_input_rejected(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    char big[T2M_TOKEN_MAX + 2];
+    memset(big, 'a', sizeof big);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, "", 0, NULL, capture, &cap), -1);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "", 0, "d", 1, NULL, capture, &cap), -1);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, big, T2M_TOKEN_MAX + 1, NULL, capture, &cap),
+                    -1);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, NULL, 3, NULL, capture, &cap), -1);
+    CU_ASSERT_EQUAL(t2m_discovery_device(NULL, "i", 1, "d", 1, NULL, capture, &cap), -1);
+    CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, "d", 1, NULL, NULL, &cap), -1);
+    CU_ASSERT_EQUAL(cap.count, 0);
+
+    /* the longest token still fits */
+    CU_ASSERT_EQUAL(
+        t2m_discovery_device(&c, big, T2M_TOKEN_MAX, big, T2M_TOKEN_MAX, NULL, capture, &cap), 0);
+    CU_ASSERT_EQUAL(cap.count, 5);
+    for (int i = 0; i < cap.count; i++)
+        CU_ASSERT(cap.valid[i]);
+    release(&cap);
+    /* and so does the worst case of mapping: every byte escaped */
+    memset(big, '/', sizeof big);
+    CU_ASSERT_EQUAL(
+        t2m_discovery_device(&c, big, T2M_TOKEN_MAX, big, T2M_TOKEN_MAX, NULL, capture, &cap), 0);
+    CU_ASSERT_EQUAL(cap.count, 5);
+    release(&cap);
+
+    const char *insts[] = {"ok", ""};
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), -1);
+    CU_ASSERT_EQUAL(cap.count, 1);
+    release(&cap);
+    struct t2m_discovery_ctx noid = ctx(&metric);
+    noid.bridge_id = "";
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&noid, insts, 1, capture, &cap), -1);
+    CU_ASSERT_EQUAL(cap.count, 0);
+}
+
+static void test_emit_stops(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    cap.stop_after = 2;
+    CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 7);
+    CU_ASSERT_EQUAL(cap.count, 2);
+    release(&cap);
+    const char *insts[] = {"a", "b", "c"};
+    cap.stop_after = 1;
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 3, capture, &cap), 7);
+    CU_ASSERT_EQUAL(cap.count, 1);
+    release(&cap);
+    cap.stop_after = 0;
+}
+
+static void test_bridge(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    const char *insts[] = {"inst-1", "my/inst"};
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 2);
+    T2M_ASSERT_STR(
+        cap.topic[0],
+        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst-1_connected/config");
+    T2M_ASSERT_STR(
+        cap.topic[1],
+        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/my_2finst_connected/config");
+    for (int i = 0; i < 2; i++) {
+        json_object *o = cap.obj[i];
+        CU_ASSERT_FATAL(cap.valid[i]);
+        assert_keys(o, BINARY_KEYS);
+        assert_common(o, "telematics");
+        assert_str(o, "device_class", "connectivity");
+        assert_str(o, "payload_on", "ON");
+        assert_str(o, "payload_off", "OFF");
+        const char *tmpl = gets(o, "value_template");
+        CU_ASSERT(tmpl && strstr(tmpl, "value_json.state == 'subscribed'") != NULL);
+        json_object *dev = get(o, "device");
+        T2M_ASSERT_STR(
+            json_object_get_string(json_object_array_get_idx(get(dev, "identifiers"), 0)),
+            "telematics2mqtt");
+        assert_str(dev, "name", "telematics2mqtt");
+        assert_str(dev, "manufacturer", "telematics2mqtt");
+        assert_str(dev, "model", "bridge");
+        assert_str(dev, "sw_version", "0.1.0");
+    }
+    assert_str(cap.obj[0], "state_topic", "telematics/inst-1/status");
+    assert_str(cap.obj[1], "state_topic", "telematics/my%2Finst/status");
+    CU_ASSERT(strcmp(gets(cap.obj[0], "unique_id"), gets(cap.obj[1], "unique_id")) != 0);
+    release(&cap);
+
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, NULL, 0, capture, &cap), 0);
+    CU_ASSERT_EQUAL(cap.count, 0);
+}
+
+static void test_custom_prefix_and_base(void)
+{
+    static struct captured cap;
+    struct t2m_discovery_ctx c = {"ha/disc", "fleet/t2m", "br\"idge", NULL, &metric};
+    CU_ASSERT_EQUAL(device(&c, "i", "d", "n", &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    T2M_ASSERT_STR(cap.topic[0], "ha/disc/device_tracker/t2m_i/d/config");
+    assert_str(cap.obj[0], "json_attributes_topic", "fleet/t2m/i/d/position");
+    assert_str(get(cap.obj[0], "device"), "via_device", "br\"idge");
+    assert_str(json_object_array_get_idx(get(cap.obj[0], "availability"), 0), "topic",
+               "fleet/t2m/bridge/state");
+    /* no version: origin keeps its name, sw_version left out */
+    CU_ASSERT_PTR_NULL(get(get(cap.obj[0], "origin"), "sw_version"));
+    assert_str(get(cap.obj[0], "origin"), "name", "telematics2mqtt");
+    release(&cap);
+    const char *insts[] = {"i"};
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 1, capture, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 1);
+    CU_ASSERT(cap.valid[0]);
+    T2M_ASSERT_STR(cap.topic[0], "ha/disc/binary_sensor/t2m_bridge_br_22idge/i_connected/config");
+    release(&cap);
+}
+
+int main(void)
+{
+    static const struct t2m_test_case cases[] = {
+        {"sample device: topics, keys, values", test_sample_device},
+        {"device name falls back to the token", test_name_falls_back_to_token},
+        {"units; timestamp sensor only for iso", test_units_and_timestamp_sensor},
+        {"unique ids and topics collision-free", test_ids_collision_free},
+        {"hostile token still gives valid JSON", test_hostile_token_gives_valid_json},
+        {"bad input rejected, longest token fits", test_bad_input_rejected},
+        {"emit result stops the walk", test_emit_stops},
+        {"bridge connectivity sensors", test_bridge},
+        {"custom prefix and base topic", test_custom_prefix_and_base},
+        {NULL, NULL},
+    };
+    return t2m_test_run("discovery", cases);
+}

@@ -1,0 +1,183 @@
+/* test_units.c - unit conversion, rounding, shortest text and time zones. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "t2m_test.h"
+#include "units.h"
+
+static const char *fixed(double v, int precision)
+{
+    static char buf[64];
+    if (t2m_units_format_fixed(buf, sizeof(buf), v, precision) == 0) return "<none>";
+    return buf;
+}
+
+static const char *shortest(double v)
+{
+    static char buf[64];
+    if (t2m_units_format_shortest(buf, sizeof(buf), v) == 0) return "<none>";
+    return buf;
+}
+
+static const char *ts(int64_t ms, enum t2m_ts_format f, const struct t2m_tz *tz)
+{
+    static char buf[64];
+    if (t2m_units_format_ts(buf, sizeof(buf), ms, f, tz) == 0) return "<none>";
+    return buf;
+}
+
+static void test_spec_conversions(void)
+{
+    T2M_ASSERT_STR(fixed(t2m_units_speed(7.85, T2M_SPEED_KMH), 2), "28.26");
+    T2M_ASSERT_STR(fixed(t2m_units_speed(7.85, T2M_SPEED_MPH), 2), "17.56");
+    T2M_ASSERT_STR(fixed(t2m_units_speed(7.85, T2M_SPEED_KN), 2), "15.26");
+    T2M_ASSERT_STR(fixed(t2m_units_speed(7.85, T2M_SPEED_MS), 2), "7.85");
+    T2M_ASSERT_STR(fixed(t2m_units_distance(5, T2M_DIST_FT), 2), "16.4");
+    T2M_ASSERT_STR(fixed(t2m_units_distance(5, T2M_DIST_M), 2), "5");
+}
+
+static void test_fixed_rounding(void)
+{
+    T2M_ASSERT_STR(fixed(5.0, 2), "5");
+    T2M_ASSERT_STR(fixed(0.5, 2), "0.5");
+    T2M_ASSERT_STR(fixed(180.0, 2), "180");
+    T2M_ASSERT_STR(fixed(0.125, 2), "0.13");   /* half away from zero (0.125 is exact) */
+    T2M_ASSERT_STR(fixed(-0.125, 2), "-0.13"); /* ... on both sides */
+    T2M_ASSERT_STR(fixed(2.5, 0), "3");
+    T2M_ASSERT_STR(fixed(-2.5, 0), "-3");
+    T2M_ASSERT_STR(fixed(-0.001, 2), "0"); /* never "-0" */
+    T2M_ASSERT_STR(fixed(-0.0, 2), "0");
+    T2M_ASSERT_STR(fixed(0.0, 0), "0");
+    T2M_ASSERT_STR(fixed(1.05, 1), "1.1");
+    T2M_ASSERT_STR(fixed(12.3456789, 9), "12.3456789");
+    T2M_ASSERT_STR(fixed(1.23456, 20), "1.23456"); /* precision clamped to 9 */
+    T2M_ASSERT_STR(fixed(1.5, -3), "2");           /* ... and to 0 */
+    T2M_ASSERT_STR(fixed(1e20, 2), "100000000000000000000");
+    T2M_ASSERT_STR(fixed(NAN, 2), "<none>");
+    T2M_ASSERT_STR(fixed(INFINITY, 2), "<none>");
+    char small[3];
+    CU_ASSERT_EQUAL(t2m_units_format_fixed(small, sizeof(small), 28.26, 2), 0);
+    CU_ASSERT_EQUAL(t2m_units_format_fixed(small, sizeof(small), 28, 2), 2);
+}
+
+static void test_shortest(void)
+{
+    T2M_ASSERT_STR(shortest(40.7128), "40.7128");
+    T2M_ASSERT_STR(shortest(-74.006), "-74.006");
+    T2M_ASSERT_STR(shortest(1e-7), "1e-07");
+    T2M_ASSERT_STR(shortest(0.1 + 0.2), "0.30000000000000004");
+    T2M_ASSERT_STR(shortest(90), "90");
+    T2M_ASSERT_STR(shortest(NAN), "<none>");
+    /* Every printed text parses back to exactly the same double. */
+    srand(42);
+    for (int i = 0; i < 10000; i++) {
+        double v = ((double)rand() / RAND_MAX - 0.5) * 360.0;
+        CU_ASSERT_EQUAL(strtod(shortest(v), NULL), v);
+    }
+}
+
+static void test_names(void)
+{
+    enum t2m_speed_unit s;
+    enum t2m_dist_unit d;
+    enum t2m_ts_format f;
+    const char *speeds[] = {"m/s", "km/h", "mph", "kn"};
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL(t2m_units_parse_speed(speeds[i], &s), 0);
+        T2M_ASSERT_STR(t2m_units_speed_name(s), speeds[i]);
+    }
+    CU_ASSERT_EQUAL(t2m_units_parse_speed("kmh", &s), -1);
+    CU_ASSERT_EQUAL(t2m_units_parse_speed(NULL, &s), -1);
+    CU_ASSERT_EQUAL(t2m_units_parse_distance("ft", &d), 0);
+    CU_ASSERT_EQUAL(d, T2M_DIST_FT);
+    T2M_ASSERT_STR(t2m_units_distance_name(T2M_DIST_M), "m");
+    CU_ASSERT_EQUAL(t2m_units_parse_distance("km", &d), -1);
+    CU_ASSERT_EQUAL(t2m_units_parse_ts("unix_ms", &f), 0);
+    CU_ASSERT_EQUAL(f, T2M_TS_UNIX_MS);
+    T2M_ASSERT_STR(t2m_units_ts_name(T2M_TS_ISO), "iso");
+    CU_ASSERT_EQUAL(t2m_units_parse_ts("ISO", &f), -1);
+    CU_ASSERT_EQUAL(t2m_units_parse_system("imperial", &s, &d), 0);
+    CU_ASSERT_EQUAL(s, T2M_SPEED_MPH);
+    CU_ASSERT_EQUAL(d, T2M_DIST_FT);
+    CU_ASSERT_EQUAL(t2m_units_parse_system("metric", &s, &d), 0);
+    CU_ASSERT_EQUAL(s, T2M_SPEED_KMH);
+    CU_ASSERT_EQUAL(d, T2M_DIST_M);
+    CU_ASSERT_EQUAL(t2m_units_parse_system("nautical", &s, &d), -1);
+}
+
+static void test_tz_load(void)
+{
+    struct t2m_tz *tz = t2m_tz_load("UTC");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tz);
+    T2M_ASSERT_STR(t2m_tz_name(tz), "UTC");
+    t2m_tz_free(tz);
+    tz = t2m_tz_load("America/New_York");
+    CU_ASSERT_PTR_NOT_NULL(tz);
+    t2m_tz_free(tz);
+    const char *bad[] = {"",           "Mars/Olympus",     "/etc/passwd", "../../../etc/passwd",
+                         "America/..", "America", /* a directory */
+                         "UTC ",       "America/New York", "zone.tab",    "Europe/Berlin\n",
+                         NULL};
+    for (int i = 0; bad[i]; i++)
+        CU_ASSERT_PTR_NULL(t2m_tz_load(bad[i]));
+    CU_ASSERT_PTR_NULL(t2m_tz_load(NULL));
+    char longname[300];
+    memset(longname, 'A', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    CU_ASSERT_PTR_NULL(t2m_tz_load(longname));
+    T2M_ASSERT_STR(t2m_tz_name(NULL), "UTC");
+}
+
+static void test_format_ts(void)
+{
+    struct t2m_tz *utc = t2m_tz_load("UTC");
+    struct t2m_tz *ny = t2m_tz_load("America/New_York");
+    struct t2m_tz *kolkata = t2m_tz_load("Asia/Kolkata");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ny);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(kolkata);
+    const int64_t t = 1640995200000LL;
+    T2M_ASSERT_STR(ts(t, T2M_TS_ISO, utc), "2022-01-01T00:00:00Z");
+    T2M_ASSERT_STR(ts(t, T2M_TS_ISO, NULL), "2022-01-01T00:00:00Z");
+    T2M_ASSERT_STR(ts(t, T2M_TS_ISO, ny), "2021-12-31T19:00:00-05:00");
+    T2M_ASSERT_STR(ts(t, T2M_TS_ISO, kolkata), "2022-01-01T05:30:00+05:30");
+    /* Alternating zones must not reuse one another's offsets. */
+    T2M_ASSERT_STR(ts(t, T2M_TS_ISO, ny), "2021-12-31T19:00:00-05:00");
+    T2M_ASSERT_STR(ts(t + 123, T2M_TS_ISO, utc), "2022-01-01T00:00:00.123Z");
+    T2M_ASSERT_STR(ts(t + 5, T2M_TS_ISO, utc), "2022-01-01T00:00:00.005Z");
+    /* Summer time, and both sides of the 2022-03-13 07:00Z spring-forward. */
+    T2M_ASSERT_STR(ts(1656676800000LL, T2M_TS_ISO, ny), "2022-07-01T08:00:00-04:00");
+    T2M_ASSERT_STR(ts(1647154799000LL, T2M_TS_ISO, ny), "2022-03-13T01:59:59-05:00");
+    T2M_ASSERT_STR(ts(1647154800000LL, T2M_TS_ISO, ny), "2022-03-13T03:00:00-04:00");
+    T2M_ASSERT_STR(ts(1647154799000LL, T2M_TS_ISO, ny), "2022-03-13T01:59:59-05:00");
+    T2M_ASSERT_STR(ts(0, T2M_TS_ISO, utc), "1970-01-01T00:00:00Z");
+    T2M_ASSERT_STR(ts(951782400000LL, T2M_TS_ISO, utc), "2000-02-29T00:00:00Z");
+    T2M_ASSERT_STR(ts(t, T2M_TS_UNIX, ny), "1640995200");
+    T2M_ASSERT_STR(ts(t + 999, T2M_TS_UNIX, ny), "1640995200");
+    T2M_ASSERT_STR(ts(-1, T2M_TS_UNIX, utc), "-1"); /* floor */
+    T2M_ASSERT_STR(ts(t + 999, T2M_TS_UNIX_MS, utc), "1640995200999");
+    T2M_ASSERT_STR(ts(INT64_MAX, T2M_TS_ISO, utc), "<none>");
+    T2M_ASSERT_STR(ts(INT64_MIN, T2M_TS_ISO, ny), "<none>");
+    T2M_ASSERT_STR(ts(253402300799999LL, T2M_TS_ISO, utc), "9999-12-31T23:59:59.999Z");
+    T2M_ASSERT_STR(ts(INT64_MIN, T2M_TS_UNIX_MS, utc), "-9223372036854775808");
+    char small[11];
+    CU_ASSERT_EQUAL(t2m_units_format_ts(small, sizeof(small), t, T2M_TS_ISO, utc), 0);
+    CU_ASSERT_EQUAL(t2m_units_format_ts(small, 11, t, T2M_TS_UNIX, utc), 10);
+    CU_ASSERT_EQUAL(t2m_units_format_ts(small, 10, t, T2M_TS_UNIX, utc), 0);
+    t2m_tz_free(utc);
+    t2m_tz_free(ny);
+    t2m_tz_free(kolkata);
+}
+
+int main(void)
+{
+    static const struct t2m_test_case cases[] = {
+        {"SPEC conversions (7.85 m/s, 5 m)", test_spec_conversions},
+        {"fixed rounding", test_fixed_rounding},
+        {"shortest round-trip text", test_shortest},
+        {"unit names", test_names},
+        {"time zone loading", test_tz_load},
+        {"timestamp formatting", test_format_ts},
+        {NULL, NULL},
+    };
+    return t2m_test_run("units", cases);
+}
