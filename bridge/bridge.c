@@ -461,7 +461,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .keepalive = cfg->mqtt.keepalive,
         .will_topic = b->state_topic,
         .will_payload = "offline",
-        .max_inflight = 1000,
+        .max_inflight = 100,
     };
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
                                      on_mqtt_message};
@@ -469,7 +469,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     if (!b->devices || !b->mqtt) goto fail;
     struct t2m_publisher_options po = {
         .offline_queue = (size_t)cfg->mqtt.offline_queue,
-        .window = 1000,
+        .window = 100, /* libmosquitto scans its in-flight list per PUBACK: keep it short */
         .high_water = 20000,
         .low_water = 5000,
     };

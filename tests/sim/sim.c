@@ -17,10 +17,10 @@
 
 #include "sim_track.h"
 
-#define OUTQ_MAX 100000         /* queued messages per connection before updates are dropped */
-#define RX_MAX (1024 * 1024)    /* largest client message we reassemble */
-#define MAX_PER_WRITEABLE 4096  /* messages per WRITEABLE, so one client cannot starve others */
-#define GEN_TICK_US 10000       /* generator period at high rates: batch per 10 ms tick */
+#define OUTQ_MAX 100000        /* queued messages per connection before updates are dropped */
+#define RX_MAX (1024 * 1024)   /* largest client message we reassemble */
+#define MAX_PER_WRITEABLE 4096 /* messages per WRITEABLE, so one client cannot starve others */
+#define GEN_TICK_US 10000      /* generator period at high rates: batch per 10 ms tick */
 #define MAX_DEVICES 1000000
 
 struct out_msg {
@@ -113,8 +113,7 @@ static struct {
 
 #define LOGV(...)                                                                                  \
     do {                                                                                           \
-        if (g.verbose)                                                                             \
-            fprintf(stderr, "telematics-sim: " __VA_ARGS__);                                       \
+        if (g.verbose) fprintf(stderr, "telematics-sim: " __VA_ARGS__);                            \
     } while (0)
 
 static long long unix_s(void)
@@ -157,8 +156,7 @@ static int ensure_devices(unsigned n)
 {
     if (n > g.ndev_alloc) {
         struct sim_device *d = realloc(g.devs, n * sizeof(*d));
-        if (!d)
-            return -1;
+        if (!d) return -1;
         g.devs = d;
         for (unsigned i = g.ndev_alloc; i < n; i++)
             sim_device_init(&g.devs[i], g.seed, i);
@@ -171,8 +169,7 @@ static int ensure_devices(unsigned n)
 static int find_device(const char *token)
 {
     for (unsigned i = 0; i < g.set.devices; i++)
-        if (strcmp(g.devs[i].token, token) == 0)
-            return (int)i;
+        if (strcmp(g.devs[i].token, token) == 0) return (int)i;
     return -1;
 }
 
@@ -181,23 +178,20 @@ static int find_device(const char *token)
 static struct out_msg *msg_new(const void *data, size_t len, bool binary, bool update)
 {
     struct out_msg *m = malloc(sizeof(*m) + LWS_PRE + len + 1);
-    if (!m)
-        return NULL;
+    if (!m) return NULL;
     memset(&m->node, 0, sizeof(m->node));
     m->len = len;
     m->binary = binary;
     m->update = update;
     m->blast = false;
-    if (len)
-        memcpy(m->data + LWS_PRE, data, len);
+    if (len) memcpy(m->data + LWS_PRE, data, len);
     return m;
 }
 
 static struct out_msg *conn_pop(struct conn *c)
 {
     struct lws_dll2 *d = lws_dll2_get_head(&c->outq);
-    if (!d)
-        return NULL;
+    if (!d) return NULL;
     lws_dll2_remove(d);
     return lws_container_of(d, struct out_msg, node);
 }
@@ -211,8 +205,7 @@ static void conn_clear_queue(struct conn *c)
 
 static void conn_push(struct conn *c, const void *data, size_t len, bool binary, bool update)
 {
-    if (c->state == CS_SILENT || c->state == CS_CLOSING)
-        return;
+    if (c->state == CS_SILENT || c->state == CS_CLOSING) return;
     if (c->outq.count >= OUTQ_MAX) {
         g.st.dropped++;
         return;
@@ -239,7 +232,8 @@ static void conn_fail(struct conn *c, int code)
              error_text(code));
     conn_push_str(c, buf);
     c->state = CS_CLOSING;
-    c->close_code = code >= 500 ? (code == 503 ? LWS_CLOSE_STATUS_GOINGAWAY : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION)
+    c->close_code = code >= 500 ? (code == 503 ? LWS_CLOSE_STATUS_GOINGAWAY
+                                               : LWS_CLOSE_STATUS_UNEXPECTED_CONDITION)
                                 : LWS_CLOSE_STATUS_POLICY_VIOLATION;
     lws_sul_cancel(&c->sul_auth);
     lws_sul_cancel(&c->sul_ping);
@@ -283,14 +277,12 @@ static void conn_set_limits(struct conn *c)
 /* Queues one device update, preceded by a junk message when this is a --junk-every slot. */
 static void conn_push_update(struct conn *c, const char *text, size_t len)
 {
-    if (c->state != CS_STREAM)
-        return;
+    if (c->state != CS_STREAM) return;
     c->stream_msgs++;
     if (g.set.junk_every && c->stream_msgs % g.set.junk_every == 0) {
         size_t jl;
         bool bin;
-        unsigned char *j =
-            sim_render_junk(c->junk_kind++, 0, text, &jl, &bin, &g.junk_rng);
+        unsigned char *j = sim_render_junk(c->junk_kind++, 0, text, &jl, &bin, &g.junk_rng);
         if (j) {
             conn_push(c, j, jl, bin, false);
             g.st.junk_sent++;
@@ -305,13 +297,13 @@ static void conn_push_update(struct conn *c, const char *text, size_t len)
 
 static bool wants_device(const struct conn *c, unsigned d)
 {
-    return c->state == CS_STREAM && !c->blast_total && (c->device_idx < 0 || c->device_idx == (int)d);
+    return c->state == CS_STREAM && !c->blast_total &&
+           (c->device_idx < 0 || c->device_idx == (int)d);
 }
 
 static void generate_one(lws_usec_t now)
 {
-    if (!g.set.devices)
-        return;
+    if (!g.set.devices) return;
     unsigned d = g.rr++ % g.set.devices;
     bool any = false;
     lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&g.conns))
@@ -322,8 +314,7 @@ static void generate_one(lws_usec_t now)
         }
     }
     lws_end_foreach_dll(p);
-    if (!any)
-        return;
+    if (!any) return;
 
     struct sim_device *dev = &g.devs[d];
     sim_device_advance_to(dev, now);
@@ -333,18 +324,15 @@ static void generate_one(lws_usec_t now)
         token = sim_bad_token((unsigned)(g.bad_counter / 3));
     char base[4096], own[4096];
     int bl = sim_render_update(base, sizeof(base), dev, token, ts);
-    if (bl < 0)
-        return;
+    if (bl < 0) return;
     lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&g.conns))
     {
+        /* No `continue` in here: lws_end_foreach_dll holds the step to the next node. */
         struct conn *c = lws_container_of(p, struct conn, node);
-        if (!wants_device(c, d))
-            continue;
-        if (c->device_token) {
+        if (wants_device(c, d) && c->device_token) {
             int ol = sim_render_update(own, sizeof(own), dev, c->device_token, ts);
-            if (ol >= 0)
-                conn_push_update(c, own, (size_t)ol);
-        } else {
+            if (ol >= 0) conn_push_update(c, own, (size_t)ol);
+        } else if (wants_device(c, d)) {
             conn_push_update(c, base, (size_t)bl);
         }
     }
@@ -358,13 +346,11 @@ static void gen_schedule(lws_usec_t now);
 static void gen_tick(lws_sorted_usec_list_t *sul)
 {
     lws_usec_t now = lws_now_usecs();
-    if (g.set.rate <= 0)
-        return;
+    if (g.set.rate <= 0) return;
     uint64_t due = (uint64_t)(g.set.rate * (double)(now - g.rate_epoch) / 1e6);
     uint64_t burst = (uint64_t)fmax(2.0, g.set.rate);
     /* After a stall (debugger, suspended process) skip ahead instead of flooding. */
-    if (due > g.gen_since_epoch + burst)
-        g.gen_since_epoch = due - burst;
+    if (due > g.gen_since_epoch + burst) g.gen_since_epoch = due - burst;
     while (g.gen_since_epoch < due) {
         generate_one(now);
         g.gen_since_epoch++;
@@ -378,7 +364,8 @@ static void gen_schedule(lws_usec_t now)
         lws_sul_cancel(&g.sul_gen);
         return;
     }
-    lws_usec_t next = g.rate_epoch + (lws_usec_t)((double)(g.gen_since_epoch + 1) * 1e6 / g.set.rate);
+    lws_usec_t next =
+        g.rate_epoch + (lws_usec_t)((double)(g.gen_since_epoch + 1) * 1e6 / g.set.rate);
     lws_usec_t wait = next - now;
     if (g.set.rate >= 100 || wait < 1000)
         wait = wait < GEN_TICK_US && g.set.rate >= 100 ? GEN_TICK_US : (wait < 1000 ? 1000 : wait);
@@ -387,8 +374,7 @@ static void gen_schedule(lws_usec_t now)
 
 static void gen_restart(void)
 {
-    if (!g.ctx)
-        return;
+    if (!g.ctx) return;
     g.rate_epoch = lws_now_usecs();
     g.gen_since_epoch = 0;
     gen_schedule(g.rate_epoch);
@@ -398,31 +384,26 @@ static void gen_restart(void)
 
 static int blast_templates(void)
 {
-    if (g.tpl && g.ntpl == g.set.devices)
-        return 0;
+    if (g.tpl && g.ntpl == g.set.devices) return 0;
     for (unsigned i = 0; i < g.ntpl; i++)
         free(g.tpl[i].text);
     free(g.tpl);
     g.ntpl = 0;
     g.tpl_max = 0;
     g.tpl = calloc(g.set.devices ? g.set.devices : 1, sizeof(*g.tpl));
-    if (!g.tpl)
-        return -1;
+    if (!g.tpl) return -1;
     for (unsigned i = 0; i < g.set.devices; i++) {
         char buf[4096];
         int n = sim_render_update(buf, sizeof(buf), &g.devs[i], NULL, 0);
         char *at = n > 0 ? strstr(buf, "\"Timestamp\":0") : NULL;
-        if (!at)
-            return -1;
+        if (!at) return -1;
         size_t split = (size_t)(at - buf) + 12;
         memmove(buf + split, buf + split + 1, (size_t)n - split);
         g.tpl[i].text = strdup(buf);
-        if (!g.tpl[i].text)
-            return -1;
+        if (!g.tpl[i].text) return -1;
         g.tpl[i].split = split;
         g.tpl[i].len = (size_t)n - 1;
-        if (g.tpl[i].len > g.tpl_max)
-            g.tpl_max = g.tpl[i].len;
+        if (g.tpl[i].len > g.tpl_max) g.tpl_max = g.tpl[i].len;
         g.ntpl = i + 1;
     }
     return 0;
@@ -430,12 +411,10 @@ static int blast_templates(void)
 
 static void blast_start(struct conn *c)
 {
-    if (!g.set.blast || !g.set.devices || blast_templates() < 0)
-        return;
+    if (!g.set.blast || !g.set.devices || blast_templates() < 0) return;
     c->blast_cap = g.tpl_max + 24;
     c->blast_msg = malloc(sizeof(struct out_msg) + LWS_PRE + c->blast_cap);
-    if (!c->blast_msg)
-        return;
+    if (!c->blast_msg) return;
     memset(&c->blast_msg->node, 0, sizeof(c->blast_msg->node));
     c->blast_msg->binary = false;
     c->blast_msg->update = true;
@@ -469,11 +448,10 @@ static int write_cur(struct conn *c)
 {
     struct out_msg *m = c->cur;
     size_t left = m->len - c->cur_off, n = left;
-    if (g.set.fragment && n > g.set.fragment)
-        n = g.set.fragment;
-    int flags = c->cur_off ? LWS_WRITE_CONTINUATION : (m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-    if (n < left)
-        flags |= LWS_WRITE_NO_FIN;
+    if (g.set.fragment && n > g.set.fragment) n = g.set.fragment;
+    int flags =
+        c->cur_off ? LWS_WRITE_CONTINUATION : (m->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+    if (n < left) flags |= LWS_WRITE_NO_FIN;
     /* lws writes the frame header into the bytes just before the payload; mid-message those are
      * payload already handed to lws (sent or copied into its buffer), so reusing them is safe. */
     if (lws_write(c->wsi, m->data + LWS_PRE + c->cur_off, n, (enum lws_write_protocol)flags) <
@@ -488,11 +466,9 @@ static int msg_done(struct conn *c)
 {
     struct out_msg *m = c->cur;
     bool update = m->update, blast = m->blast;
-    if (!blast)
-        free(m);
+    if (!blast) free(m);
     c->cur = NULL;
-    if (!update)
-        return 0;
+    if (!update) return 0;
     c->updates_sent++;
     g.st.updates_sent++;
     if (blast && ++c->blast_sent == c->blast_total) {
@@ -515,41 +491,34 @@ static int msg_done(struct conn *c)
         lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, (unsigned char *)"close-after", 11);
         return -1;
     }
-    if (c->silent_at && c->updates_sent >= c->silent_at)
-        conn_go_silent(c);
+    if (c->silent_at && c->updates_sent >= c->silent_at) conn_go_silent(c);
     return 0;
 }
 
 static int on_writeable(struct conn *c)
 {
-    if (c->state == CS_SILENT)
-        return 0;
+    if (c->state == CS_SILENT) return 0;
     for (int i = 0; i < MAX_PER_WRITEABLE; i++) {
         if (!c->cur) {
             c->cur = conn_pop(c);
             if (!c->cur && c->state == CS_STREAM && c->blast_next < c->blast_total)
                 c->cur = blast_next(c);
-            if (!c->cur)
-                break;
+            if (!c->cur) break;
             c->cur_off = 0;
         }
         int r = write_cur(c);
-        if (r < 0)
-            return -1;
-        if (r == 1 && msg_done(c) < 0)
-            return -1;
-        if (c->state == CS_SILENT)
-            return 0;
-        if (lws_send_pipe_choked(c->wsi))
-            break;
+        if (r < 0) return -1;
+        if (r == 1 && msg_done(c) < 0) return -1;
+        if (c->state == CS_SILENT) return 0;
+        if (lws_send_pipe_choked(c->wsi)) break;
     }
     if (c->cur || c->outq.count || (c->state == CS_STREAM && c->blast_next < c->blast_total)) {
         lws_callback_on_writable(c->wsi);
         return 0;
     }
     if (c->state == CS_CLOSING) {
-        const char *why = c->close_code == LWS_CLOSE_STATUS_POLICY_VIOLATION ? "auth failed"
-                                                                               : "server error";
+        const char *why =
+            c->close_code == LWS_CLOSE_STATUS_POLICY_VIOLATION ? "auth failed" : "server error";
         lws_close_reason(c->wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                          strlen(why));
         return -1;
@@ -562,8 +531,7 @@ static int on_writeable(struct conn *c)
 static void ping_fire(lws_sorted_usec_list_t *sul)
 {
     struct conn *c = lws_container_of(sul, struct conn, sul_ping);
-    if (c->state != CS_STREAM || g.set.ping_interval <= 0)
-        return;
+    if (c->state != CS_STREAM || g.set.ping_interval <= 0) return;
     conn_push_str(c, "{\"type\":\"ping\"}");
     g.st.pings_sent++;
     lws_sul_schedule(g.ctx, 0, &c->sul_ping, ping_fire, (lws_usec_t)(g.set.ping_interval * 1e6));
@@ -580,8 +548,7 @@ static void ping_start(struct conn *c)
 static void auth_timeout_fire(lws_sorted_usec_list_t *sul)
 {
     struct conn *c = lws_container_of(sul, struct conn, sul_auth);
-    if (c->state != CS_AUTH_WAIT || c->auth_ignored)
-        return;
+    if (c->state != CS_AUTH_WAIT || c->auth_ignored) return;
     LOGV("conn %s: no authenticate in time: 408\n", c->id);
     g.st.auth_failures++;
     conn_fail(c, 408);
@@ -591,14 +558,10 @@ static void auth_timeout_fire(lws_sorted_usec_list_t *sul)
 
 static bool token_accepted(const char *tok)
 {
-    if (!tok || !*tok)
-        return false;
-    if (!g.set.token && !g.token_file)
-        return true;
-    if (g.set.token && strcmp(g.set.token, tok) == 0)
-        return true;
-    if (!g.token_file)
-        return false;
+    if (!tok || !*tok) return false;
+    if (!g.set.token && !g.token_file) return true;
+    if (g.set.token && strcmp(g.set.token, tok) == 0) return true;
+    if (!g.token_file) return false;
     FILE *f = fopen(g.token_file, "r");
     if (!f) {
         fprintf(stderr, "telematics-sim: --token-file %s: %s\n", g.token_file, strerror(errno));
@@ -644,8 +607,7 @@ static void handle_authenticate(struct conn *c, json_object *o)
         LOGV("conn %s: authenticate again: ignored\n", c->id);
         return;
     }
-    if (g.last_auth)
-        json_object_put(g.last_auth);
+    if (g.last_auth) json_object_put(g.last_auth);
     g.last_auth = json_object_get(o);
 
     if (g.set.no_auth_reply) {
@@ -688,7 +650,8 @@ static void handle_authenticate(struct conn *c, json_object *o)
     }
 
     json_object *inst_json = json_object_new_string(inst);
-    const char *inst_esc = json_object_to_json_string_ext(inst_json, JSON_C_TO_STRING_NOSLASHESCAPE);
+    const char *inst_esc =
+        json_object_to_json_string_ext(inst_json, JSON_C_TO_STRING_NOSLASHESCAPE);
     size_t cap = 2 * strlen(inst_esc) + 256;
     char *buf = malloc(cap);
     if (buf) {
@@ -699,8 +662,8 @@ static void handle_authenticate(struct conn *c, json_object *o)
                  c->id, unix_s(), inst_esc);
         conn_push_str(c, buf);
         /* inst_esc is a quoted JSON string: splice its content after "instance:". */
-        snprintf(buf, cap, "{\"type\":\"subscribed\",\"topic\":\"instance:%.*s}", (int)strlen(inst_esc) - 1,
-                 inst_esc + 1);
+        snprintf(buf, cap, "{\"type\":\"subscribed\",\"topic\":\"instance:%.*s}",
+                 (int)strlen(inst_esc) - 1, inst_esc + 1);
         conn_push_str(c, buf);
         free(buf);
     }
@@ -739,8 +702,7 @@ static void handle_authenticate(struct conn *c, json_object *o)
 static void handle_message(struct conn *c, const char *buf, size_t len)
 {
     json_tokener *tok = json_tokener_new_ex(64);
-    if (!tok)
-        return;
+    if (!tok) return;
     json_object *o = json_tokener_parse_ex(tok, buf, (int)len);
     bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
               json_tokener_get_parse_end(tok) == len && json_object_is_type(o, json_type_object);
@@ -773,8 +735,7 @@ static void handle_message(struct conn *c, const char *buf, size_t len)
 
 static void on_receive(struct conn *c, const void *in, size_t len)
 {
-    if (c->state == CS_SILENT || c->state == CS_CLOSING)
-        return;
+    if (c->state == CS_SILENT || c->state == CS_CLOSING) return;
     if (!c->rx_too_big) {
         if (c->rx_len + len > RX_MAX) {
             c->rx_too_big = true;
@@ -793,8 +754,7 @@ static void on_receive(struct conn *c, const void *in, size_t len)
             c->rx_len += len;
         }
     }
-    if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi))
-        return;
+    if (!lws_is_final_fragment(c->wsi) || lws_remaining_packet_payload(c->wsi)) return;
     if (c->rx_too_big) {
         char e[128];
         snprintf(e, sizeof(e), "{\"type\":\"error\",\"code\":400,\"message\":\"%s\"}",
@@ -830,22 +790,19 @@ static void conn_established(struct conn *c, struct lws *wsi)
 
 static void conn_closed(struct conn *c)
 {
-    if (!c->is_ws)
-        return;
+    if (!c->is_ws) return;
     LOGV("conn %s: closed after %" PRIu64 " updates\n", c->id, c->updates_sent);
     lws_sul_cancel(&c->sul_auth);
     lws_sul_cancel(&c->sul_ping);
     lws_dll2_remove(&c->node);
     conn_clear_queue(c);
-    if (c->cur && !c->cur->blast)
-        free(c->cur);
+    if (c->cur && !c->cur->blast) free(c->cur);
     c->cur = NULL;
     free(c->blast_msg);
     free(c->rx);
     free(c->device_token);
     g.st.active--;
-    if (c->authed)
-        g.st.authenticated_active--;
+    if (c->authed) g.st.authenticated_active--;
     c->is_ws = false;
 }
 
@@ -855,11 +812,9 @@ static int parse_u64(const char *v, uint64_t max, uint64_t *out)
 {
     char *end;
     errno = 0;
-    if (!v || !*v || *v == '-')
-        return -1;
+    if (!v || !*v || *v == '-') return -1;
     unsigned long long x = strtoull(v, &end, 10);
-    if (errno || *end || x > max)
-        return -1;
+    if (errno || *end || x > max) return -1;
     *out = x;
     return 0;
 }
@@ -868,11 +823,9 @@ static int parse_double(const char *v, double max, double *out)
 {
     char *end;
     errno = 0;
-    if (!v || !*v)
-        return -1;
+    if (!v || !*v) return -1;
     double x = strtod(v, &end);
-    if (errno || *end || !isfinite(x) || x < 0 || x > max)
-        return -1;
+    if (errno || *end || !isfinite(x) || x < 0 || x > max) return -1;
     *out = x;
     return 0;
 }
@@ -893,8 +846,7 @@ static int parse_bool(const char *v, bool *out)
 static int set_string(char **dst, const char *v)
 {
     char *n = v && *v ? strdup(v) : NULL;
-    if (v && *v && !n)
-        return -1;
+    if (v && *v && !n) return -1;
     free(*dst);
     *dst = n;
     return 0;
@@ -918,33 +870,25 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
             limits = true;
         }
     } else if (!strcmp(key, "no_auth_reply")) {
-        if ((rc = parse_bool(v, &b)) == 0)
-            g.set.no_auth_reply = b;
+        if ((rc = parse_bool(v, &b)) == 0) g.set.no_auth_reply = b;
     } else if (!strcmp(key, "bad_tokens")) {
-        if ((rc = parse_bool(v, &b)) == 0)
-            g.set.bad_tokens = b;
+        if ((rc = parse_bool(v, &b)) == 0) g.set.bad_tokens = b;
     } else if (!strcmp(key, "stamp_ms")) {
-        if ((rc = parse_bool(v, &b)) == 0)
-            g.set.stamp_ms = b;
+        if ((rc = parse_bool(v, &b)) == 0) g.set.stamp_ms = b;
     } else if (!strcmp(key, "auth_error")) {
         rc = parse_u64(v, 999, &u);
         if (rc == 0 && u != 0 && u != 400 && u != 401 && u != 403 && u != 404 && u != 408 &&
             u != 500 && u != 503)
             rc = -1;
-        if (rc == 0)
-            g.set.auth_error = (int)u;
+        if (rc == 0) g.set.auth_error = (int)u;
     } else if (!strcmp(key, "junk_every")) {
-        if ((rc = parse_u64(v, UINT32_MAX, &u)) == 0)
-            g.set.junk_every = u;
+        if ((rc = parse_u64(v, UINT32_MAX, &u)) == 0) g.set.junk_every = u;
     } else if (!strcmp(key, "fragment")) {
-        if ((rc = parse_u64(v, 1 << 30, &u)) == 0)
-            g.set.fragment = u;
+        if ((rc = parse_u64(v, 1 << 30, &u)) == 0) g.set.fragment = u;
     } else if (!strcmp(key, "huge_frame")) {
-        if ((rc = parse_u64(v, 256u << 20, &u)) == 0)
-            g.set.huge_frame = u;
+        if ((rc = parse_u64(v, 256u << 20, &u)) == 0) g.set.huge_frame = u;
     } else if (!strcmp(key, "blast")) {
-        if ((rc = parse_u64(v, UINT64_MAX / 2, &u)) == 0)
-            g.set.blast = u;
+        if ((rc = parse_u64(v, UINT64_MAX / 2, &u)) == 0) g.set.blast = u;
     } else if (!strcmp(key, "rate")) {
         if ((rc = parse_double(v, 10e6, &d)) == 0) {
             g.set.rate = d;
@@ -960,12 +904,10 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
             lws_end_foreach_dll(p);
         }
     } else if (!strcmp(key, "auth_timeout")) {
-        if ((rc = parse_double(v, 86400, &d)) == 0)
-            g.set.auth_timeout = d;
+        if ((rc = parse_double(v, 86400, &d)) == 0) g.set.auth_timeout = d;
     } else if (!strcmp(key, "devices")) {
         rc = parse_u64(v, MAX_DEVICES, &u);
-        if (rc == 0 && (u == 0 || ensure_devices((unsigned)u) < 0))
-            rc = -1;
+        if (rc == 0 && (u == 0 || ensure_devices((unsigned)u) < 0)) rc = -1;
     } else if (!strcmp(key, "token")) {
         rc = set_string(&g.set.token, v);
     } else if (!strcmp(key, "instance")) {
@@ -984,8 +926,7 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
         lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&g.conns))
         {
             struct conn *c = lws_container_of(p, struct conn, node);
-            if (c->state == CS_STREAM)
-                conn_set_limits(c);
+            if (c->state == CS_STREAM) conn_set_limits(c);
         }
         lws_end_foreach_dll(p);
     }
@@ -1062,11 +1003,9 @@ static char *control_error(int *status, int code, const char *msg)
 static char *query_arg(struct lws *wsi, int idx)
 {
     int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-    if (total <= 0)
-        return NULL;
+    if (total <= 0) return NULL;
     char *buf = malloc((size_t)total + 1);
-    if (!buf)
-        return NULL;
+    if (!buf) return NULL;
     if (lws_hdr_copy_fragment(wsi, buf, total + 1, WSI_TOKEN_HTTP_URI_ARGS, idx) < 0) {
         free(buf);
         return NULL;
@@ -1081,14 +1020,11 @@ static char *control_set(struct lws *wsi, int *status)
     int applied = 0;
     for (int i = 0; (arg = query_arg(wsi, i)); i++) {
         char *eq = strchr(arg, '=');
-        if (eq)
-            *eq = '\0';
+        if (eq) *eq = '\0';
         int rc = apply_setting(arg, eq ? eq + 1 : NULL, err, sizeof(err));
-        if (rc == 0 && strcmp(arg, "token"))
-            LOGV("control: set %s=%s\n", arg, eq ? eq + 1 : "");
+        if (rc == 0 && strcmp(arg, "token")) LOGV("control: set %s=%s\n", arg, eq ? eq + 1 : "");
         free(arg);
-        if (rc < 0)
-            return control_error(status, 400, err);
+        if (rc < 0) return control_error(status, 400, err);
         applied++;
     }
     if (!applied)
@@ -1108,8 +1044,7 @@ static char *control_send(struct lws *wsi, int *status)
         else
             free(arg);
     }
-    if (!msg)
-        return control_error(status, 400, "missing json=<urlencoded message>");
+    if (!msg) return control_error(status, 400, "missing json=<urlencoded message>");
     size_t len = strlen(msg + 5);
     uint64_t n = 0;
     lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&g.conns))
@@ -1161,8 +1096,7 @@ static int http_request(struct conn *c, struct lws *wsi, const char *path)
     else
         body = control_error(&status, HTTP_STATUS_NOT_FOUND,
                              "not found: /control/{stats,set,send,drop}; WebSocket on any path");
-    if (!body)
-        return -1;
+    if (!body) return -1;
     size_t len = strlen(body) + 1;
     c->body = malloc(LWS_PRE + len);
     if (!c->body) {
@@ -1185,8 +1119,7 @@ static int http_request(struct conn *c, struct lws *wsi, const char *path)
 
 static void http_free(struct conn *c)
 {
-    if (c->is_ws)
-        return;
+    if (c->is_ws) return;
     free(c->body);
     c->body = NULL;
 }
@@ -1214,18 +1147,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
-        if (!c || !c->body)
-            return 0;
+        if (!c || !c->body) return 0;
         int n = lws_write(wsi, c->body + LWS_PRE, c->body_len, LWS_WRITE_HTTP_FINAL);
         http_free(c);
-        if (n < 0 || lws_http_transaction_completed(wsi))
-            return -1;
+        if (n < 0 || lws_http_transaction_completed(wsi)) return -1;
         return 0;
     }
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (c)
-            http_free(c);
+        if (c) http_free(c);
         return 0;
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -1244,46 +1174,46 @@ static void on_signal(int sig)
     (void)sig;
     g.interrupted = 1;
     /* Wakes the poll at once (an eventfd/pipe write) instead of at the next timer. */
-    if (g.ctx)
-        lws_cancel_service(g.ctx);
+    if (g.ctx) lws_cancel_service(g.ctx);
 }
 
 static void usage(FILE *f)
 {
-    fputs("Usage: telematics-sim [options]\n"
-          "A simulator of the telematics real-time WebSocket API (see tests/sim/README.md).\n"
-          "\n"
-          "  --port P            listen port (0 = pick a free one; default 0)\n"
-          "  --host H            listen address (default 127.0.0.1)\n"
-          "  --instance I        accepted instance_id (default: any; others get 404)\n"
-          "  --token T           accepted access_token (default: any non-empty)\n"
-          "  --token-file F      file of accepted tokens, one a line, re-read at every authenticate\n"
-          "  --devices N         simulated devices (default 5)\n"
-          "  --rate R            device updates per second across all devices (default 1)\n"
-          "  --ping-interval S   seconds between pings, fractional allowed, 0 = off (default 30)\n"
-          "  --auth-timeout S    error 408 when no authenticate within S seconds (default 10)\n"
-          "  --seed N            seed for device tokens, tracks and ids (default 1)\n"
-          "  --tls-cert F        serve wss:// (and https) with this certificate (PEM) ...\n"
-          "  --tls-key F         ... and this key; plain ws/http stay accepted on the port\n"
-          "Misbehaviour (each also settable with GET /control/set?key=value):\n"
-          "  --close-after N     close frame after N updates (close_after)\n"
-          "  --abort-after N     TCP reset without close after N updates (abort_after)\n"
-          "  --silent-after N    go silent after N updates: no data, no pings (silent_after)\n"
-          "  --no-auth-reply     never answer authenticate, no 408 either (no_auth_reply)\n"
-          "  --auth-error CODE   answer authenticate with error CODE and close (auth_error)\n"
-          "                      CODE: 400 401 403 404 408 500 503\n"
-          "  --junk-every N      every Nth stream message is junk, kinds rotate (junk_every)\n"
-          "  --huge-frame BYTES  one padded update of exactly BYTES after auth (huge_frame)\n"
-          "  --fragment BYTES    send messages as WebSocket fragments of BYTES (fragment)\n"
-          "  --bad-tokens        every 3rd update carries a hostile device token (bad_tokens)\n"
-          "Bench:\n"
-          "  --blast N           after auth send N updates as fast as the socket takes (blast)\n"
-          "  --stamp-ms          Timestamp = send time in Unix ms (stamp_ms)\n"
-          "Other:\n"
-          "  -v, --verbose       log connections and control requests to stderr (twice: lws)\n"
-          "  -h, --help          this text\n"
-          "Prints 'telematics-sim: listening on HOST:PORT' on stdout once listening.\n",
-          f);
+    fputs(
+        "Usage: telematics-sim [options]\n"
+        "A simulator of the telematics real-time WebSocket API (see tests/sim/README.md).\n"
+        "\n"
+        "  --port P            listen port (0 = pick a free one; default 0)\n"
+        "  --host H            listen address (default 127.0.0.1)\n"
+        "  --instance I        accepted instance_id (default: any; others get 404)\n"
+        "  --token T           accepted access_token (default: any non-empty)\n"
+        "  --token-file F      file of accepted tokens, one a line, re-read at every authenticate\n"
+        "  --devices N         simulated devices (default 5)\n"
+        "  --rate R            device updates per second across all devices (default 1)\n"
+        "  --ping-interval S   seconds between pings, fractional allowed, 0 = off (default 30)\n"
+        "  --auth-timeout S    error 408 when no authenticate within S seconds (default 10)\n"
+        "  --seed N            seed for device tokens, tracks and ids (default 1)\n"
+        "  --tls-cert F        serve wss:// (and https) with this certificate (PEM) ...\n"
+        "  --tls-key F         ... and this key (the control channel is then https too)\n"
+        "Misbehaviour (each also settable with GET /control/set?key=value):\n"
+        "  --close-after N     close frame after N updates (close_after)\n"
+        "  --abort-after N     TCP reset without close after N updates (abort_after)\n"
+        "  --silent-after N    go silent after N updates: no data, no pings (silent_after)\n"
+        "  --no-auth-reply     never answer authenticate, no 408 either (no_auth_reply)\n"
+        "  --auth-error CODE   answer authenticate with error CODE and close (auth_error)\n"
+        "                      CODE: 400 401 403 404 408 500 503\n"
+        "  --junk-every N      every Nth stream message is junk, kinds rotate (junk_every)\n"
+        "  --huge-frame BYTES  one padded update of exactly BYTES after auth (huge_frame)\n"
+        "  --fragment BYTES    send messages as WebSocket fragments of BYTES (fragment)\n"
+        "  --bad-tokens        every 3rd update carries a hostile device token (bad_tokens)\n"
+        "Bench:\n"
+        "  --blast N           after auth send N updates as fast as the socket takes (blast)\n"
+        "  --stamp-ms          Timestamp = send time in Unix ms (stamp_ms)\n"
+        "Other:\n"
+        "  -v, --verbose       log connections and control requests to stderr (twice: lws)\n"
+        "  -h, --help          this text\n"
+        "Prints 'telematics-sim: listening on HOST:PORT' on stdout once listening.\n",
+        f);
 }
 
 enum {
@@ -1303,14 +1233,22 @@ int main(int argc, char **argv)
         int has_arg;
         const char *key;
     } settings_opts[] = {
-        {"instance", 1, "instance"},       {"token", 1, "token"},
-        {"devices", 1, "devices"},         {"rate", 1, "rate"},
-        {"ping-interval", 1, "ping_interval"}, {"auth-timeout", 1, "auth_timeout"},
-        {"close-after", 1, "close_after"}, {"abort-after", 1, "abort_after"},
-        {"silent-after", 1, "silent_after"}, {"no-auth-reply", 0, "no_auth_reply"},
-        {"auth-error", 1, "auth_error"},   {"junk-every", 1, "junk_every"},
-        {"huge-frame", 1, "huge_frame"},   {"fragment", 1, "fragment"},
-        {"bad-tokens", 0, "bad_tokens"},   {"blast", 1, "blast"},
+        {"instance", 1, "instance"},
+        {"token", 1, "token"},
+        {"devices", 1, "devices"},
+        {"rate", 1, "rate"},
+        {"ping-interval", 1, "ping_interval"},
+        {"auth-timeout", 1, "auth_timeout"},
+        {"close-after", 1, "close_after"},
+        {"abort-after", 1, "abort_after"},
+        {"silent-after", 1, "silent_after"},
+        {"no-auth-reply", 0, "no_auth_reply"},
+        {"auth-error", 1, "auth_error"},
+        {"junk-every", 1, "junk_every"},
+        {"huge-frame", 1, "huge_frame"},
+        {"fragment", 1, "fragment"},
+        {"bad-tokens", 0, "bad_tokens"},
+        {"blast", 1, "blast"},
         {"stamp-ms", 0, "stamp_ms"},
     };
     enum { NSET = sizeof(settings_opts) / sizeof(settings_opts[0]) };
@@ -1325,8 +1263,8 @@ int main(int argc, char **argv)
     longopts[k++] = (struct option){"verbose", 0, NULL, 'v'};
     longopts[k++] = (struct option){"help", 0, NULL, 'h'};
     for (int i = 0; i < NSET; i++)
-        longopts[k++] = (struct option){settings_opts[i].name, settings_opts[i].has_arg, NULL,
-                                        OPT_SETTING + i};
+        longopts[k++] =
+            (struct option){settings_opts[i].name, settings_opts[i].has_arg, NULL, OPT_SETTING + i};
     longopts[k] = (struct option){NULL, 0, NULL, 0};
 
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
@@ -1350,8 +1288,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (ensure_devices((unsigned)devices) < 0)
-        return 1;
+    if (ensure_devices((unsigned)devices) < 0) return 1;
     sim_rng_seed(&g.junk_rng, g.seed ^ 0x6a756e6bULL);
 
     optind = 1;
@@ -1411,8 +1348,7 @@ int main(int argc, char **argv)
     struct lws_context_creation_info ci;
     memset(&ci, 0, sizeof(ci));
     ci.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6;
-    if (cert)
-        ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    if (cert) ci.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     ci.port = CONTEXT_PORT_NO_LISTEN;
     ci.max_http_header_data = 65535; /* /control/send carries whole messages in the URL */
     ci.gid = -1;
@@ -1431,7 +1367,7 @@ int main(int argc, char **argv)
     vi.vhost_name = "telematics-sim";
     vi.options = LWS_SERVER_OPTION_DISABLE_IPV6;
     if (cert) {
-        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_ALLOW_NON_SSL_ON_SSL_PORT;
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
         vi.ssl_cert_filepath = cert;
         vi.ssl_private_key_filepath = key;
     }
@@ -1454,8 +1390,7 @@ int main(int argc, char **argv)
 
     gen_restart();
     while (!g.interrupted)
-        if (lws_service(g.ctx, 0) < 0)
-            break;
+        if (lws_service(g.ctx, 0) < 0) break;
 
 out:
     lws_sul_cancel(&g.sul_gen);
@@ -1467,8 +1402,7 @@ out:
             " dropped=%" PRIu64 "\n",
             g.st.connections, g.st.authenticated, g.st.updates_sent, g.st.pings_sent, g.st.pongs,
             g.st.junk_sent, g.st.dropped);
-    if (g.last_auth)
-        json_object_put(g.last_auth);
+    if (g.last_auth) json_object_put(g.last_auth);
     for (unsigned i = 0; i < g.ntpl; i++)
         free(g.tpl[i].text);
     free(g.tpl);

@@ -39,8 +39,7 @@ void sim_uuid(struct sim_rng *r, bool upper, char out[37])
     uint64_t a = sim_rng_next(r), b = sim_rng_next(r);
     int j = 0;
     for (int i = 0; i < 32; i++) {
-        if (i == 8 || i == 12 || i == 16 || i == 20)
-            out[j++] = '-';
+        if (i == 8 || i == 12 || i == 16 || i == 20) out[j++] = '-';
         uint64_t w = i < 16 ? a : b;
         unsigned nib = (w >> ((i % 16) * 4)) & 0xf;
         /* Shaped like a random (version 4) UUID, as the service's tokens are. */
@@ -65,8 +64,7 @@ static const struct {
 static double norm_deg(double h)
 {
     h = fmod(h, 360.0);
-    if (h < 0)
-        h += 360.0;
+    if (h < 0) h += 360.0;
     return h;
 }
 
@@ -98,8 +96,8 @@ void sim_device_init(struct sim_device *d, uint64_t seed, unsigned index)
     d->lat = d->center_lat + r * cos(a) / EARTH_M_PER_DEG;
     d->lon = d->center_lon + r * sin(a) / (EARTH_M_PER_DEG * cos(d->center_lat * M_PI / 180));
     /* Streets on a rough grid: start on one of the four main directions. */
-    d->heading = norm_deg(90.0 * (double)(sim_rng_next(&d->rng) % 4) +
-                          sim_rng_range(&d->rng, -8, 8));
+    d->heading =
+        norm_deg(90.0 * (double)(sim_rng_next(&d->rng) % 4) + sim_rng_range(&d->rng, -8, 8));
     d->target_heading = d->heading;
     d->speed = sim_rng_range(&d->rng, 0, 14);
     d->target_speed = sim_rng_range(&d->rng, 8, 20);
@@ -140,14 +138,12 @@ static void step(struct sim_device *d, double dt)
     double want = d->stop_left > 0 ? 0 : d->target_speed;
     /* Brake for turns sharper than 30 degrees, as a driver would. */
     double turn = angle_diff(d->heading, d->target_heading);
-    if (fabs(turn) > 30 && want > 7)
-        want = 7;
+    if (fabs(turn) > 30 && want > 7) want = 7;
     if (d->speed < want)
         d->speed = fmin(want, d->speed + 2.0 * dt);
     else
         d->speed = fmax(want, d->speed - 3.5 * dt);
-    if (d->speed > MAX_SPEED)
-        d->speed = MAX_SPEED;
+    if (d->speed > MAX_SPEED) d->speed = MAX_SPEED;
     if (d->stop_left > 0 && d->speed < 0.05) {
         d->speed = 0;
         d->stop_left -= dt;
@@ -163,8 +159,7 @@ static void step(struct sim_device *d, double dt)
     d->lat += dist * cos(h) / EARTH_M_PER_DEG;
     d->lon += dist * sin(h) / (EARTH_M_PER_DEG * cos(d->lat * M_PI / 180));
     d->seg_left -= dist;
-    if (d->seg_left <= 0 && d->stop_left <= 0)
-        intersection(d);
+    if (d->seg_left <= 0 && d->stop_left <= 0) intersection(d);
 
     d->accuracy += sim_rng_range(&d->rng, -0.6, 0.6) * dt;
     d->accuracy = fmin(20, fmax(3, d->accuracy));
@@ -179,8 +174,7 @@ static void step(struct sim_device *d, double dt)
 void sim_device_advance(struct sim_device *d, double dt)
 {
     /* More than an hour of catch-up adds nothing but CPU time. */
-    if (dt > 3600)
-        dt = 3600;
+    if (dt > 3600) dt = 3600;
     while (dt > 0) {
         double s = dt > 1.0 ? 1.0 : dt;
         step(d, s);
@@ -192,17 +186,14 @@ void sim_device_advance_to(struct sim_device *d, int64_t now_us)
 {
     if (d->last_us && now_us > d->last_us)
         sim_device_advance(d, (double)(now_us - d->last_us) / 1e6);
-    if (!d->last_us || now_us > d->last_us)
-        d->last_us = now_us;
+    if (!d->last_us || now_us > d->last_us) d->last_us = now_us;
 }
 
 int sim_fmt_num(char *out, double v, int decimals)
 {
-    if (!isfinite(v))
-        v = 0;
+    if (!isfinite(v)) v = 0;
     int n = snprintf(out, 32, "%.*f", decimals, v);
-    if (n <= 0 || n >= 32)
-        return snprintf(out, 32, "0.0");
+    if (n <= 0 || n >= 32) return snprintf(out, 32, "0.0");
     char *dot = strchr(out, '.');
     if (dot) {
         while (n > (int)(dot - out) + 2 && out[n - 1] == '0')
@@ -212,8 +203,7 @@ int sim_fmt_num(char *out, double v, int decimals)
         out[n++] = '0';
         out[n] = '\0';
     }
-    if (strcmp(out, "-0.0") == 0)
-        return snprintf(out, 32, "0.0");
+    if (strcmp(out, "-0.0") == 0) return snprintf(out, 32, "0.0");
     return n;
 }
 
@@ -234,13 +224,11 @@ int sim_json_escape(char *out, size_t cap, const char *s, size_t len)
             tmp[0] = (char)c;
             tl = 1;
         }
-        if (j + tl + 1 > cap)
-            return -1;
+        if (j + tl + 1 > cap) return -1;
         memcpy(out + j, tmp, tl);
         j += tl;
     }
-    if (j + 1 > cap)
-        return -1;
+    if (j + 1 > cap) return -1;
     out[j] = '\0';
     return (int)j;
 }
@@ -249,18 +237,15 @@ int sim_render_update(char *out, size_t cap, const struct sim_device *d, const c
                       long long timestamp)
 {
     char tok[2048], lat[32], lon[32], spd[32], acc[32], hdg[32];
-    if (!token)
-        token = d->token;
-    if (sim_json_escape(tok, sizeof(tok), token, strlen(token)) < 0)
-        return -1;
+    if (!token) token = d->token;
+    if (sim_json_escape(tok, sizeof(tok), token, strlen(token)) < 0) return -1;
     sim_fmt_num(lat, d->lat, 6);
     sim_fmt_num(lon, d->lon, 6);
     sim_fmt_num(spd, d->speed, 2);
     sim_fmt_num(acc, d->accuracy, 1);
     double h = norm_deg(d->heading);
     /* 359.96 would print as 360.0: keep the printed value inside [0, 360). */
-    if (h >= 359.95)
-        h = 0;
+    if (h >= 359.95) h = 0;
     sim_fmt_num(hdg, h, 1);
     int n = snprintf(out, cap,
                      "{\"type\":\"device_update\",\"device_token\":\"%s\",\"track_token\":\"%s\","
@@ -271,8 +256,8 @@ int sim_render_update(char *out, size_t cap, const struct sim_device *d, const c
 }
 
 static const char *const junk_names[SIM_JUNK_KINDS] = {
-    "invalid-json", "binary",  "truncated-json", "json-array",   "deep-nesting",
-    "invalid-utf8", "bad-types", "unknown-type", "out-of-range", "empty",
+    "invalid-json", "binary",    "truncated-json", "json-array",   "deep-nesting",
+    "invalid-utf8", "bad-types", "unknown-type",   "out-of-range", "empty",
 };
 
 const char *sim_junk_name(unsigned kind)
@@ -309,8 +294,7 @@ unsigned char *sim_render_junk(unsigned kind, size_t pre, const char *sample, si
     case 1:
         n = 64;
         b = malloc(pre + n);
-        if (!b)
-            return NULL;
+        if (!b) return NULL;
         for (size_t i = 0; i < n; i++)
             b[pre + i] = (unsigned char)sim_rng_next(r);
         *binary = true;
@@ -318,23 +302,20 @@ unsigned char *sim_render_junk(unsigned kind, size_t pre, const char *sample, si
     case 2:
         n = strlen(sample) / 2;
         b = malloc(pre + n + 1);
-        if (!b)
-            return NULL;
+        if (!b) return NULL;
         memcpy(b + pre, sample, n);
         break;
     case 4:
         n = 2 * JUNK_DEPTH;
         b = malloc(pre + n);
-        if (!b)
-            return NULL;
+        if (!b) return NULL;
         memset(b + pre, '[', JUNK_DEPTH);
         memset(b + pre + JUNK_DEPTH, ']', JUNK_DEPTH);
         break;
     default:
         n = strlen(fixed[kind]);
         b = malloc(pre + n + 1);
-        if (!b)
-            return NULL;
+        if (!b) return NULL;
         memcpy(b + pre, fixed[kind], n);
         break;
     }
@@ -346,14 +327,27 @@ const char *sim_bad_token(unsigned i)
 {
     static char long_token[301];
     static const char *const list[SIM_BAD_TOKENS] = {
-        "a/b", "+", "#", "$SYS", "../x", "with space", "  ", /* "ünïcødé-日本" */
-        "\xc3\xbc" "n" "\xc3\xaf" "c" "\xc3\xb8" "d" "\xc3\xa9" "-\xe6\x97\xa5\xe6\x9c\xac",
-        NULL, "", "a+b/#/$x",
+        "a/b",
+        "+",
+        "#",
+        "$SYS",
+        "../x",
+        "with space",
+        "  ", /* "ünïcødé-日本" */
+        "\xc3\xbc"
+        "n"
+        "\xc3\xaf"
+        "c"
+        "\xc3\xb8"
+        "d"
+        "\xc3\xa9"
+        "-\xe6\x97\xa5\xe6\x9c\xac",
+        NULL,
+        "",
+        "a+b/#/$x",
     };
     i %= SIM_BAD_TOKENS;
-    if (list[i])
-        return list[i];
-    if (!long_token[0])
-        memset(long_token, 'x', 300);
+    if (list[i]) return list[i];
+    if (!long_token[0]) memset(long_token, 'x', 300);
     return long_token;
 }

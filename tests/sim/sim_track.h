@@ -31,16 +31,16 @@ struct sim_device {
     char track_token[37]; /* upper case, new per trip */
     struct sim_rng rng;
     double center_lat, center_lon;
-    double lat, lon;          /* degrees */
-    double speed;             /* m/s, 0..35 */
-    double heading;           /* degrees, [0, 360) */
-    double accuracy;          /* m, 3..20 */
-    double target_speed;      /* m/s the driver aims for */
-    double target_heading;    /* degrees */
-    double stop_left;         /* s still to wait at a light once stopped */
-    double seg_left;          /* m to the next intersection */
-    double trip_left;         /* s until this trip ends */
-    int64_t last_us;          /* monotonic time of the last advance; 0 = never */
+    double lat, lon;       /* degrees */
+    double speed;          /* m/s, 0..35 */
+    double heading;        /* degrees, [0, 360) */
+    double accuracy;       /* m, 3..20 */
+    double target_speed;   /* m/s the driver aims for */
+    double target_heading; /* degrees */
+    double stop_left;      /* s still to wait at a light once stopped */
+    double seg_left;       /* m to the next intersection */
+    double trip_left;      /* s until this trip ends */
+    int64_t last_us;       /* monotonic time of the last advance; 0 = never */
     uint64_t trips;
 };
 

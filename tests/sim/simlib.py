@@ -107,8 +107,11 @@ class Sim:
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        rc = self.stop()
+        err = self.stderr_text()
         os.unlink(self.stderr_file.name)
+        if rc != 0 and exc[0] is None:
+            raise SimError(f"sim exited with status {rc}: {err}")
 
 
 class Client:
