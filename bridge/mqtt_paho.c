@@ -45,6 +45,7 @@ struct paho_client {
     int attempt;
     bool started, stopping, connecting, reconnect_pending;
     atomic_bool ever_connected; /* written by Paho's threads */
+    atomic_bool ssl_error_seen; /* on_ssl_error ran during the current attempt */
     atomic_int outstanding;
     pthread_mutex_t done_lock;
     pthread_cond_t done_cond;
@@ -111,13 +112,23 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
 
 static void connect_failed(struct paho_client *c, int code, const char *msg)
 {
-    char why[160];
+    char why[320];
     if (code == MQTTASYNC_FAILURE || code == 0)
         snprintf(why, sizeof(why), "%s", msg && *msg ? msg : "connection failed");
     else if (code > 0)
         snprintf(why, sizeof(why), "the broker refused the connection (code %d)", code);
     else
         snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(code));
+    /* Paho checks the host name itself after the handshake and reports no OpenSSL error for a
+     * mismatch: with no error seen, that (or the server closing the handshake) is the cause. */
+    if (c->base.url.tls && c->base.tls_verify && code < 0 &&
+        !atomic_exchange(&c->ssl_error_seen, false)) {
+        size_t n = strlen(why);
+        snprintf(why + n, sizeof(why) - n,
+                 " (TLS: no OpenSSL error: the server certificate does not match host %.64s, or "
+                 "the server ended the handshake)",
+                 c->base.url.host);
+    }
     post_simple(c, T2M_MQTT_EV_BACKEND, BE_CONNECT_FAILED, why);
 }
 
@@ -192,6 +203,7 @@ static int on_ssl_error(const char *str, size_t len, void *u)
     int n = len > 400 ? 400 : (int)len;
     while (n > 0 && (str[n - 1] == '\n' || str[n - 1] == '\r'))
         n--;
+    atomic_store(&c->ssl_error_seen, true);
     T2M_WARN("mqtt", "TLS with %s:%d: %.*s", c->base.url.host, c->base.url.port, n, str);
     return 1;
 }
@@ -316,6 +328,12 @@ static const struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* Paho trace lines -> t2m_log (errors and worse only, see t2m_mqtt_new). */
+static void paho_trace(enum MQTTASYNC_TRACE_LEVELS level, char *message)
+{
+    T2M_WARN("paho", "%s (trace level %d)", message, (int)level);
+}
+
 static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
 {
     struct paho_client *c = (struct paho_client *)m;
@@ -351,6 +369,11 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
         snprintf(gen_id, sizeof(gen_id), "t2m-%lx%lx", (long)ts.tv_sec, ts.tv_nsec);
         cid = gen_id;
     }
+    /* Paho's own error lines go through our logger (it calls from its threads: t2m_log is
+     * thread-safe). Error level only: its protocol traces are per packet and not vetted for
+     * secrets. */
+    MQTTAsync_setTraceCallback(paho_trace);
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
     MQTTAsync_createOptions cro = MQTTAsync_createOptions_initializer;
     cro.struct_version = 2; /* 1.3.12 rejects anything newer (LIBRARY-NOTES.md) */
     cro.MQTTVersion = m->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
