@@ -342,8 +342,11 @@ static void on_mqtt_connected(void *user)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
     for (size_t i = 0; i < b->n_inst; i++)
         publish_status(b, i);
-    t2m_publisher_on_connected(b->pub);
+    /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
+     * while the publisher still counts as offline, so the positions republish_all adds
+     * coalesce into the queue and leave after the configs, never before. */
     republish_all(b);
+    t2m_publisher_on_connected(b->pub);
 }
 
 static void clear_discovered(struct t2m_device *d, void *user)
@@ -467,11 +470,15 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
                                      on_mqtt_message};
     b->mqtt = t2m_mqtt_new(ctx, &mo, &mcb, b, err, errlen);
     if (!b->devices || !b->mqtt) goto fail;
+    /* While connected, back-pressure must slow the upstream before the queue's history bound
+     * would drop anything: pause at half of offline_queue (at least 256, at most 20,000). */
+    size_t high = (size_t)cfg->mqtt.offline_queue / 2;
+    high = high < 256 ? 256 : high > 20000 ? 20000 : high;
     struct t2m_publisher_options po = {
         .offline_queue = (size_t)cfg->mqtt.offline_queue,
         .window = 100, /* libmosquitto scans its in-flight list per PUBACK: keep it short */
-        .high_water = 20000,
-        .low_water = 5000,
+        .high_water = high,
+        .low_water = high / 4,
     };
     b->pub = t2m_publisher_new(b->mqtt, &po, &b->stats, on_resume, b);
     if (!b->pub) {

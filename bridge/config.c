@@ -759,7 +759,7 @@ static void key_path(char *buf, size_t n, const char *group, long idx, const cha
 
 static int set_default(struct loader *L, void *base, const struct key *k)
 {
-    char *p = (char *)base + k->off;
+    void *p = (char *)base + k->off; /* a member of the type k->type names */
     switch (k->type) {
     case T_BOOL:
         *(bool *)p = k->def_n != 0;
@@ -816,7 +816,7 @@ static int store_number(struct loader *L, void *base, const struct key *k, doubl
                         k->max, text);
         return fail(L, at, what, "must be between %.15g and %.15g, not %s", k->min, k->max, text);
     }
-    char *p = (char *)base + k->off;
+    void *p = (char *)base + k->off;
     if (k->type == T_INT)
         *(int *)p = (int)v;
     else
@@ -1404,7 +1404,7 @@ static void print_float(FILE *out, double v)
 
 static void print_key(FILE *out, const void *base, const struct key *k, const char *indent)
 {
-    const char *p = (const char *)base + k->off;
+    const void *p = (const char *)base + k->off;
     fprintf(out, "%s%s = ", indent, k->name);
     switch (k->type) {
     case T_BOOL:

@@ -103,13 +103,16 @@ static int healthcheck(const char *url)
     }
     close(fd);
     resp[got] = '\0';
-    int status = 0;
-    if (sscanf(resp, "HTTP/%*s %d", &status) != 1) {
+    /* strtol rather than sscanf's %d, where an out-of-range number is undefined behaviour */
+    const char *sp = strncmp(resp, "HTTP/", 5) == 0 ? strchr(resp, ' ') : NULL;
+    char *end = NULL;
+    long status = sp ? strtol(sp + 1, &end, 10) : 0;
+    if (!sp || end == sp + 1 || status < 100 || status > 999) {
         fprintf(stderr, "telematics2mqtt: --healthcheck: no HTTP answer\n");
         return 1;
     }
     char *body = strstr(resp, "\r\n\r\n");
-    printf("%d %s\n", status, body ? body + 4 : "");
+    printf("%ld %s\n", status, body ? body + 4 : "");
     return status == 200 ? 0 : 1;
 }
 

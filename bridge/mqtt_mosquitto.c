@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <libwebsockets.h>
 #include <mosquitto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +87,29 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
                                                              : mosquitto_connack_string(rc);
         set_reason(c, "the broker refused the connection: ", why);
         c->lost = true;
+    }
+}
+
+/* libmosquitto returns only "A TLS error occurred"; the why reaches its log callback, while the
+ * SSL object (and its verification result) still exists: keep that as the reason. */
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str)
+{
+    struct mosq_client *c = obj;
+    if (level != MOSQ_LOG_ERR) return;
+    /* Its own host name check fails the verification with no X509 error code of its own. */
+    if (strstr(str, "host name verification failed")) {
+        char why[96];
+        snprintf(why, sizeof(why), "its names do not match host %.64s", c->base.url.host);
+        set_reason(c, "TLS: server certificate rejected: ", why);
+    }
+    if (strncmp(str, "OpenSSL Error", 13) != 0) return;
+    SSL *ssl = mosquitto_ssl_get(mosq);
+    long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
+    if (v != X509_V_OK) {
+        set_reason(c, "TLS: server certificate rejected: ", X509_verify_cert_error_string(v));
+    } else {
+        const char *e = strstr(str + 13, "error:");
+        set_reason(c, "TLS: ", e ? e : str);
     }
 }
 
@@ -242,6 +267,7 @@ static int configure(struct mosq_client *c, struct mosquitto *mosq)
     }
     if (rc) return rc;
     mosquitto_connect_callback_set(mosq, on_connect);
+    mosquitto_log_callback_set(mosq, on_log);
     mosquitto_disconnect_callback_set(mosq, on_disconnect);
     mosquitto_publish_callback_set(mosq, on_publish);
     mosquitto_message_callback_set(mosq, on_message);

@@ -12,9 +12,15 @@
 
 /* Timestamps accepted: 1970-01-01 up to 9999-12-31T23:59:59.999Z (what ISO output can print). */
 #define TS_MS_MAX 253402300799999LL
+/* Physical bounds, so every unit conversion and integer rounding of them stays finite and in
+ * range (1e308 m/s is a finite double, but x3.6 is inf and no payload could print it). */
+#define SPEED_MAX 299792458.0 /* m/s, the speed of light */
+#define ACCURACY_MAX 4.0e7    /* m, about the Earth's circumference */
 
 struct t2m_parser {
     json_tokener *tok;
+    bool fast;    /* try parse_fast first */
+    bool fast_ok; /* the depth limit allows it */
 };
 
 struct t2m_parser *t2m_parser_new(int max_depth)
@@ -26,8 +32,18 @@ struct t2m_parser *t2m_parser_new(int max_depth)
         free(p);
         return NULL;
     }
-    json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    /* No JSON_TOKENER_VALIDATE_UTF8: t2m_protocol_parse checks every byte more strictly
+     * (utf8_valid) before the tokener runs, and json-c's check costs ~1 µs per message. */
+    json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT);
+    /* parse_fast reads two levels of nesting; json-c refuses those below depth 3. */
+    p->fast_ok = max_depth <= 0 || max_depth >= 3;
+    p->fast = p->fast_ok;
     return p;
+}
+
+void t2m_parser_set_fast_path(struct t2m_parser *p, bool on)
+{
+    if (p) p->fast = on && p->fast_ok;
 }
 
 void t2m_parser_free(struct t2m_parser *p)
@@ -262,8 +278,8 @@ static enum t2m_parse_result parse_update(json_object *root, struct t2m_update *
     }
     position_number(pos, "Latitude", T2M_HAS_LAT, -90, 90, &u->lat, u);
     position_number(pos, "Longitude", T2M_HAS_LON, -180, 180, &u->lon, u);
-    position_number(pos, "Speed", T2M_HAS_SPEED, 0, HUGE_VAL, &u->speed, u);
-    position_number(pos, "Accuracy", T2M_HAS_ACCURACY, 0, HUGE_VAL, &u->accuracy, u);
+    position_number(pos, "Speed", T2M_HAS_SPEED, 0, SPEED_MAX, &u->speed, u);
+    position_number(pos, "Accuracy", T2M_HAS_ACCURACY, 0, ACCURACY_MAX, &u->accuracy, u);
     position_number(pos, "Heading", T2M_HAS_HEADING, 0, 360, &u->heading, u);
     position_timestamp(pos, u);
     if (u->has & T2M_HAS_LAT) t2m_units_format_shortest(u->lat_text, sizeof(u->lat_text), u->lat);
@@ -333,6 +349,317 @@ static int utf8_valid(const char *buf, size_t len)
     return 1;
 }
 
+/* ---- fast path: the exact shape of a device_update, without json-c ----
+ *
+ * Reads {"type":"device_update","device_token":"...",...,"position":{...}} as the server sends
+ * it, in one pass with no allocation. It gives up (FP_NO) on anything it does not fully
+ * understand: escapes or control bytes in a string, nesting besides "position", a known key
+ * twice, a value of an unexpected type, numbers of more than 18 integer digits, NaN,
+ * Infinity, "-0", leading or trailing bytes around the object, a missing or invalid
+ * device_token. json-c then parses the message from scratch, so every message gets exactly
+ * the result the general path gives (test_protocol.c checks both paths on the same inputs). */
+
+#define FP_NO (-1)
+
+enum fp_kind { FP_NONE = 0, FP_NULL, FP_STR, FP_NUM, FP_OBJ };
+
+struct fp_val {
+    enum fp_kind kind;
+    const char *s; /* string contents or number text */
+    size_t len;
+    bool is_int; /* a number without '.', 'e' or 'E': json-c's int type */
+};
+
+static bool fp_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static const char *fp_ws(const char *p, const char *e)
+{
+    while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* A string without escapes or control bytes (UTF-8 was validated before). */
+static const char *fp_string(const char *p, const char *e, struct fp_val *v)
+{
+    if (p >= e || *p != '"') return NULL;
+    const char *s = ++p;
+    for (; p < e && *p != '"'; p++)
+        if ((unsigned char)*p < 0x20 || *p == '\\') return NULL;
+    if (p >= e) return NULL;
+    v->kind = FP_STR;
+    v->s = s;
+    v->len = (size_t)(p - s);
+    return p + 1;
+}
+
+/* A number in JSON's grammar; the byte after it must end the value (checked by the caller). */
+static const char *fp_number(const char *p, const char *e, struct fp_val *v)
+{
+    const char *s = p;
+    if (p < e && *p == '-') p++;
+    if (p >= e || !fp_digit(*p)) return NULL;
+    if (*p == '0')
+        p++;
+    else
+        while (p < e && fp_digit(*p))
+            p++;
+    bool is_int = true;
+    if (p < e && *p == '.') {
+        if (++p >= e || !fp_digit(*p)) return NULL;
+        while (p < e && fp_digit(*p))
+            p++;
+        is_int = false;
+    }
+    if (p < e && (*p == 'e' || *p == 'E')) {
+        if (++p < e && (*p == '+' || *p == '-')) p++;
+        if (p >= e || !fp_digit(*p)) return NULL;
+        while (p < e && fp_digit(*p))
+            p++;
+        is_int = false;
+    }
+    size_t len = (size_t)(p - s);
+    /* Integers json-c might treat as uint64 or out of range, its "-0", and texts too long for
+     * the conversion buffer all go the general way. */
+    if (len > 40 || (is_int && (len - (*s == '-') > 18 || (len == 2 && s[0] == '-')))) return NULL;
+    v->kind = FP_NUM;
+    v->s = s;
+    v->len = len;
+    v->is_int = is_int;
+    return p;
+}
+
+/* A scalar value: string, number or null (true and false only for keys we ignore). */
+static const char *fp_scalar(const char *p, const char *e, struct fp_val *v, bool any_literal)
+{
+    if (p >= e) return NULL;
+    if (*p == '"') return fp_string(p, e, v);
+    if (*p == '-' || fp_digit(*p)) return fp_number(p, e, v);
+    if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
+        v->kind = FP_NULL;
+        return p + 4;
+    }
+    if (any_literal && e - p >= 4 && memcmp(p, "true", 4) == 0) {
+        v->kind = FP_NONE;
+        return p + 4;
+    }
+    if (any_literal && e - p >= 5 && memcmp(p, "false", 5) == 0) {
+        v->kind = FP_NONE;
+        return p + 5;
+    }
+    return NULL;
+}
+
+static const double fp_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The number's value as json-c gives it: (double) of the int64 for integers, strtod for the
+ * rest. Plain decimals of up to 15 digits skip strtod: digits and 10^k (k <= 22) are both
+ * exact doubles and IEEE division rounds correctly, so m / 10^k is strtod's nearest double. */
+static double fp_value(const struct fp_val *v, int64_t *as_int)
+{
+    const char *p = v->s, *e = v->s + v->len;
+    bool neg = *p == '-';
+    if (neg) p++;
+    if (v->is_int) {
+        int64_t i = 0;
+        for (; p < e; p++)
+            i = i * 10 + (*p - '0');
+        *as_int = neg ? -i : i;
+        return (double)*as_int;
+    }
+    uint64_t m = 0;
+    int ndig = 0, frac = 0;
+    bool dot = false;
+    for (; p < e && (fp_digit(*p) || *p == '.'); p++) {
+        if (*p == '.') {
+            dot = true;
+            continue;
+        }
+        m = m * 10 + (uint64_t)(*p - '0');
+        if (m) ndig++;
+        if (dot) frac++;
+    }
+    if (p == e && ndig <= 15 && frac <= 22) {
+        double d = (double)m / fp_pow10[frac];
+        return neg ? -d : d;
+    }
+    char tmp[48];
+    memcpy(tmp, v->s, v->len);
+    tmp[v->len] = '\0';
+    return strtod(tmp, NULL);
+}
+
+/* t2m_units_format_shortest(v), taken from the text v was read from when that text is what
+ * "%.15g" prints for it: at most 15 significant digits (so it round-trips), no exponent, no
+ * trailing fractional zero, no leading zero but a lone "0", a magnitude %.15g prints in fixed
+ * notation (1e-4 <= |v| < 1e15), and not a negative zero. */
+static void fp_shortest(char *buf, size_t n, const struct fp_val *v, double d)
+{
+    const char *p = v->s, *e = v->s + v->len;
+    if (*p == '-') p++;
+    const char *dot = memchr(p, '.', (size_t)(e - p));
+    const char *int_end = dot ? dot : e;
+    bool canonical = v->len < n && (p[0] != '0' || int_end - p == 1);
+    int sig = 0, zeros = 0;
+    bool seen = false;
+    for (const char *q = p; canonical && q < e; q++) {
+        if (*q == '.') continue;
+        if (*q < '0' || *q > '9')
+            canonical = false; /* an exponent */
+        else if (*q != '0')
+            seen = true;
+        else if (!seen && q > int_end)
+            zeros++; /* 0.000x */
+        if (seen) sig++;
+    }
+    if (canonical && dot && (e - dot < 2 || e[-1] == '0')) canonical = false;
+    if (canonical && (!seen ? (v->len != 1) : (sig > 15 || zeros > 3 || int_end - p > 15)))
+        canonical = false;
+    if (!canonical) {
+        t2m_units_format_shortest(buf, n, d);
+        return;
+    }
+    memcpy(buf, v->s, v->len);
+    buf[v->len] = '\0';
+}
+
+/* One position number: range check and has/rejected bits, as position_number. */
+static void fp_position_number(const struct fp_val *v, unsigned bit, double lo, double hi,
+                               double *dst, struct t2m_update *u)
+{
+    if (v->kind != FP_NUM) return; /* absent or null */
+    int64_t i;
+    double d = fp_value(v, &i);
+    if (!isfinite(d) || !(d >= lo && d <= hi)) {
+        u->rejected |= bit;
+        return;
+    }
+    *dst = d;
+    u->has |= bit;
+}
+
+static void fp_timestamp(const struct fp_val *v, struct t2m_update *u)
+{
+    int rc = -1;
+    if (v->kind == FP_NONE || v->kind == FP_NULL) return;
+    if (v->kind == FP_NUM && v->is_int) {
+        int64_t i;
+        fp_value(v, &i);
+        if (i >= 0 && i <= 100000000000LL) i *= 1000;
+        if (i >= 0 && i <= TS_MS_MAX) {
+            u->ts_ms = i;
+            rc = 0;
+        }
+    } else if (v->kind == FP_NUM) {
+        int64_t unused;
+        rc = t2m_protocol_ts_from_number(fp_value(v, &unused), &u->ts_ms);
+    } else if (v->kind == FP_STR) {
+        rc = t2m_protocol_parse_ts_text(v->s, v->len, &u->ts_ms);
+    }
+    if (rc == 0) {
+        u->has |= T2M_HAS_TS;
+    } else {
+        u->ts_ms = 0;
+        u->rejected |= T2M_HAS_TS;
+    }
+}
+
+/* Finds `key` in names[]; -1 for an unknown key. */
+static int fp_key(const struct fp_val *k, const char *const *names, int count)
+{
+    for (int i = 0; i < count; i++)
+        if (strlen(names[i]) == k->len && memcmp(names[i], k->s, k->len) == 0) return i;
+    return -1;
+}
+
+/* One object's members into vals[] (by names[]); `nested` is the index of the one key whose
+ * value may be an object, which is then read into *inner (its members by inner_names). */
+static const char *fp_object(const char *p, const char *e, const char *const *names, int count,
+                             struct fp_val *vals, int nested, const char *const *inner_names,
+                             int inner_count, struct fp_val *inner)
+{
+    if (p >= e || *p != '{') return NULL;
+    p = fp_ws(p + 1, e);
+    if (p < e && *p == '}') return p + 1;
+    for (;;) {
+        struct fp_val k;
+        p = fp_string(p, e, &k);
+        if (!p) return NULL;
+        p = fp_ws(p, e);
+        if (p >= e || *p != ':') return NULL;
+        p = fp_ws(p + 1, e);
+        int idx = fp_key(&k, names, count);
+        struct fp_val ignored, *v = idx >= 0 ? &vals[idx] : &ignored;
+        if (idx >= 0 && v->kind != FP_NONE) return NULL; /* json-c keeps the last: let it */
+        if (idx >= 0 && idx == nested && p < e && *p == '{') {
+            p = fp_object(p, e, inner_names, inner_count, inner, -1, NULL, 0, NULL);
+            v->kind = FP_OBJ;
+        } else {
+            p = fp_scalar(p, e, v, idx < 0);
+            if (p && idx >= 0 && v->kind == FP_NONE) return NULL;
+        }
+        if (!p) return NULL;
+        p = fp_ws(p, e);
+        if (p < e && *p == '}') return p + 1;
+        if (p >= e || *p != ',') return NULL;
+        p = fp_ws(p + 1, e);
+    }
+}
+
+enum { FK_TYPE, FK_DEVICE, FK_TRACK, FK_POSITION, FK_COUNT };
+enum { PK_LAT, PK_LON, PK_SPEED, PK_ACC, PK_HEADING, PK_TS, PK_COUNT };
+static const char *const fp_top[FK_COUNT] = {"type", "device_token", "track_token", "position"};
+static const char *const fp_pos[PK_COUNT] = {"Latitude", "Longitude", "Speed",
+                                             "Accuracy", "Heading",   "Timestamp"};
+
+/* 0 with *out filled exactly as the general path would, or FP_NO. */
+static int parse_fast(const char *buf, size_t len, struct t2m_message *out)
+{
+    struct fp_val top[FK_COUNT] = {0}, pos[PK_COUNT] = {0};
+    const char *e = buf + len;
+    const char *p = fp_object(buf, e, fp_top, FK_COUNT, top, FK_POSITION, fp_pos, PK_COUNT, pos);
+    if (p != e) return FP_NO;
+    const struct fp_val *t = &top[FK_TYPE], *d = &top[FK_DEVICE], *tr = &top[FK_TRACK];
+    if (t->kind != FP_STR || t->len != 13 || memcmp(t->s, "device_update", 13) != 0) return FP_NO;
+    if (d->kind != FP_STR || d->len == 0 || d->len > T2M_TOKEN_MAX) return FP_NO;
+    if (tr->kind != FP_NONE && tr->kind != FP_NULL && tr->kind != FP_STR) return FP_NO;
+    if (top[FK_POSITION].kind != FP_NONE && top[FK_POSITION].kind != FP_NULL &&
+        top[FK_POSITION].kind != FP_OBJ)
+        return FP_NO;
+    for (int i = 0; i < PK_COUNT; i++)
+        if (pos[i].kind == FP_STR && i != PK_TS) return FP_NO;
+
+    out->type = T2M_MSG_DEVICE_UPDATE;
+    memcpy(out->type_name, "device_update", 14);
+    struct t2m_update *u = &out->update;
+    memcpy(u->device_token, d->s, d->len);
+    u->device_token[d->len] = '\0';
+    u->device_token_len = d->len;
+    if (tr->kind == FP_STR && tr->len > T2M_TOKEN_MAX) {
+        u->rejected |= T2M_HAS_TRACK;
+    } else if (tr->kind == FP_STR && tr->len > 0) {
+        memcpy(u->track_token, tr->s, tr->len);
+        u->track_token[tr->len] = '\0';
+        u->track_token_len = tr->len;
+        u->has |= T2M_HAS_TRACK;
+    }
+    if (top[FK_POSITION].kind != FP_OBJ) return 0;
+    fp_position_number(&pos[PK_LAT], T2M_HAS_LAT, -90, 90, &u->lat, u);
+    fp_position_number(&pos[PK_LON], T2M_HAS_LON, -180, 180, &u->lon, u);
+    fp_position_number(&pos[PK_SPEED], T2M_HAS_SPEED, 0, SPEED_MAX, &u->speed, u);
+    fp_position_number(&pos[PK_ACC], T2M_HAS_ACCURACY, 0, ACCURACY_MAX, &u->accuracy, u);
+    fp_position_number(&pos[PK_HEADING], T2M_HAS_HEADING, 0, 360, &u->heading, u);
+    fp_timestamp(&pos[PK_TS], u);
+    if (u->has & T2M_HAS_LAT) fp_shortest(u->lat_text, sizeof(u->lat_text), &pos[PK_LAT], u->lat);
+    if (u->has & T2M_HAS_LON) fp_shortest(u->lon_text, sizeof(u->lon_text), &pos[PK_LON], u->lon);
+    return 0;
+}
+
 enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, size_t len,
                                          struct t2m_message *out, char *why, size_t whylen)
 {
@@ -346,6 +673,7 @@ enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, 
         set_why(why, whylen, "invalid UTF-8");
         return T2M_PARSE_INVALID_JSON;
     }
+    if (p->fast && parse_fast(buf, len, out) == 0) return T2M_PARSE_OK;
     json_tokener_reset(p->tok);
     json_object *root = json_tokener_parse_ex(p->tok, buf, (int)len);
     enum json_tokener_error err = json_tokener_get_error(p->tok);

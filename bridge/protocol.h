@@ -40,8 +40,8 @@ struct t2m_update {
     unsigned rejected; /* T2M_HAS_* bits of fields present but invalid (NaN, out of range, wrong
                           type): treated as missing, counted by the caller */
     double lat, lon;   /* degrees, lat in [-90,90], lon in [-180,180] */
-    double speed;      /* m/s, >= 0 */
-    double accuracy;   /* m, >= 0 */
+    double speed;      /* m/s, [0, 299792458] */
+    double accuracy;   /* m, [0, 4e7] */
     double heading;    /* degrees [0,360] */
     int64_t ts_ms;     /* Unix milliseconds (seconds, ms > 1e11 and ISO-8601 all accepted) */
     char lat_text[32]; /* lat/lon as printed in the payload: shortest round-trip text */
@@ -72,6 +72,9 @@ struct t2m_parser;
 /* max_depth: json nesting limit (e.g. 16). NULL on allocation failure. */
 struct t2m_parser *t2m_parser_new(int max_depth);
 void t2m_parser_free(struct t2m_parser *p);
+/* On by default: device_updates of the usual shape are read without json-c, with the same
+ * results (anything unusual still goes through json-c). Off: json-c for everything (tests). */
+void t2m_parser_set_fast_path(struct t2m_parser *p, bool on);
 
 /* Parses one complete text message. On OK, *out is filled (fields not present are zeroed / has
  * bits clear). `why` (may be NULL) gets a short reason on failure. */

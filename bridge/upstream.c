@@ -9,6 +9,7 @@
 
 #include "backoff.h"
 #include "log.h"
+#include "refresh.h"
 
 #define TXQ_LEN 16                         /* outgoing text messages waiting for WRITEABLE */
 #define STAYED_UP_US (30 * LWS_US_PER_SEC) /* a connection this old resets the backoff */
@@ -38,6 +39,13 @@ struct t2m_upstream {
     double pending_delay;              /* >= 0: forced retry delay for the next close */
 
     lws_sorted_usec_list_t sul_retry, sul_auth, sul_watchdog, sul_connect;
+
+    /* Token refresh (instances[].refresh_token_file set): */
+    struct t2m_refresh *refresh;        /* the call in flight, or NULL */
+    char *refresh_token;                /* secret: read from the file at first use and on SIGHUP */
+    bool want_refresh;                  /* the next connect waits for a successful refresh */
+    unsigned refresh_attempt;           /* failed refreshes in a row */
+    lws_sorted_usec_list_t sul_refresh; /* refresh ahead of ExpiresIn, or retry a failed one */
 
     char *rx; /* reassembly buffer, max_message_size + 1 */
     size_t rx_len;
@@ -105,11 +113,108 @@ static void send_text(struct t2m_upstream *up, const char *text, size_t len)
 }
 
 static void connect_now(struct t2m_upstream *up);
+static void start_refresh(struct t2m_upstream *up);
 
 static void retry_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_retry);
-    connect_now(up);
+    if (up->want_refresh)
+        start_refresh(up); /* connects when it succeeds (or joins the one in flight) */
+    else
+        connect_now(up);
+}
+
+static bool refresh_configured(const struct t2m_upstream *up)
+{
+    return up->inst->refresh_token_file && up->inst->refresh_token_file[0];
+}
+
+static void refresh_ahead_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_refresh);
+    start_refresh(up);
+}
+
+static bool reload_token(struct t2m_upstream *up);
+
+/* A refresh failed: back off (the upstream's schedule) and try again. A connect waiting for it
+ * goes ahead instead when the access token file has meanwhile changed. */
+static void refresh_failed(struct t2m_upstream *up)
+{
+    uint32_t r;
+    lws_get_random(up->ctx, &r, sizeof(r));
+    double delay = t2m_backoff_delay(up->refresh_attempt++, up->cfg->upstream.backoff_min,
+                                     up->cfg->upstream.backoff_max, (double)r / 4294967296.0);
+    T2M_DEBUG("upstream", "instance %s: refresh again in %.2f s", up->inst->id, delay);
+    if (up->want_refresh) {
+        if (reload_token(up)) up->want_refresh = false;
+        lws_sul_schedule(up->ctx, 0, &up->sul_retry, retry_cb,
+                         (lws_usec_t)(delay * LWS_US_PER_SEC));
+    } else {
+        lws_sul_schedule(up->ctx, 0, &up->sul_refresh, refresh_ahead_cb,
+                         (lws_usec_t)(delay * LWS_US_PER_SEC));
+    }
+}
+
+static void refresh_done(void *user, struct t2m_refresh_result *res, const char *why)
+{
+    struct t2m_upstream *up = user;
+    up->refresh = NULL;
+    if (!res) {
+        T2M_WARN("upstream", "instance %s: token refresh failed: %s", up->inst->id, why);
+        refresh_failed(up);
+        return;
+    }
+    up->refresh_attempt = 0;
+    explicit_bzero(up->token, strlen(up->token));
+    free(up->token);
+    up->token = res->access_token;
+    res->access_token = NULL;
+    if (up->refresh_token) explicit_bzero(up->refresh_token, strlen(up->refresh_token));
+    free(up->refresh_token);
+    up->refresh_token = res->refresh_token;
+    res->refresh_token = NULL;
+    T2M_INFO("upstream", "instance %s: access token refreshed (expires in %.0f s)", up->inst->id,
+             res->expires_in);
+    /* Ahead of expiry, so a live connection never meets a 401 for an expired token. */
+    if (res->expires_in > 0)
+        lws_sul_schedule(up->ctx, 0, &up->sul_refresh, refresh_ahead_cb,
+                         (lws_usec_t)(res->expires_in * 0.8 * LWS_US_PER_SEC));
+    if (up->want_refresh) {
+        up->want_refresh = false;
+        /* While the rejected connection is still closing, its close schedules the connect. */
+        if (!up->wsi && !up->stopping) {
+            lws_sul_cancel(&up->sul_retry);
+            connect_now(up);
+        }
+    }
+}
+
+/* Trades the refresh token for a new access token (SPEC section 1), on the upstream vhost. */
+static void start_refresh(struct t2m_upstream *up)
+{
+    if (up->refresh || up->stopping) return;
+    lws_sul_cancel(&up->sul_refresh);
+    if (!up->refresh_token) {
+        char err[512];
+        up->refresh_token = t2m_config_read_secret(up->inst->refresh_token_file, err, sizeof(err));
+        if (!up->refresh_token) {
+            T2M_WARN("upstream", "instance %s: %s", up->inst->id, err);
+            refresh_failed(up);
+            return;
+        }
+    }
+    struct t2m_refresh_request req = {
+        .url = t2m_refresh_url(),
+        .access_token = up->token,
+        .refresh_token = up->refresh_token,
+        .refresh_token_file = up->inst->refresh_token_file,
+        .tls_verify = up->cfg->upstream.tls_verify,
+        .timeout = up->cfg->upstream.connect_timeout + up->cfg->upstream.auth_timeout,
+    };
+    T2M_INFO("upstream", "instance %s: refreshing the access token", up->inst->id);
+    up->refresh = t2m_refresh_start(up->ctx, up->vh, &req, refresh_done, up);
+    if (!up->refresh) refresh_failed(up);
 }
 
 /* After a failure or close: pick the delay (backoff with full jitter, or forced) and wait. */
@@ -277,8 +382,11 @@ static void on_error_msg(struct t2m_upstream *up, int code, const char *message)
     T2M_WARN("upstream", "instance %s: server error %d: %s", up->inst->id, code, message);
     switch (code) {
     case 401:
-        /* JWT expired: a fresh token, then reconnect at once, once. */
-        reload_token(up);
+        /* JWT expired: a fresh token (refreshed, or re-read), then reconnect at once, once. */
+        if (refresh_configured(up))
+            up->want_refresh = true;
+        else
+            reload_token(up);
         if (!up->retried_401) {
             up->retried_401 = true;
             up->pending_delay = 0;
@@ -454,6 +562,7 @@ static int callback_upstream(struct lws *wsi, enum lws_callback_reasons reason, 
 
 static const struct lws_protocols upstream_protocols[] = {
     {"t2m-upstream", callback_upstream, 0, 0, 0, NULL, 0},
+    {T2M_REFRESH_PROTOCOL, t2m_refresh_callback, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -528,6 +637,11 @@ void t2m_upstream_pause(struct t2m_upstream *up, bool paused)
 
 void t2m_upstream_reload(struct t2m_upstream *up)
 {
+    if (up->refresh_token) { /* re-read from its file at the next refresh */
+        explicit_bzero(up->refresh_token, strlen(up->refresh_token));
+        free(up->refresh_token);
+        up->refresh_token = NULL;
+    }
     if (reload_token(up)) {
         T2M_INFO("upstream", "instance %s: access token changed, reconnecting", up->inst->id);
         up->pending_delay = 0;
@@ -543,6 +657,9 @@ void t2m_upstream_reload(struct t2m_upstream *up)
 void t2m_upstream_stop(struct t2m_upstream *up)
 {
     up->stopping = true;
+    t2m_refresh_cancel(up->refresh);
+    up->refresh = NULL;
+    lws_sul_cancel(&up->sul_refresh);
     lws_sul_cancel(&up->sul_retry);
     lws_sul_cancel(&up->sul_auth);
     lws_sul_cancel(&up->sul_watchdog);
@@ -553,6 +670,12 @@ void t2m_upstream_stop(struct t2m_upstream *up)
 void t2m_upstream_free(struct t2m_upstream *up)
 {
     if (!up) return;
+    t2m_refresh_cancel(up->refresh);
+    lws_sul_cancel(&up->sul_refresh);
+    if (up->refresh_token) {
+        explicit_bzero(up->refresh_token, strlen(up->refresh_token));
+        free(up->refresh_token);
+    }
     lws_sul_cancel(&up->sul_retry);
     lws_sul_cancel(&up->sul_auth);
     lws_sul_cancel(&up->sul_watchdog);

@@ -229,6 +229,7 @@ static void test_out_of_range(void)
         {"{\"Longitude\":-181}", T2M_HAS_LON},
         {"{\"Speed\":-0.1}", T2M_HAS_SPEED},
         {"{\"Accuracy\":-1}", T2M_HAS_ACCURACY},
+        {"{\"Speed\":1e308,\"Accuracy\":1e308}", T2M_HAS_SPEED | T2M_HAS_ACCURACY},
         {"{\"Heading\":360.01}", T2M_HAS_HEADING},
         {"{\"Heading\":-1}", T2M_HAS_HEADING},
         {"{\"Latitude\":18446744073709551615}", T2M_HAS_LAT},

@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for t2m_http.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,22 @@
+
+# Consider dependencies only in project.
+set(CMAKE_DEPENDS_IN_PROJECT_ONLY OFF)
+
+# The set of languages for which implicit dependencies are needed:
+set(CMAKE_DEPENDS_LANGUAGES
+  )
+
+# The set of dependency files which are needed:
+set(CMAKE_DEPENDS_DEPENDENCY_FILES
+  "/work/main/bridge/mqtt.c" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt.c.o" "gcc" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt.c.o.d"
+  "/work/main/bridge/mqtt_mosquitto.c" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt_mosquitto.c.o" "gcc" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt_mosquitto.c.o.d"
+  "/work/main/bridge/mqtt_paho.c" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt_paho.c.o" "gcc" "CMakeFiles/t2m_mqtt.dir/bridge/mqtt_paho.c.o.d"
+  )
+
+# Targets to which this target links.
+set(CMAKE_TARGET_LINKED_INFO_FILES
+  "/work/main/b/CMakeFiles/t2m_log.dir/DependInfo.cmake"
+  )
+
+# Fortran module output directory.
+set(CMAKE_Fortran_TARGET_MODULE_DIR "")

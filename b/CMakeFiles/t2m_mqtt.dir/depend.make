@@ -1,0 +1,2 @@
+# Empty dependencies file for t2m_mqtt.
+# This may be replaced when dependencies are built.

@@ -1,0 +1,2 @@
+# Empty compiler generated dependencies file for telematics2mqtt.
+# This may be replaced when dependencies are built.

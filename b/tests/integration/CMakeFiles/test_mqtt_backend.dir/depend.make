@@ -1,0 +1,2 @@
+# Empty dependencies file for test_mqtt_backend.
+# This may be replaced when dependencies are built.
