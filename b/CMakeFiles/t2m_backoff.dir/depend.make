@@ -1,2 +1,0 @@
-# Empty dependencies file for t2m_backoff.
-# This may be replaced when dependencies are built.

@@ -1,2 +1,0 @@
-# Empty compiler generated dependencies file for t2m_config.
-# This may be replaced when dependencies are built.

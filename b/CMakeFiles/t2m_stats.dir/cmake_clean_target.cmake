@@ -1,3 +1,0 @@
-file(REMOVE_RECURSE
-  "libt2m_stats.a"
-)

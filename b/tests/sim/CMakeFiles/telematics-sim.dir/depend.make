@@ -1,2 +1,0 @@
-# Empty dependencies file for telematics-sim.
-# This may be replaced when dependencies are built.
