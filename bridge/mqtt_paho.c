@@ -110,13 +110,27 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     return 1;
 }
 
+/* What a CONNACK return code (3.1.1) or reason code (5) means: the log says why. */
+static const char *connack_text(int code)
+{
+    static const char *const v311[] = {"",
+                                       "unacceptable protocol version",
+                                       "identifier rejected",
+                                       "server unavailable",
+                                       "bad user name or password",
+                                       "not authorised"};
+    if (code >= 128) return MQTTReasonCode_toString((enum MQTTReasonCodes)code);
+    return code < 6 ? v311[code] : "unknown";
+}
+
 static void connect_failed(struct paho_client *c, int code, const char *msg)
 {
     char why[320];
     if (code == MQTTASYNC_FAILURE || code == 0)
         snprintf(why, sizeof(why), "%s", msg && *msg ? msg : "connection failed");
     else if (code > 0)
-        snprintf(why, sizeof(why), "the broker refused the connection (code %d)", code);
+        snprintf(why, sizeof(why), "the broker refused the connection (code %d: %s)", code,
+                 connack_text(code));
     else
         snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(code));
     /* Paho checks the host name itself after the handshake and reports no OpenSSL error for a
@@ -331,6 +345,10 @@ static const struct lws_protocols protocols[] = {
 /* Paho trace lines -> t2m_log (errors and worse only, see t2m_mqtt_new). */
 static void paho_trace(enum MQTTASYNC_TRACE_LEVELS level, char *message)
 {
+    /* Paho's heap scan prints leftover memory ("Content ...") at error level: that memory may
+     * hold a password, so those lines never reach the log. */
+    if (strstr(message, "Content") || strstr(message, "Heap"))
+        return;
     T2M_WARN("paho", "%s (trace level %d)", message, (int)level);
 }
 

@@ -137,7 +137,6 @@ class TestHostileTokens(Base):
         for tok in HOSTILE_OK:
             enc = urllib.parse.quote(tok.encode("utf-8"), safe="-._~")
             self.assertIn("owntracks/inst1/" + enc, self.sub.topics("owntracks/"))
-            self.assertIn("homeassistant/", "".join(self.sub.topics("homeassistant/")))
         self.assertEqual(dropped(self.http_port, "invalid_token"), len(HOSTILE_BAD))
         self.assert_namespace()
         # HA ids are collision-free too: one device_tracker config per token
@@ -180,6 +179,19 @@ class TestHostileTokens(Base):
                      10, "status of instance " + i)
         self.assert_namespace()
         self.finish()
+
+
+class TestConfigIds(unittest.TestCase):
+    def test_empty_or_long_instance_id_is_a_config_error(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            for bad, why in (("", "must not be empty"), ("x" * 257, "longer than 256 bytes")):
+                path = os.path.join(tmp, "c.conf")
+                with open(path, "w") as f:
+                    f.write('instances = ( { id = "%s"; access_token = "t"; } );\n' % bad)
+                r = subprocess.run([BIN, "-c", path, "--check-config"], capture_output=True,
+                                   text=True, timeout=30)
+                self.assertEqual(r.returncode, 2)
+                self.assertRegex(r.stderr, r"c\.conf:1: instances\[0\]\.id: " + why)
 
 
 class TestLimits(Base):
@@ -324,6 +336,7 @@ class RefreshServer:
 
 
 class TestSecrets(unittest.TestCase):
+    client = "mosquitto"
     ACCESS = "AT-sekr3t-1111-access"
     ACCESS2 = "AT-sekr3t-2222-refreshed"
     REFRESH = "RT-sekr3t-3333-refresh"
@@ -339,6 +352,11 @@ class TestSecrets(unittest.TestCase):
     def tearDown(self):
         if self.bridge and self.bridge.alive():
             self.bridge.stop()
+        res = getattr(self, "_outcome", None)
+        errs = list(res.result.errors) + list(res.result.failures) if hasattr(res, "result") else []
+        if self.bridge and any(e for e in errs):
+            lines = [ln for ln in self.bridge.output().splitlines() if " paho: " not in ln]
+            sys.stderr.write("---- bridge log ----\n" + "\n".join(lines)[-6000:] + "\n")
         for p in (self.sim, self.broker):
             if p:
                 p.stop()
@@ -352,6 +370,11 @@ class TestSecrets(unittest.TestCase):
             f.write(text)
         os.chmod(path, mode)
         return path
+
+    @staticmethod
+    def read(path):
+        with open(path) as f:
+            return f.read()
 
     def get(self, path):
         if not self.bridge.alive():
@@ -388,7 +411,8 @@ class TestSecrets(unittest.TestCase):
         conf = bridge_conf(self.sim.url, self.broker.url, http="127.0.0.1:%d" % self.http_port,
                            instances='( { id = "inst1"; access_token_file = "%s"; '
                                      'refresh_token_file = "%s"; } )' % (token_file, refresh_file),
-                           mqtt_extra='username = "t2m"; password_file = "%s";' % pw_file)
+                           mqtt_extra='client = "%s"; username = "t2m"; password_file = "%s";'
+                                      % (self.client, pw_file))
         env = {"T2M_REFRESH_URL": "http://127.0.0.1:%d/v1/Auth/RefreshToken" % self.refresh.port}
         self.bridge = Bridge(self.tmp, conf, env=env, args=["-v"]).start()
         outputs = {}
@@ -404,7 +428,7 @@ class TestSecrets(unittest.TestCase):
                  self.ACCESS2 and self.sim.stats()["authenticated_active"] >= 1, 15,
                  "re-authenticated with the refreshed token")
         self.assertEqual(self.refresh.requests[0]["RefreshToken"], self.REFRESH)
-        wait_for(lambda: open(refresh_file).read().strip() == self.REFRESH2, 10,
+        wait_for(lambda: self.read(refresh_file).strip() == self.REFRESH2, 10,
                  "the rotated refresh token persisted")
         self.assertEqual(os.stat(refresh_file).st_mode & 0o777, 0o600)
         # an MQTT reconnect (with the password again)
@@ -413,10 +437,15 @@ class TestSecrets(unittest.TestCase):
         outputs["healthz-down"] = self.get("/healthz")
         self.broker.start()
         wait_for(lambda: '"status":"ok"' in self.get("/healthz"), 15, "healthy again")
-        # SIGHUP re-reads the files
+        # SIGHUP re-reads the files: a wrong password is refused, the right one works again
+        self.write("mqttpw", "wrong-" + self.PASSWORD + "\n", 0o644)
         self.bridge.signal(signal.SIGHUP)
-        wait_for(lambda: "SIGHUP" in self.bridge.output(), 5, "SIGHUP handled")
-        wait_for(lambda: '"status":"ok"' in self.get("/healthz"), 15, "healthy after SIGHUP")
+        wait_for(lambda: re.search(r"mqtt: connecting .* failed: .*not authori[sz]ed",
+                                   self.bridge.output(), re.I), 15, "the wrong password refused")
+        self.write("mqttpw", self.PASSWORD + "\n", 0o644)
+        self.bridge.signal(signal.SIGHUP)
+        wait_for(lambda: self.bridge.output().count("SIGHUP") >= 2, 5, "second SIGHUP handled")
+        wait_for(lambda: '"status":"ok"' in self.get("/healthz"), 20, "healthy after SIGHUP")
         outputs["metrics"] = self.get("/metrics")
         outputs["healthz"] = self.get("/healthz")
         outputs["notfound"] = self.get("/%s" % self.ACCESS)
@@ -441,7 +470,8 @@ class TestSecrets(unittest.TestCase):
                             token=self.ACCESS, mqtt_extra='username = "t2m"; password = "%s";'
                             % self.PASSWORD)
         path2 = self.write("inline.conf", conf2)
-        env2 = dict(self.bridge_env(), T2M_MQTT_PASSWORD=self.PASSWORD)
+        env2 = dict(self.bridge_env(), T2M_MQTT_PASSWORD=self.PASSWORD,
+                    T2M_ACCESS_TOKEN=self.ACCESS2)
         cc2 = subprocess.run([BIN, "-c", path2, "-v", "--check-config"], capture_output=True,
                              text=True, env=env2, timeout=30)
         self.assertEqual(cc2.returncode, 0, cc2.stderr)
@@ -449,6 +479,10 @@ class TestSecrets(unittest.TestCase):
 
     def bridge_env(self):
         return {k: v for k, v in os.environ.items() if not k.startswith("T2M_")}
+
+
+class TestSecretsPaho(TestSecrets):
+    client = "paho"
 
 
 if __name__ == "__main__":

@@ -462,10 +462,260 @@ static void test_json_escape(void)
     }
 }
 
+/* ---- the fast path gives exactly json-c's results ---- */
+
+static struct t2m_parser *slow_parser;
+static int fast_compared;
+
+/* Parses `s` with the fast path on (the default parser) and off; both results must be equal
+ * byte for byte. */
+static void same_both_ways_n(const char *s, size_t len)
+{
+    static struct t2m_message fast, slow;
+    char fwhy[128], swhy[128];
+    enum t2m_parse_result fr = t2m_protocol_parse(parser, s, len, &fast, fwhy, sizeof(fwhy));
+    enum t2m_parse_result sr = t2m_protocol_parse(slow_parser, s, len, &slow, swhy, sizeof(swhy));
+    CU_ASSERT_EQUAL(fr, sr);
+    T2M_ASSERT_STR(fwhy, swhy);
+    bool same = memcmp(&fast, &slow, sizeof(fast)) == 0;
+    CU_ASSERT(same);
+    if (!same)
+        fprintf(stderr, "\n  fast and json-c differ on: %.*s\n  lat %s / %s, has %x / %x\n",
+                (int)len, s, fast.update.lat_text, slow.update.lat_text, fast.update.has,
+                slow.update.has);
+    fast_compared++;
+}
+
+static void same_both_ways(const char *s)
+{
+    same_both_ways_n(s, strlen(s));
+}
+
+static void test_fast_path_documents(void)
+{
+    static const char *const docs[] = {
+        SAMPLE,
+        "{\"type\":\"device_update\",\"device_token\":\"d\"}",
+        " {\"type\":\"device_update\",\"device_token\":\"d\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\"} ",
+        "{ \"type\" : \"device_update\" ,\n\t\"device_token\" :\r\"d\" , \"position\" : { "
+        "\"Latitude\" : 1.5 , \"Timestamp\" : 7 } }",
+        "{\"position\":{\"Longitude\":-74.006,\"Latitude\":40.7128},\"device_token\":\"d\","
+        "\"type\":\"device_update\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"extra\":\"x\",\"n\":1.5e3,\"t\":true,"
+        "\"f\":false,\"z\":null,\"position\":{\"Speed\":3,\"odd\":\"y\",\"b\":false}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"nested\":{\"a\":1}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"arr\":[1,2]}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"device_token\":\"e\"}",
+        "{\"type\":\"device_update\",\"type\":\"ping\",\"device_token\":\"d\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":1,"
+        "\"Latitude\":2}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":1},"
+        "\"position\":{\"Longitude\":2}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":1,"
+        "\"Latitude\":null}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\\u0041\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\\\"q\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"caf\xc3\xa9 \x7f\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"\"}",
+        "{\"type\":\"device_update\",\"device_token\":null}",
+        "{\"type\":\"device_update\",\"device_token\":5}",
+        "{\"type\":\"device_update\"}",
+        "{\"type\":\"ping\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"track_token\":null}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"track_token\":\"\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"track_token\":7}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"track_token\":true}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":null}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":\"here\"}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":[1]}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":\"1\"}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Speed\":true}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Heading\":{}}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":null,"
+        "\"Longitude\":null,\"Speed\":null,\"Accuracy\":null,\"Heading\":null,\"Timestamp\":null}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Timestamp\":"
+        "\"2021-12-31T19:00:00-05:00\"}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Timestamp\":\"x\"}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Timestamp\":"
+        "\"1640995200.5\"}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Timestamp\":true}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Latitude\":1}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\"}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\" \"x\":1}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Speed\":nul}}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"n\":tru}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"Speed\":1}}x",
+        "{\"type\":\"device_update\",\"device_token\":\"d\"\v}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\"\f}",
+        "{\"type\":\"device_update\",\"device_token\":\"d\t\"}",
+        "{'type':'device_update','device_token':'d'}",
+        "{}",
+        "[]",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++)
+        same_both_ways(docs[i]);
+    /* A NUL inside, every prefix of the sample (truncated JSON), a token too long. */
+    same_both_ways_n("{\"type\":\"device_update\",\"device_token\":\"d\0e\"}", 45);
+    for (size_t n = 1; n < strlen(SAMPLE); n++)
+        same_both_ways_n(SAMPLE, n);
+    char doc[700];
+    for (int tl = 255; tl <= 258; tl++) {
+        char tok[300];
+        memset(tok, 'a', (size_t)tl);
+        tok[tl] = '\0';
+        snprintf(doc, sizeof(doc),
+                 "{\"type\":\"device_update\",\"device_token\":\"%s\",\"track_token\":\"%s\"}", tok,
+                 tok);
+        same_both_ways(doc);
+    }
+}
+
+/* Every number form in every numeric field, Timestamp included. */
+static void test_fast_path_numbers(void)
+{
+    static const char *const nums[] = {"0",
+                                       "-0",
+                                       "0.0",
+                                       "-0.0",
+                                       "00",
+                                       "01",
+                                       "-01",
+                                       "1.",
+                                       ".5",
+                                       "-",
+                                       "+1",
+                                       "1e",
+                                       "1e+",
+                                       "1E5",
+                                       "1e+5",
+                                       "1e-5",
+                                       "-1.5E-3",
+                                       "1.0",
+                                       "12.50",
+                                       "40.7128",
+                                       "-74.006",
+                                       "0.1",
+                                       "0.0001",
+                                       "0.00001",
+                                       "0.000123",
+                                       "0.00012345678901234",
+                                       "90",
+                                       "90.0",
+                                       "-90",
+                                       "90.0000000000001",
+                                       "-90.00000000000001",
+                                       "180",
+                                       "-180.0",
+                                       "360",
+                                       "5.0",
+                                       "7.85",
+                                       "1e400",
+                                       "-1e400",
+                                       "1e-400",
+                                       "NaN",
+                                       "Infinity",
+                                       "-Infinity",
+                                       "18446744073709551615",
+                                       "9223372036854775807",
+                                       "9223372036854775808",
+                                       "-9223372036854775808",
+                                       "123456789012345678",
+                                       "1234567890123456789",
+                                       "12345678901234567",
+                                       "123456789012345",
+                                       "1234567890123456",
+                                       "0.30000000000000004",
+                                       "33.333333333333336",
+                                       "1.7976931348623157e308",
+                                       "4.9406564584124654e-324",
+                                       "1640995200",
+                                       "1640995200123",
+                                       "1640995200.5",
+                                       "1.640995200123e12",
+                                       "99999999999999999999999",
+                                       "100000000000",
+                                       "100000000001",
+                                       "253402300799999",
+                                       "253402300800000",
+                                       "0.5e1",
+                                       "45.123456789012345678901234567890",
+                                       "1e22",
+                                       "1e23",
+                                       "299792458",
+                                       "299792458.0000001",
+                                       "4e7",
+                                       "40000000.000001",
+                                       "12345678901234.5",
+                                       "1234567890123456.5",
+                                       "-1e-4",
+                                       "1e-4"};
+    static const char *const fields[] = {"Latitude", "Longitude", "Speed",
+                                         "Accuracy", "Heading",   "Timestamp"};
+    char doc[256];
+    for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+        for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+            snprintf(doc, sizeof(doc),
+                     "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"%s\":%s}}",
+                     fields[f], nums[i]);
+            same_both_ways(doc);
+            snprintf(doc, sizeof(doc),
+                     "{\"type\":\"device_update\",\"device_token\":\"d\",\"position\":{\"%s\":%s,"
+                     "\"x\":1}}",
+                     fields[f], nums[i]);
+            same_both_ways(doc);
+        }
+    }
+}
+
+/* Random coordinates printed the ways senders print them: %.Nf, %.Ng, %e. */
+static void test_fast_path_random(void)
+{
+    unsigned long long x = 88172645463325252ULL;
+    char doc[256], lat[40], lon[40];
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double a = (double)(x % 180000000001ULL) / 1e9 - 90.0;
+        double o = (double)((x >> 20) % 360000000001ULL) / 1e9 - 180.0;
+        int prec = (int)(x >> 40) % 18;
+        switch ((x >> 50) % 4) {
+        case 0:
+            snprintf(lat, sizeof(lat), "%.*f", prec, a);
+            snprintf(lon, sizeof(lon), "%.*f", prec, o);
+            break;
+        case 1:
+            snprintf(lat, sizeof(lat), "%.*g", prec + 1, a);
+            snprintf(lon, sizeof(lon), "%.*g", prec + 1, o);
+            break;
+        case 2:
+            snprintf(lat, sizeof(lat), "%.*e", prec, a / 1e6);
+            snprintf(lon, sizeof(lon), "%.*f", prec, o / 1e5);
+            break;
+        default:
+            snprintf(lat, sizeof(lat), "%.17g", a);
+            snprintf(lon, sizeof(lon), "%.*f", prec, o / 1e3);
+            break;
+        }
+        snprintf(
+            doc, sizeof(doc),
+            "{\"type\":\"device_update\",\"device_token\":\"d%d\",\"position\":{\"Latitude\":%s,"
+            "\"Longitude\":%s,\"Speed\":%.*f,\"Timestamp\":%s}}",
+            i, lat, lon, prec % 4, a < 0 ? -a : a, prec % 2 ? lat : "1640995200");
+        same_both_ways(doc);
+    }
+    CU_ASSERT(fast_compared > 20000);
+}
+
 int main(void)
 {
     parser = t2m_parser_new(16);
-    if (!parser) return 2;
+    slow_parser = t2m_parser_new(16);
+    if (!parser || !slow_parser) return 2;
+    t2m_parser_set_fast_path(slow_parser, false);
     static const struct t2m_test_case cases[] = {
         {"SPEC sample device_update", test_sample_update},
         {"parser reuse clears old fields", test_reuse_clears},
@@ -481,9 +731,13 @@ int main(void)
         {"auth message", test_render_auth},
         {"pong", test_render_pong},
         {"JSON string escaping", test_json_escape},
+        {"fast path = json-c: documents", test_fast_path_documents},
+        {"fast path = json-c: number forms", test_fast_path_numbers},
+        {"fast path = json-c: random coordinates", test_fast_path_random},
         {NULL, NULL},
     };
     int rc = t2m_test_run("protocol", cases);
     t2m_parser_free(parser);
+    t2m_parser_free(slow_parser);
     return rc;
 }
