@@ -347,8 +347,7 @@ static void paho_trace(enum MQTTASYNC_TRACE_LEVELS level, char *message)
 {
     /* Paho's heap scan prints leftover memory ("Content ...") at error level: that memory may
      * hold a password, so those lines never reach the log. */
-    if (strstr(message, "Content") || strstr(message, "Heap"))
-        return;
+    if (strstr(message, "Content") || strstr(message, "Heap")) return;
     T2M_WARN("paho", "%s (trace level %d)", message, (int)level);
 }
 
