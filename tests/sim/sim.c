@@ -20,7 +20,7 @@
 #define OUTQ_MAX 100000        /* queued messages per connection before updates are dropped */
 #define RX_MAX (1024 * 1024)   /* largest client message we reassemble */
 #define MAX_PER_WRITEABLE 4096 /* messages per WRITEABLE, so one client cannot starve others */
-#define GEN_TICK_US 1000 /* generator period at high rates: batch per 1 ms tick */
+#define GEN_TICK_US 10000      /* generator period at high rates: batch per 10 ms tick */
 #define MAX_DEVICES 1000000
 
 struct out_msg {
