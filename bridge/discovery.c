@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "out.h"
 #include "protocol.h"
 #include "topics.h"
 
@@ -22,62 +23,32 @@
 
 #define T2M_SUPPORT_URL "https://github.com/telematics2mqtt/telematics2mqtt"
 
-/* An append-only buffer: the first failure sticks, so callers check once at the end. */
-struct sbuf {
-    char *p;
-    size_t n, len;
-    bool err;
-};
-
-static void sb_raw(struct sbuf *b, const char *s)
+static void sb_cstr(struct t2m_out *b, const char *s)
 {
-    size_t l = strlen(s);
-    if (b->err || l >= b->n - b->len) {
-        b->err = true;
-        return;
-    }
-    memcpy(b->p + b->len, s, l + 1);
-    b->len += l;
-}
-
-static void sb_str(struct sbuf *b, const char *s, size_t l)
-{
-    if (b->err) return;
-    size_t w = t2m_json_escape(b->p + b->len, b->n - b->len, s, l);
-    if (w == 0 || w >= b->n - b->len) {
-        b->err = true;
-        return;
-    }
-    b->len += w;
-    b->p[b->len] = '\0';
-}
-
-static void sb_cstr(struct sbuf *b, const char *s)
-{
-    sb_str(b, s, strlen(s));
+    t2m_out_json(b, s, strlen(s));
 }
 
 /* ,"key":"escaped value" (the comma only when something precedes it in the object) */
-static void sb_kv(struct sbuf *b, const char *key, const char *val, size_t vlen)
+static void sb_kv(struct t2m_out *b, const char *key, const char *val, size_t vlen)
 {
-    if (!b->err && b->len > 0 && b->p[b->len - 1] != '{') sb_raw(b, ",");
-    sb_raw(b, "\"");
-    sb_raw(b, key);
-    sb_raw(b, "\":");
-    sb_str(b, val, vlen);
+    if (!b->full && b->len > 0 && b->buf[b->len - 1] != '{') t2m_out_str(b, ",");
+    t2m_out_str(b, "\"");
+    t2m_out_str(b, key);
+    t2m_out_str(b, "\":");
+    t2m_out_json(b, val, vlen);
 }
 
-static void sb_kvs(struct sbuf *b, const char *key, const char *val)
+static void sb_kvs(struct t2m_out *b, const char *key, const char *val)
 {
     sb_kv(b, key, val, strlen(val));
 }
 
-static void sb_key(struct sbuf *b, const char *key)
+static void sb_key(struct t2m_out *b, const char *key)
 {
-    if (!b->err && b->len > 0 && b->p[b->len - 1] != '{') sb_raw(b, ",");
-    sb_raw(b, "\"");
-    sb_raw(b, key);
-    sb_raw(b, "\":");
+    if (!b->full && b->len > 0 && b->buf[b->len - 1] != '{') t2m_out_str(b, ",");
+    t2m_out_str(b, "\"");
+    t2m_out_str(b, key);
+    t2m_out_str(b, "\":");
 }
 
 /* snprintf into a fixed buffer; -1 when it does not fit */
@@ -102,29 +73,29 @@ static bool ctx_ok(const struct t2m_discovery_ctx *c)
            c->bridge_id[0] && c->units;
 }
 
-static void sb_availability(struct sbuf *b, const struct t2m_discovery_ctx *c)
+static void sb_availability(struct t2m_out *b, const struct t2m_discovery_ctx *c)
 {
     char topic[DISC_TOPIC_MAX];
     if (fmt(topic, sizeof topic, "%s/bridge/state", c->base_topic) < 0) {
-        b->err = true;
+        b->full = true;
         return;
     }
     sb_key(b, "availability");
-    sb_raw(b, "[{");
+    t2m_out_str(b, "[{");
     sb_kvs(b, "topic", topic);
     sb_kvs(b, "payload_available", "online");
     sb_kvs(b, "payload_not_available", "offline");
-    sb_raw(b, "}]");
+    t2m_out_str(b, "}]");
 }
 
-static void sb_origin(struct sbuf *b, const struct t2m_discovery_ctx *c)
+static void sb_origin(struct t2m_out *b, const struct t2m_discovery_ctx *c)
 {
     sb_key(b, "origin");
-    sb_raw(b, "{");
+    t2m_out_str(b, "{");
     sb_kvs(b, "name", "telematics2mqtt");
     if (c->version && c->version[0]) sb_kvs(b, "sw_version", c->version);
     sb_kvs(b, "support_url", T2M_SUPPORT_URL);
-    sb_raw(b, "}");
+    t2m_out_str(b, "}");
 }
 
 /* Everything one device's configs share, computed once. */
@@ -159,15 +130,15 @@ static int emit_device_tracker(const struct t2m_discovery_ctx *c, const struct d
                                const char *name, size_t nlen, t2m_emit_fn emit, void *user)
 {
     char topic[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX];
-    struct sbuf b = {payload, sizeof payload, 0, false};
+    struct t2m_out b = {payload, sizeof payload, 0, false};
     payload[0] = '\0';
 
     if (fmt(topic, sizeof topic, "%s/device_tracker/%s/%s/config", c->prefix, d->node, d->dev) < 0)
         return -1;
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     /* null: the entity takes the device's name (HA 2023.8+ entity naming) */
     sb_key(&b, "name");
-    sb_raw(&b, "null");
+    t2m_out_str(&b, "null");
     sb_kvs(&b, "unique_id", d->uid);
     sb_kvs(&b, "object_id", d->uid);
     sb_kvs(&b, "json_attributes_topic", d->position);
@@ -175,19 +146,19 @@ static int emit_device_tracker(const struct t2m_discovery_ctx *c, const struct d
     sb_kvs(&b, "icon", "mdi:car");
     sb_availability(&b, c);
     sb_key(&b, "device");
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     sb_key(&b, "identifiers");
-    sb_raw(&b, "[");
+    t2m_out_str(&b, "[");
     sb_cstr(&b, d->uid);
-    sb_raw(&b, "]");
+    t2m_out_str(&b, "]");
     sb_kv(&b, "name", name, nlen);
     sb_kvs(&b, "manufacturer", "Damoov / telematicssdk");
     sb_kvs(&b, "model", "Telematics device");
     sb_kvs(&b, "via_device", c->bridge_id);
-    sb_raw(&b, "}");
+    t2m_out_str(&b, "}");
     sb_origin(&b, c);
-    sb_raw(&b, "}");
-    if (b.err) return -1;
+    t2m_out_str(&b, "}");
+    if (b.full) return -1;
     return emit(user, topic, payload, b.len);
 }
 
@@ -207,7 +178,7 @@ static int emit_sensor(const struct t2m_discovery_ctx *c, const struct dev_ids *
 {
     char topic[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX], uid[sizeof d->uid + 32];
     char tmpl[128];
-    struct sbuf b = {payload, sizeof payload, 0, false};
+    struct t2m_out b = {payload, sizeof payload, 0, false};
     payload[0] = '\0';
 
     if (fmt(topic, sizeof topic, "%s/sensor/%s/%s_%s/config", c->prefix, d->node, d->dev,
@@ -223,7 +194,7 @@ static int emit_sensor(const struct t2m_discovery_ctx *c, const struct dev_ids *
             s->suffix, s->numeric ? "''" : "this.state") < 0)
         return -1;
 
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     sb_kvs(&b, "name", s->name);
     sb_kvs(&b, "unique_id", uid);
     sb_kvs(&b, "object_id", uid);
@@ -237,20 +208,20 @@ static int emit_sensor(const struct t2m_discovery_ctx *c, const struct dev_ids *
         if (fmt(prec, sizeof prec, "%d", s->precision < 0 ? c->units->precision : s->precision) < 0)
             return -1;
         sb_key(&b, "suggested_display_precision");
-        sb_raw(&b, prec);
+        t2m_out_str(&b, prec);
     }
     if (s->icon) sb_kvs(&b, "icon", s->icon);
     if (s->category) sb_kvs(&b, "entity_category", s->category);
     sb_availability(&b, c);
     sb_key(&b, "device");
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     sb_key(&b, "identifiers");
-    sb_raw(&b, "[");
+    t2m_out_str(&b, "[");
     sb_cstr(&b, d->uid);
-    sb_raw(&b, "]}");
+    t2m_out_str(&b, "]}");
     sb_origin(&b, c);
-    sb_raw(&b, "}");
-    if (b.err) return -1;
+    t2m_out_str(&b, "}");
+    if (b.full) return -1;
     return emit(user, topic, payload, b.len);
 }
 
@@ -290,7 +261,7 @@ static int emit_bridge_instance(const struct t2m_discovery_ctx *c, const char *c
 {
     char hi[DISC_ID_MAX], si[DISC_SEG_MAX], uid[3 * DISC_ID_MAX], name[T2M_TOKEN_MAX + 32];
     char topic[DISC_TOPIC_MAX], state[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX];
-    struct sbuf b = {payload, sizeof payload, 0, false};
+    struct t2m_out b = {payload, sizeof payload, 0, false};
     size_t ilen = instance ? strlen(instance) : 0;
     payload[0] = '\0';
 
@@ -304,7 +275,7 @@ static int emit_bridge_instance(const struct t2m_discovery_ctx *c, const char *c
         t2m_topic_join(state, sizeof state, 3, c->base_topic, si, "status") < 0)
         return -1;
 
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     sb_kvs(&b, "name", name);
     sb_kvs(&b, "unique_id", uid);
     sb_kvs(&b, "object_id", uid);
@@ -316,19 +287,19 @@ static int emit_bridge_instance(const struct t2m_discovery_ctx *c, const char *c
     sb_kvs(&b, "entity_category", "diagnostic");
     sb_availability(&b, c);
     sb_key(&b, "device");
-    sb_raw(&b, "{");
+    t2m_out_str(&b, "{");
     sb_key(&b, "identifiers");
-    sb_raw(&b, "[");
+    t2m_out_str(&b, "[");
     sb_cstr(&b, c->bridge_id);
-    sb_raw(&b, "]");
+    t2m_out_str(&b, "]");
     sb_kvs(&b, "name", "telematics2mqtt");
     sb_kvs(&b, "manufacturer", "telematics2mqtt");
     sb_kvs(&b, "model", "bridge");
     if (c->version && c->version[0]) sb_kvs(&b, "sw_version", c->version);
-    sb_raw(&b, "}");
+    t2m_out_str(&b, "}");
     sb_origin(&b, c);
-    sb_raw(&b, "}");
-    if (b.err) return -1;
+    t2m_out_str(&b, "}");
+    if (b.full) return -1;
     return emit(user, topic, payload, b.len);
 }
 

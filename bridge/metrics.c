@@ -6,42 +6,25 @@
 #include <stdio.h>
 #include <string.h>
 
-/* An output cursor: every append is bounded; once something did not fit, `full` sticks and the
- * whole render reports 0 rather than a truncated (and therefore invalid) exposition. */
-struct out {
-    char *buf;
-    size_t n, off;
-    bool full;
-};
+#include "out.h"
 
-static void put(struct out *o, const char *s, size_t len)
-{
-    if (o->full || len >= o->n - o->off) {
-        o->full = true;
-        return;
-    }
-    memcpy(o->buf + o->off, s, len);
-    o->off += len;
-    o->buf[o->off] = '\0';
-}
-
-static void putf(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void putf(struct out *o, const char *fmt, ...)
+static void putf(struct t2m_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void putf(struct t2m_out *o, const char *fmt, ...)
 {
     if (o->full) return;
     va_list ap;
     va_start(ap, fmt);
-    int r = vsnprintf(o->buf + o->off, o->n - o->off, fmt, ap);
+    int r = vsnprintf(o->buf + o->len, o->n - o->len, fmt, ap);
     va_end(ap);
-    if (r < 0 || (size_t)r >= o->n - o->off) {
+    if (r < 0 || (size_t)r >= o->n - o->len) {
         o->full = true;
-        o->buf[o->off] = '\0';
+        o->buf[o->len] = '\0';
         return;
     }
-    o->off += (size_t)r;
+    o->len += (size_t)r;
 }
 
-static void family(struct out *o, const char *name, const char *type, const char *help)
+static void family(struct t2m_out *o, const char *name, const char *type, const char *help)
 {
     putf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
@@ -78,23 +61,23 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
 
 /* A label value: backslash, double quote and newline escaped as the format requires; bytes that
  * are not UTF-8 become U+FFFD so one odd instance id cannot make the whole scrape invalid. */
-static void label_value(struct out *o, const char *v)
+static void label_value(struct t2m_out *o, const char *v)
 {
     const unsigned char *s = (const unsigned char *)(v ? v : "");
     size_t len = strlen((const char *)s);
     while (len > 0) {
         size_t k = utf8_seq(s, len);
         if (k == 0) {
-            put(o, "\xef\xbf\xbd", 3);
+            t2m_out_put(o, "\xef\xbf\xbd", 3);
             k = 1;
         } else if (*s == '\\') {
-            put(o, "\\\\", 2);
+            t2m_out_put(o, "\\\\", 2);
         } else if (*s == '"') {
-            put(o, "\\\"", 2);
+            t2m_out_put(o, "\\\"", 2);
         } else if (*s == '\n') {
-            put(o, "\\n", 2);
+            t2m_out_put(o, "\\n", 2);
         } else {
-            put(o, (const char *)s, k);
+            t2m_out_put(o, (const char *)s, k);
         }
         s += k;
         len -= k;
@@ -106,7 +89,7 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
     if (!buf || n == 0 || !s) return 0;
     static const struct t2m_stats zero;
     const struct t2m_stats *st = s->stats ? s->stats : &zero;
-    struct out o = {.buf = buf, .n = n};
+    struct t2m_out o = {.buf = buf, .n = n};
     buf[0] = '\0';
 
     family(&o, "t2m_updates_received_total", "counter",
@@ -137,7 +120,7 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
            "Upstream connection state per instance: 0 connecting, 1 authenticating, "
            "2 subscribed, 3 reconnecting, 4 auth_failed.");
     for (size_t i = 0; s->instances && i < s->n_instances; i++) {
-        put(&o, "t2m_upstream_state{instance=\"", strlen("t2m_upstream_state{instance=\""));
+        t2m_out_put(&o, "t2m_upstream_state{instance=\"", strlen("t2m_upstream_state{instance=\""));
         label_value(&o, s->instances[i].id);
         putf(&o, "\"} %d\n", s->instances[i].state);
     }
@@ -153,5 +136,5 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
         buf[0] = '\0';
         return 0;
     }
-    return o.off;
+    return o.len;
 }

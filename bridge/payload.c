@@ -4,129 +4,95 @@
 
 #include <string.h>
 
+#include "out.h"
+
 /* Used when a caller passes no units: the SPEC's defaults (metric, ISO in UTC, 2 decimals). */
 static const struct t2m_units default_units = {T2M_SPEED_KMH, T2M_DIST_M, T2M_TS_ISO, 2, NULL};
 
-struct out {
-    char *buf;
-    size_t n, len;
-    int full;
-};
-
-static void put(struct out *o, const char *s, size_t len)
-{
-    if (o->full || len >= o->n - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, len);
-    o->len += len;
-    o->buf[o->len] = '\0';
-}
-
-#define PUT_LIT(o, lit) put((o), (lit), sizeof(lit) - 1)
-
-static void put_json(struct out *o, const char *s, size_t len)
-{
-    if (o->full) return;
-    size_t w = t2m_json_escape(o->buf + o->len, o->n - o->len, s, len);
-    if (w == 0) o->full = 1;
-    o->len += w;
-}
-
-static void put_fixed(struct out *o, double v, int precision)
+static void put_fixed(struct t2m_out *o, double v, int precision)
 {
     if (o->full) return;
     size_t w = t2m_units_format_fixed(o->buf + o->len, o->n - o->len, v, precision);
-    if (w == 0) o->full = 1;
+    if (w == 0) o->full = true;
     o->len += w;
 }
 
-static void put_text(struct out *o, const char *text, double v)
+static void put_text(struct t2m_out *o, const char *text, double v)
 {
     if (text[0]) {
-        put(o, text, strnlen(text, 32));
+        t2m_out_put(o, text, strnlen(text, 32));
         return;
     }
     /* An update built without the parser: derive the same shortest text. */
     char tmp[32];
     size_t l = t2m_units_format_shortest(tmp, sizeof(tmp), v);
-    if (l == 0) o->full = 1;
-    put(o, tmp, l);
+    if (l == 0) o->full = true;
+    t2m_out_put(o, tmp, l);
 }
 
 /* ISO timestamps are JSON strings; unix and unix_ms are numbers. */
-static void put_ts_json(struct out *o, int64_t ts_ms, const struct t2m_units *units)
+static void put_ts_json(struct t2m_out *o, int64_t ts_ms, const struct t2m_units *units)
 {
     char tmp[48];
     size_t l = t2m_units_format_ts(tmp, sizeof(tmp), ts_ms, units->timestamp, units->tz);
     if (l == 0) {
-        o->full = 1;
+        o->full = true;
         return;
     }
-    if (units->timestamp == T2M_TS_ISO) put(o, "\"", 1);
-    put(o, tmp, l);
-    if (units->timestamp == T2M_TS_ISO) put(o, "\"", 1);
-}
-
-static size_t finish(struct out *o)
-{
-    if (o->full) {
-        if (o->n) o->buf[0] = '\0';
-        return 0;
-    }
-    return o->len;
+    if (units->timestamp == T2M_TS_ISO) t2m_out_put(o, "\"", 1);
+    t2m_out_put(o, tmp, l);
+    if (units->timestamp == T2M_TS_ISO) t2m_out_put(o, "\"", 1);
 }
 
 size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t instance_len,
                             const struct t2m_update *u, const struct t2m_units *units)
 {
-    struct out o = {buf, n, 0, !buf || n == 0 || !u || (!instance_id && instance_len)};
+    struct t2m_out o = {buf, n, 0, !buf || n == 0 || !u || (!instance_id && instance_len)};
     if (o.full) return 0;
     if (!units) units = &default_units;
-    PUT_LIT(&o, "{\"instance_id\":");
-    put_json(&o, instance_id, instance_len);
-    PUT_LIT(&o, ",\"device_token\":");
-    put_json(&o, u->device_token, u->device_token_len);
+    T2M_OUT_LIT(&o, "{\"instance_id\":");
+    t2m_out_json(&o, instance_id, instance_len);
+    T2M_OUT_LIT(&o, ",\"device_token\":");
+    t2m_out_json(&o, u->device_token, u->device_token_len);
     if (u->has & T2M_HAS_TRACK) {
-        PUT_LIT(&o, ",\"track_token\":");
-        put_json(&o, u->track_token, u->track_token_len);
+        T2M_OUT_LIT(&o, ",\"track_token\":");
+        t2m_out_json(&o, u->track_token, u->track_token_len);
     }
     if (u->has & T2M_HAS_LAT) {
-        PUT_LIT(&o, ",\"latitude\":");
+        T2M_OUT_LIT(&o, ",\"latitude\":");
         put_text(&o, u->lat_text, u->lat);
     }
     if (u->has & T2M_HAS_LON) {
-        PUT_LIT(&o, ",\"longitude\":");
+        T2M_OUT_LIT(&o, ",\"longitude\":");
         put_text(&o, u->lon_text, u->lon);
     }
     if (u->has & T2M_HAS_SPEED) {
-        PUT_LIT(&o, ",\"speed\":");
+        T2M_OUT_LIT(&o, ",\"speed\":");
         put_fixed(&o, t2m_units_speed(u->speed, units->speed), units->precision);
-        PUT_LIT(&o, ",\"speed_unit\":\"");
+        T2M_OUT_LIT(&o, ",\"speed_unit\":\"");
         const char *name = t2m_units_speed_name(units->speed);
-        put(&o, name, strlen(name));
-        PUT_LIT(&o, "\"");
+        t2m_out_put(&o, name, strlen(name));
+        T2M_OUT_LIT(&o, "\"");
     }
     if (u->has & T2M_HAS_ACCURACY) {
-        PUT_LIT(&o, ",\"accuracy\":");
+        T2M_OUT_LIT(&o, ",\"accuracy\":");
         put_fixed(&o, t2m_units_distance(u->accuracy, units->distance), units->precision);
-        PUT_LIT(&o, ",\"accuracy_unit\":\"");
+        T2M_OUT_LIT(&o, ",\"accuracy_unit\":\"");
         const char *name = t2m_units_distance_name(units->distance);
-        put(&o, name, strlen(name));
-        PUT_LIT(&o, "\",\"gps_accuracy\":");
+        t2m_out_put(&o, name, strlen(name));
+        T2M_OUT_LIT(&o, "\",\"gps_accuracy\":");
         put_fixed(&o, u->accuracy, units->precision);
     }
     if (u->has & T2M_HAS_HEADING) {
-        PUT_LIT(&o, ",\"heading\":");
+        T2M_OUT_LIT(&o, ",\"heading\":");
         put_fixed(&o, u->heading, units->precision);
     }
     if (u->has & T2M_HAS_TS) {
-        PUT_LIT(&o, ",\"timestamp\":");
+        T2M_OUT_LIT(&o, ",\"timestamp\":");
         put_ts_json(&o, u->ts_ms, units);
     }
-    PUT_LIT(&o, "}");
-    return finish(&o);
+    T2M_OUT_LIT(&o, "}");
+    return t2m_out_finish(&o);
 }
 
 static const char *const attr_names[T2M_ATTR_COUNT] = {
@@ -141,7 +107,7 @@ const char *t2m_payload_attr_name(enum t2m_attr a)
 size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                              const struct t2m_units *units)
 {
-    struct out o = {buf, n, 0, !buf || n == 0 || !u};
+    struct t2m_out o = {buf, n, 0, !buf || n == 0 || !u};
     if (o.full) return 0;
     if (!units) units = &default_units;
     static const unsigned bits[T2M_ATTR_COUNT] = {T2M_HAS_LAT,      T2M_HAS_LON,     T2M_HAS_SPEED,
@@ -175,39 +141,40 @@ size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct 
         break;
     }
     case T2M_ATTR_TRACK_TOKEN:
-        put(&o, u->track_token, u->track_token_len);
+        t2m_out_put(&o, u->track_token, u->track_token_len);
         break;
     default:
         break;
     }
-    return finish(&o);
+    return t2m_out_finish(&o);
 }
 
 size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_ms,
                           const char *connection_id, int error_code, const char *error_message,
                           const struct t2m_units *units)
 {
-    struct out o = {buf, n, 0, !buf || n == 0};
+    struct t2m_out o = {buf, n, 0, !buf || n == 0};
     if (o.full) return 0;
     if (!units) units = &default_units;
     if (!state) state = "";
-    PUT_LIT(&o, "{\"state\":");
-    put_json(&o, state, strlen(state));
-    PUT_LIT(&o, ",\"since\":");
+    T2M_OUT_LIT(&o, "{\"state\":");
+    t2m_out_json(&o, state, strlen(state));
+    T2M_OUT_LIT(&o, ",\"since\":");
     put_ts_json(&o, since_ms, units);
     if (connection_id && connection_id[0]) {
-        PUT_LIT(&o, ",\"connection_id\":");
-        put_json(&o, connection_id, strlen(connection_id));
+        T2M_OUT_LIT(&o, ",\"connection_id\":");
+        t2m_out_json(&o, connection_id, strlen(connection_id));
     }
     if (error_code != 0) {
         char code[16];
         size_t l = t2m_units_format_fixed(code, sizeof(code), error_code, 0);
-        PUT_LIT(&o, ",\"error\":{\"code\":");
-        put(&o, code, l);
-        PUT_LIT(&o, ",\"message\":");
-        put_json(&o, error_message ? error_message : "", error_message ? strlen(error_message) : 0);
-        PUT_LIT(&o, "}");
+        T2M_OUT_LIT(&o, ",\"error\":{\"code\":");
+        t2m_out_put(&o, code, l);
+        T2M_OUT_LIT(&o, ",\"message\":");
+        t2m_out_json(&o, error_message ? error_message : "",
+                     error_message ? strlen(error_message) : 0);
+        T2M_OUT_LIT(&o, "}");
     }
-    PUT_LIT(&o, "}");
-    return finish(&o);
+    T2M_OUT_LIT(&o, "}");
+    return t2m_out_finish(&o);
 }

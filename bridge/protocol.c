@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "out.h"
 #include "units.h"
 
 /* Timestamps accepted: 1970-01-01 up to 9999-12-31T23:59:59.999Z (what ISO output can print). */
@@ -729,66 +730,31 @@ done:
     return rc;
 }
 
-/* Bounded appender for the renderers below. */
-struct out {
-    char *buf;
-    size_t n, len;
-    int full;
-};
-
-static void put(struct out *o, const char *s, size_t len)
+static void put_json(struct t2m_out *o, const char *s)
 {
-    if (o->full || len >= o->n - o->len) {
-        o->full = 1;
-        return;
-    }
-    memcpy(o->buf + o->len, s, len);
-    o->len += len;
-    o->buf[o->len] = '\0';
-}
-
-static void put_str(struct out *o, const char *s)
-{
-    put(o, s, strlen(s));
-}
-
-static void put_json(struct out *o, const char *s)
-{
-    if (o->full) return;
-    size_t w = t2m_json_escape(o->buf + o->len, o->n - o->len, s ? s : "", s ? strlen(s) : 0);
-    if (w == 0) o->full = 1;
-    o->len += w;
-}
-
-static size_t finish(struct out *o)
-{
-    if (o->full) {
-        if (o->n) o->buf[0] = '\0';
-        return 0;
-    }
-    return o->len;
+    t2m_out_json(o, s ? s : "", s ? strlen(s) : 0);
 }
 
 size_t t2m_protocol_render_auth(char *buf, size_t n, const struct t2m_auth *a)
 {
-    struct out o = {buf, n, 0, !buf || n == 0 || !a};
+    struct t2m_out o = {buf, n, 0, !buf || n == 0 || !a};
     if (o.full) return 0;
-    put_str(&o, "{\"type\":\"authenticate\",\"access_token\":");
+    t2m_out_str(&o, "{\"type\":\"authenticate\",\"access_token\":");
     put_json(&o, a->access_token);
-    put_str(&o, ",\"instance_id\":");
+    t2m_out_str(&o, ",\"instance_id\":");
     put_json(&o, a->instance_id);
     if (a->client_id && a->client_id[0]) {
-        put_str(&o, ",\"client_id\":");
+        t2m_out_str(&o, ",\"client_id\":");
         put_json(&o, a->client_id);
     }
     if (a->device_token && a->device_token[0]) {
-        put_str(&o, ",\"device_token\":");
+        t2m_out_str(&o, ",\"device_token\":");
         put_json(&o, a->device_token);
     }
-    put_str(&o, ",\"units\":\"metric\",\"timezone\":");
+    t2m_out_str(&o, ",\"units\":\"metric\",\"timezone\":");
     put_json(&o, a->timezone && a->timezone[0] ? a->timezone : "UTC");
-    put_str(&o, ",\"date_format\":\"unix\"}");
-    return finish(&o);
+    t2m_out_str(&o, ",\"date_format\":\"unix\"}");
+    return t2m_out_finish(&o);
 }
 
 size_t t2m_protocol_render_pong(char *buf, size_t n, int64_t now_ms)
