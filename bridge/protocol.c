@@ -595,7 +595,8 @@ static const char *fp_object(const char *p, const char *e, const char *const *na
         if (p >= e || *p != ':') return NULL;
         p = fp_ws(p + 1, e);
         int idx = fp_key(&k, names, count);
-        struct fp_val ignored, *v = idx >= 0 ? &vals[idx] : &ignored;
+        struct fp_val ignored = {FP_NONE, NULL, 0, false};
+        struct fp_val *v = idx >= 0 ? &vals[idx] : &ignored;
         if (idx >= 0 && v->kind != FP_NONE) return NULL; /* json-c keeps the last: let it */
         if (idx >= 0 && idx == nested && p < e && *p == '{') {
             p = fp_object(p, e, inner_names, inner_count, inner, -1, NULL, 0, NULL);
