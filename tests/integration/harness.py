@@ -35,6 +35,19 @@ def wait_for(cond, timeout=10.0, what="condition", interval=0.02):
         time.sleep(interval)
 
 
+def outcome_failed(testcase):
+    """True when the running test of `testcase` has failed or errored so far (for tearDown to
+    print the bridge's log only when it helps)."""
+    outcome = getattr(testcase, "_outcome", None)
+    if outcome is not None and getattr(outcome, "success", True) is False:
+        return True
+    res = getattr(outcome, "result", None)
+    if res is None:
+        return False
+    # The result object is the whole run's: only entries for this very test count.
+    return any(t is testcase for t, _ in list(res.errors) + list(res.failures))
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+from harness import outcome_failed  # noqa: E402
 from harness import (BIN, Bridge, Broker, Sim, Subscriber, bridge_conf, free_port,  # noqa: E402
                      retained_snapshot, wait_for)
 
@@ -44,11 +45,7 @@ class Base(unittest.TestCase):
         self.tmpdir.cleanup()
 
     def _outcome_failed(self):
-        res = getattr(self, "_outcome", None)
-        errs = getattr(res, "errors", None) or []
-        if hasattr(res, "result"):
-            errs = list(res.result.errors) + list(res.result.failures)
-        return any(e for e in errs)
+        return outcome_failed(self)
 
     def start_bridge(self, **kw):
         conf = bridge_conf(self.sim.url, self.broker.url, **kw)

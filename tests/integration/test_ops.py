@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
+from harness import outcome_failed  # noqa: E402
 from harness import (BIN, PREFIX, SLOW, Bridge, Broker, Sim, Subscriber, bridge_conf,  # noqa: E402
                      free_port, wait_for)
 
@@ -102,11 +103,7 @@ class Base(unittest.TestCase):
         self.tmpdir.cleanup()
 
     def _outcome_failed(self):
-        res = getattr(self, "_outcome", None)
-        errs = getattr(res, "errors", None) or []
-        if hasattr(res, "result"):
-            errs = list(res.result.errors) + list(res.result.failures)
-        return any(e for e in errs)
+        return outcome_failed(self)
 
     def own(self, p):
         self.procs.append(p)
