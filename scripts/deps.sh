@@ -35,6 +35,11 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
     case "${1:-all}" in
     build) t2m_install "${T2M_BUILD_PACKAGES[@]}" ;;
     run) t2m_install "${T2M_BUILD_PACKAGES[@]}" "${T2M_RUN_PACKAGES[@]}" ;;
-    *) t2m_install "${T2M_BUILD_PACKAGES[@]}" "${T2M_RUN_PACKAGES[@]}" "${T2M_TEST_PACKAGES[@]}" ;;
+    *)
+        t2m_install "${T2M_BUILD_PACKAGES[@]}" "${T2M_RUN_PACKAGES[@]}" "${T2M_TEST_PACKAGES[@]}"
+        # The Node-RED test needs node and npm; a machine that already has them (from anywhere)
+        # keeps its own, a fresh Debian 12 gets Debian's.
+        command -v npm >/dev/null || t2m_install nodejs npm
+        ;;
     esac
 fi
