@@ -230,6 +230,9 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
 int t2m_mqtt_start(struct t2m_mqtt *m)
 {
     if (!m) return T2M_MQTT_EINVAL;
+    if (m->started) return T2M_MQTT_OK;
+    m->started = true;
+    m->stopping = false;
     return m->ops->start(m);
 }
 

@@ -52,7 +52,7 @@ struct t2m_mqtt_ops {
     size_t size; /* of the backend's struct, whose first member is struct t2m_mqtt */
     /* Backend setup after the shared part is filled in; 0 or -1 with err. */
     int (*init)(struct t2m_mqtt *m, char *err, size_t errlen);
-    int (*start)(struct t2m_mqtt *m);
+    int (*start)(struct t2m_mqtt *m); /* first connect; t2m_mqtt_start calls it once */
     int (*publish)(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                    bool retain, int id);
     int (*subscribe)(struct t2m_mqtt *m, const char *topic, int qos);
@@ -81,6 +81,8 @@ struct t2m_mqtt {
     int next_id;      /* msg ids handed out by t2m_mqtt_publish, 1 .. INT_MAX */
     int min_valid_id; /* deliveries for ids below it belong to a lost connection: dropped */
     bool dispatching;
+    bool started;  /* t2m_mqtt_start was called */
+    bool stopping; /* t2m_mqtt_disconnect / free: never reconnect */
     struct t2m_mqtt_evq q;
 };
 

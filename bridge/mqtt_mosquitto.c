@@ -37,8 +37,6 @@ struct mosq_client {
     lws_sorted_usec_list_t sul_misc, sul_retry, sul_kick;
     int attempt;        /* failed attempts since the last CONNACK: the backoff exponent */
     int outstanding;    /* published on this connection and not yet confirmed */
-    bool started;       /* t2m_mqtt_start was called */
-    bool stopping;      /* t2m_mqtt_disconnect / free: never reconnect */
     bool connacked;     /* the broker accepted this connection */
     bool was_up;        /* this connection had been accepted (for the log line) */
     bool lost;          /* the connection is gone: tear down after the current library call */
@@ -188,7 +186,7 @@ static void teardown(struct mosq_client *c, struct lws *self)
 
     const char *why = c->reason[0] ? c->reason : "connection lost";
     int delay_ms = 0;
-    if (!c->stopping) {
+    if (!c->base.stopping) {
         delay_ms = c->reconnect_now ? 0 : t2m_mqtt_backoff_ms(c->attempt++);
         c->reconnect_now = false;
         lws_sul_schedule(c->base.ctx, 0, &c->sul_retry, retry_cb,
@@ -196,7 +194,7 @@ static void teardown(struct mosq_client *c, struct lws *self)
     }
     if (c->was_up)
         T2M_WARN("mqtt", "connection to %s:%d ended: %s%s", c->base.url.host, c->base.url.port, why,
-                 c->stopping ? "" : "; reconnecting");
+                 c->base.stopping ? "" : "; reconnecting");
     else
         T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", c->base.url.host,
                  c->base.url.port, why, delay_ms / 1000.0);
@@ -280,7 +278,7 @@ static int configure(struct mosq_client *c, struct mosquitto *mosq)
 static void attempt(struct mosq_client *c)
 {
     struct t2m_mqtt *m = &c->base;
-    if (c->stopping || c->mosq) return;
+    if (c->base.stopping || c->mosq) return;
     c->reason[0] = '\0';
     c->mosq = mosquitto_new(m->client_id, true, c);
     if (!c->mosq) {
@@ -408,9 +406,6 @@ static int mosq_init(struct t2m_mqtt *m, char *err, size_t errlen)
 static int mosq_start(struct t2m_mqtt *m)
 {
     struct mosq_client *c = (struct mosq_client *)m;
-    if (c->started) return T2M_MQTT_OK;
-    c->started = true;
-    c->stopping = false;
     attempt(c);
     return T2M_MQTT_OK;
 }
@@ -469,7 +464,7 @@ static void send_disconnect(struct mosq_client *c)
 static void mosq_password_changed(struct t2m_mqtt *m)
 {
     struct mosq_client *c = (struct mosq_client *)m;
-    if (!c->started || c->stopping) return;
+    if (!c->base.started || c->base.stopping) return;
     if (c->mosq) {
         c->reconnect_now = true;
         set_reason(c, "", "reconnecting with the new password");
@@ -482,7 +477,7 @@ static void mosq_password_changed(struct t2m_mqtt *m)
 static void mosq_disconnect(struct t2m_mqtt *m)
 {
     struct mosq_client *c = (struct mosq_client *)m;
-    c->stopping = true;
+    c->base.stopping = true;
     lws_sul_cancel(&c->sul_retry);
     set_reason(c, "", "disconnected on request");
     send_disconnect(c);
@@ -491,7 +486,7 @@ static void mosq_disconnect(struct t2m_mqtt *m)
 static void mosq_destroy(struct t2m_mqtt *m)
 {
     struct mosq_client *c = (struct mosq_client *)m;
-    c->stopping = true;
+    c->base.stopping = true;
     lws_sul_cancel(&c->sul_retry);
     lws_sul_cancel(&c->sul_misc);
     lws_sul_cancel(&c->sul_kick);

@@ -43,7 +43,7 @@ struct paho_client {
     char uri[300];
     lws_sorted_usec_list_t sul_retry;
     int attempt;
-    bool started, stopping, connecting, reconnect_pending;
+    bool connecting, reconnect_pending;
     atomic_bool ever_connected; /* written by Paho's threads */
     atomic_bool ssl_error_seen; /* on_ssl_error ran during the current attempt */
     atomic_int outstanding;
@@ -288,7 +288,7 @@ static void do_connect(struct paho_client *c)
 static void retry_cb(lws_sorted_usec_list_t *sul)
 {
     struct paho_client *c = lws_container_of(sul, struct paho_client, sul_retry);
-    if (!c->stopping) do_connect(c);
+    if (!c->base.stopping) do_connect(c);
 }
 
 static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
@@ -296,7 +296,7 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
     struct paho_client *c = (struct paho_client *)m;
     if (ev->id == BE_CONNECT_FAILED) {
         c->connecting = false;
-        if (c->stopping) return;
+        if (c->base.stopping) return;
         const char *why = ev->topic ? ev->topic : "connection failed";
         if (atomic_load(&c->ever_connected)) {
             T2M_DEBUG("mqtt", "reconnect attempt failed: %s", why);
@@ -308,7 +308,7 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
         lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, (lws_usec_t)delay * LWS_US_PER_MS);
     } else if (ev->id == BE_DISCONNECT_DONE) {
         struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST};
-        if (c->reconnect_pending && !c->stopping) {
+        if (c->reconnect_pending && !c->base.stopping) {
             c->reconnect_pending = false;
             lost.topic = strdup("reconnecting with the new password");
             t2m_mqtt_evq_push(&m->q, &lost);
@@ -417,9 +417,6 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
 static int paho_start(struct t2m_mqtt *m)
 {
     struct paho_client *c = (struct paho_client *)m;
-    if (c->started) return T2M_MQTT_OK;
-    c->started = true;
-    c->stopping = false;
     do_connect(c);
     return T2M_MQTT_OK;
 }
@@ -504,7 +501,7 @@ static int start_disconnect(struct paho_client *c, int timeout_ms)
 static void paho_password_changed(struct t2m_mqtt *m)
 {
     struct paho_client *c = (struct paho_client *)m;
-    if (!c->started || c->stopping) return;
+    if (!c->base.started || c->base.stopping) return;
     if (MQTTAsync_isConnected(c->cli) || atomic_load(&c->ever_connected)) {
         c->reconnect_pending = true;
         if (start_disconnect(c, 1000) != MQTTASYNC_SUCCESS) {
@@ -520,7 +517,7 @@ static void paho_password_changed(struct t2m_mqtt *m)
 static void paho_disconnect(struct t2m_mqtt *m)
 {
     struct paho_client *c = (struct paho_client *)m;
-    c->stopping = true;
+    c->base.stopping = true;
     lws_sul_cancel(&c->sul_retry);
     if (c->cli && start_disconnect(c, DISCONNECT_TIMEOUT_MS) != MQTTASYNC_SUCCESS) {
         struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST,
@@ -533,7 +530,7 @@ static void paho_disconnect(struct t2m_mqtt *m)
 static void paho_destroy(struct t2m_mqtt *m)
 {
     struct paho_client *c = (struct paho_client *)m;
-    c->stopping = true;
+    c->base.stopping = true;
     lws_sul_cancel(&c->sul_retry);
     for (struct paho_client **pp = &registry; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
