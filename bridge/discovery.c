@@ -88,6 +88,17 @@ static void sb_availability(struct t2m_out *b, const struct t2m_discovery_ctx *c
     t2m_out_str(b, "}]");
 }
 
+/* ,"device":{"identifiers":["id"]  -- the device block, left open for more keys. */
+static void sb_device_open(struct t2m_out *b, const char *id)
+{
+    sb_key(b, "device");
+    t2m_out_str(b, "{");
+    sb_key(b, "identifiers");
+    t2m_out_str(b, "[");
+    sb_cstr(b, id);
+    t2m_out_str(b, "]");
+}
+
 static void sb_origin(struct t2m_out *b, const struct t2m_discovery_ctx *c)
 {
     sb_key(b, "origin");
@@ -145,12 +156,7 @@ static int emit_device_tracker(const struct t2m_discovery_ctx *c, const struct d
     sb_kvs(&b, "source_type", "gps");
     sb_kvs(&b, "icon", "mdi:car");
     sb_availability(&b, c);
-    sb_key(&b, "device");
-    t2m_out_str(&b, "{");
-    sb_key(&b, "identifiers");
-    t2m_out_str(&b, "[");
-    sb_cstr(&b, d->uid);
-    t2m_out_str(&b, "]");
+    sb_device_open(&b, d->uid);
     sb_kv(&b, "name", name, nlen);
     sb_kvs(&b, "manufacturer", "Damoov / telematicssdk");
     sb_kvs(&b, "model", "Telematics device");
@@ -213,12 +219,8 @@ static int emit_sensor(const struct t2m_discovery_ctx *c, const struct dev_ids *
     if (s->icon) sb_kvs(&b, "icon", s->icon);
     if (s->category) sb_kvs(&b, "entity_category", s->category);
     sb_availability(&b, c);
-    sb_key(&b, "device");
-    t2m_out_str(&b, "{");
-    sb_key(&b, "identifiers");
-    t2m_out_str(&b, "[");
-    sb_cstr(&b, d->uid);
-    t2m_out_str(&b, "]}");
+    sb_device_open(&b, d->uid);
+    t2m_out_str(&b, "}");
     sb_origin(&b, c);
     t2m_out_str(&b, "}");
     if (b.full) return -1;
@@ -286,12 +288,7 @@ static int emit_bridge_instance(const struct t2m_discovery_ctx *c, const char *c
     sb_kvs(&b, "device_class", "connectivity");
     sb_kvs(&b, "entity_category", "diagnostic");
     sb_availability(&b, c);
-    sb_key(&b, "device");
-    t2m_out_str(&b, "{");
-    sb_key(&b, "identifiers");
-    t2m_out_str(&b, "[");
-    sb_cstr(&b, c->bridge_id);
-    t2m_out_str(&b, "]");
+    sb_device_open(&b, c->bridge_id);
     sb_kvs(&b, "name", "telematics2mqtt");
     sb_kvs(&b, "manufacturer", "telematics2mqtt");
     sb_kvs(&b, "model", "bridge");
