@@ -128,13 +128,6 @@ static void on_up_state(void *user, unsigned idx, enum t2m_up_state s, const cha
     publish_status(b, idx);
 }
 
-static void on_up_drop(void *user, unsigned idx, enum t2m_drop_reason r)
-{
-    (void)user;
-    (void)idx;
-    (void)r; /* already counted and logged by the upstream */
-}
-
 /* ---- discovery ---- */
 
 struct emit_ctx {
@@ -491,7 +484,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     b->n_inst = cfg->n_instances;
     b->inst = calloc(b->n_inst ? b->n_inst : 1, sizeof(*b->inst));
     if (!b->inst) goto fail;
-    struct t2m_upstream_callbacks ucb = {on_update, on_up_state, on_up_drop};
+    struct t2m_upstream_callbacks ucb = {on_update, on_up_state};
     for (size_t i = 0; i < b->n_inst; i++) {
         const char *id = cfg->instances[i].id;
         if (t2m_topic_segment(b->inst[i].seg, sizeof(b->inst[i].seg), id, strlen(id)) < 0) {

@@ -415,7 +415,6 @@ static void handle_message(struct t2m_upstream *up, const char *buf, size_t len)
         up->stats->dropped[dr]++;
         T2M_WARN("upstream", "instance %s: message dropped (%s): %s", up->inst->id,
                  t2m_drop_reason_name(dr), why);
-        if (up->cb.drop) up->cb.drop(up->user, up->idx, dr);
         return;
     }
     switch (m->type) {
@@ -495,7 +494,6 @@ too_large:
     up->stats->dropped[T2M_DROP_TOO_LARGE]++;
     T2M_WARN("upstream", "instance %s: message over upstream.max_message_size (%zu bytes) dropped",
              up->inst->id, max);
-    if (up->cb.drop) up->cb.drop(up->user, up->idx, T2M_DROP_TOO_LARGE);
     up->rx_len = 0;
     up->rx_overflow = !done;
 }

@@ -25,6 +25,8 @@ enum t2m_up_state {
 /* "connecting", "authenticating", "subscribed", "reconnecting", "auth_failed" */
 const char *t2m_upstream_state_name(enum t2m_up_state s);
 
+/* Messages dropped before they become updates (junk, too large, bad tokens) are counted in the
+ * stats passed to t2m_upstream_new and logged here; the bridge is not told. */
 struct t2m_upstream_callbacks {
     /* A device_update that parsed (tokens valid; rejected fields already cleared). */
     void (*update)(void *user, unsigned idx, const struct t2m_update *u);
@@ -32,8 +34,6 @@ struct t2m_upstream_callbacks {
      * `welcome` on; code/message from the last `error` (0 / NULL when none). */
     void (*state)(void *user, unsigned idx, enum t2m_up_state s, const char *connection_id,
                   int code, const char *message);
-    /* A message dropped before it became an update. */
-    void (*drop)(void *user, unsigned idx, enum t2m_drop_reason r);
 };
 
 /* The client vhost all instances share (upstream.ca_file applies to it). NULL + err on failure. */
