@@ -19,11 +19,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "text.h"
+
 #define MOD "config"
 #define MAX_ID_LEN 256         /* instance ids and device tokens, as topic segments (SPEC 2) */
 #define MAX_SECRET 65536       /* first line of a secret file */
 #define MAX_CONF_SIZE 16777216 /* a config file scanned for wide integers */
 #define MAX_INCLUDE_DEPTH 10
+#define MAX_CONF_LINE 65536 /* libconfig's scanner is quadratic in a line's length: bound it */
 
 enum ktype { T_STR, T_BOOL, T_INT, T_FLOAT, T_LEVEL, T_FORMAT };
 
@@ -47,6 +50,7 @@ static int check_client(const char *v, char *msg, size_t n);
 static int check_nonempty(const char *v, char *msg, size_t n);
 static int check_file(const char *v, char *msg, size_t n);
 static int check_topic(const char *v, char *msg, size_t n);
+static int check_client_id(const char *v, char *msg, size_t n);
 static int check_system(const char *v, char *msg, size_t n);
 static int check_speed(const char *v, char *msg, size_t n);
 static int check_distance(const char *v, char *msg, size_t n);
@@ -96,7 +100,7 @@ static const struct key keys[N_KEYS] = {
     [K_UP_BOMAX] = FLT("upstream", "backoff_max", upstream.backoff_max, 60, 0, DAY, true),
     [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "mosquitto", check_client),
     [K_MQ_URL] = STR("mqtt", "url", mqtt.url, "tcp://localhost:1883", check_mqtt_url),
-    [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", check_nonempty),
+    [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", check_client_id),
     [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", NULL),
     [K_MQ_PASS] = SECRET("mqtt", "password", mqtt.password),
     [K_MQ_PASSFILE] = STR("mqtt", "password_file", mqtt.password_file, "", NULL),
@@ -249,9 +253,12 @@ static const char *want_name(enum ktype t)
     }
 }
 
-static struct loc loc_of(const config_setting_t *s)
+/* Where a setting stands: an included file by its name, the main file (handed to libconfig as
+ * a string, so it has none there) by its path. */
+static struct loc loc_of(const struct loader *L, const config_setting_t *s)
 {
-    struct loc l = {config_setting_source_file(s), (int)config_setting_source_line(s), NULL};
+    const char *f = config_setting_source_file(s);
+    struct loc l = {f ? f : L->cfg->path, (int)config_setting_source_line(s), NULL};
     return l;
 }
 
@@ -478,6 +485,21 @@ static int check_topic(const char *v, char *msg, size_t n)
         snprintf(msg, n, "must not start or end with /");
         return -1;
     }
+    if (!t2m_text_printable(v, strlen(v))) {
+        snprintf(msg, n, "must be UTF-8 without control characters (newline, tab, ...)");
+        return -1;
+    }
+    return 0;
+}
+
+/* An MQTT client id: a UTF-8 string a broker takes (MQTT 3.1.1 section 1.5.3). */
+static int check_client_id(const char *v, char *msg, size_t n)
+{
+    if (check_nonempty(v, msg, n)) return -1;
+    if (!t2m_text_printable(v, strlen(v))) {
+        snprintf(msg, n, "must be UTF-8 without control characters");
+        return -1;
+    }
     return 0;
 }
 
@@ -556,13 +578,19 @@ char *t2m_config_read_secret(const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "no secret file given");
         return NULL;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* Non-blocking: opening a FIFO for reading would wait for a writer, and the loop with it. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return NULL;
     }
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & (S_IRWXG | S_IRWXO)))
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(err, errlen, "%s is not a regular file", path);
+        return NULL;
+    }
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
         T2M_WARN(MOD, "%s is readable by group or others: chmod 600 it", path);
 
     char *buf = malloc(MAX_SECRET + 1);
@@ -598,8 +626,10 @@ char *t2m_config_read_secret(const char *path, char *err, size_t errlen)
             while (n > 0 && isspace((unsigned char)buf[n - 1]))
                 n--;
             buf[n] = '\0';
-            if (n == 0 || strlen(buf) != n)
-                snprintf(err, errlen, "%s is empty or not text", path);
+            if (n == 0)
+                snprintf(err, errlen, "%s is empty", path);
+            else if (strlen(buf) != n)
+                snprintf(err, errlen, "%s holds a NUL byte: not a text secret", path);
             else if (!(result = strdup(buf)))
                 snprintf(err, errlen, "out of memory reading %s", path);
         }
@@ -700,6 +730,11 @@ static int scan_text(struct loader *L, const char *file, const char *p, int dept
                 line += *p == '\n';
         } else if (*p == '"') {
             for (p++; *p && *p != '"'; p++) {
+                /* libconfig turns "\x00" into a NUL that silently cuts the string short. */
+                if (p[0] == '\\' && p[1] == 'x' && p[2] == '0' && p[3] == '0') {
+                    struct loc at = {file, line, NULL};
+                    return fail(L, &at, NULL, "a string holds a NUL byte (\\x00)");
+                }
                 if (*p == '\\' && p[1]) p++;
                 line += *p == '\n';
             }
@@ -725,25 +760,117 @@ static int scan_text(struct loader *L, const char *file, const char *p, int dept
     return 0;
 }
 
-static int scan_file(struct loader *L, const char *file, int depth)
+/* Reads a whole configuration file into *text (NUL-terminated, *n bytes). Non-blocking and for
+ * regular files only: a FIFO given as the file must not hang the start. 0, or -1 with L->err. */
+static int load_text(struct loader *L, const char *file, bool must_exist, char **text, size_t *n)
 {
-    FILE *f = fopen(file, "re");
-    if (!f) return 0; /* libconfig read it a moment ago; nothing to add if it is gone */
+    *text = NULL;
+    *n = 0;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (!must_exist && errno == ENOENT) return 0;
+        snprintf(L->err, L->errlen, "%s: cannot open: %s", file, strerror(errno));
+        return -1;
+    }
     struct stat st;
-    size_t cap = fstat(fileno(f), &st) == 0 && st.st_size > 0 && st.st_size < MAX_CONF_SIZE
-                     ? (size_t)st.st_size
-                     : MAX_CONF_SIZE;
-    char *text = malloc(cap + 1);
-    if (!text) {
-        fclose(f);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(L->err, L->errlen, "%s: not a regular file", file);
+        return -1;
+    }
+    if (st.st_size > MAX_CONF_SIZE) {
+        close(fd);
+        snprintf(L->err, L->errlen, "%s: larger than %d bytes", file, MAX_CONF_SIZE);
+        return -1;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
         return oom(L);
     }
-    size_t n = fread(text, 1, cap, f);
-    fclose(f);
-    text[n] = '\0';
-    int rc = scan_text(L, file, text, depth);
+    size_t len = 0;
+    while (len < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) {
+            snprintf(L->err, L->errlen, "%s: cannot read: %s", file, strerror(errno));
+            close(fd);
+            free(buf);
+            return -1;
+        }
+        if (r == 0) break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    *text = buf;
+    *n = len;
+    return 0;
+}
+
+static void free_text(char *text, size_t n)
+{
+    if (!text) return;
     explicit_bzero(text, n); /* the text may hold inline secrets */
     free(text);
+}
+
+/* Removes comments (#, //, block comments) in place, keeping every newline so that line numbers
+ * stay right, and checks that no line is longer than MAX_CONF_LINE: libconfig's scanner takes
+ * time quadratic in a token's length, so a 10 MB comment line would stall the start for a
+ * minute. Linear in the text's length. Returns 0, or -1 with L->err. */
+static int strip_comments(struct loader *L, const char *file, char *text)
+{
+    char *r = text, *w = text, *line_start = text;
+    int line = 1;
+    while (*r) {
+        if (*r == '"') {
+            *w++ = *r++;
+            while (*r && *r != '"') {
+                if (*r == '\\' && r[1]) *w++ = *r++;
+                if (*r == '\n') {
+                    line++;
+                    line_start = w + 1;
+                }
+                *w++ = *r++;
+            }
+            if (*r) *w++ = *r++;
+        } else if (*r == '#' || (r[0] == '/' && r[1] == '/')) {
+            r += strcspn(r, "\n");
+        } else if (r[0] == '/' && r[1] == '*') {
+            for (r += 2; *r && !(r[0] == '*' && r[1] == '/'); r++)
+                if (*r == '\n') {
+                    *w++ = '\n';
+                    line++;
+                    line_start = w;
+                }
+            if (*r) r += 2;
+        } else {
+            if (*r == '\n') {
+                line++;
+                line_start = w + 1;
+            }
+            *w++ = *r++;
+        }
+        if (w - line_start > MAX_CONF_LINE) {
+            struct loc at = {file, line, NULL};
+            return fail(L, &at, NULL, "line longer than %d bytes (comments aside)",
+                        MAX_CONF_LINE);
+        }
+    }
+    *w = '\0';
+    return 0;
+}
+
+static int scan_file(struct loader *L, const char *file, int depth)
+{
+    char *text;
+    size_t n;
+    if (load_text(L, file, false, &text, &n)) return -1;
+    if (!text) return 0; /* libconfig read it a moment ago; nothing to add if it is gone */
+    int rc = strip_comments(L, file, text);
+    if (rc == 0) rc = scan_text(L, file, text, depth);
+    free_text(text, n);
     return rc;
 }
 
@@ -831,7 +958,7 @@ static int apply_setting(struct loader *L, void *base, const struct key *k, conf
 {
     int t = config_setting_type(s);
     char text[64];
-    *at = loc_of(s);
+    *at = loc_of(L, s);
     switch (k->type) {
     case T_BOOL:
         if (t != CONFIG_TYPE_BOOL) break;
@@ -880,7 +1007,7 @@ static const struct key *find_key(const struct key *table, size_t n, const char 
 
 static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
 {
-    struct loc at = loc_of(g);
+    struct loc at = loc_of(L, g);
     if (!config_setting_is_group(g))
         return fail(L, &at, gname, "expected a group { ... }, got %s",
                     type_name(config_setting_type(g)));
@@ -888,7 +1015,7 @@ static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
         config_setting_t *s = config_setting_get_elem(g, i);
         size_t idx;
         const struct key *k = find_key(keys, N_KEYS, gname, config_setting_name(s), &idx);
-        struct loc sat = loc_of(s);
+        struct loc sat = loc_of(L, s);
         if (!k) return fail(L, &sat, NULL, "unknown key %s.%s", gname, config_setting_name(s));
         char what[128];
         key_path(what, sizeof(what), gname, -1, k->name);
@@ -900,7 +1027,7 @@ static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
 /* A list of groups; an empty array or list is fine too. */
 static int check_list(struct loader *L, config_setting_t *s, const char *name)
 {
-    struct loc at = loc_of(s);
+    struct loc at = loc_of(L, s);
     int t = config_setting_type(s);
     if (t == CONFIG_TYPE_LIST || (t == CONFIG_TYPE_ARRAY && config_setting_length(s) == 0))
         return 0;
@@ -931,7 +1058,7 @@ static int parse_instances(struct loader *L, config_setting_t *list)
     if (check_list(L, list, "instances")) return -1;
     for (int i = 0; i < config_setting_length(list); i++) {
         config_setting_t *g = config_setting_get_elem(list, i);
-        struct loc at = loc_of(g);
+        struct loc at = loc_of(L, g);
         char what[128];
         snprintf(what, sizeof(what), "instances[%d]", i);
         if (!config_setting_is_group(g))
@@ -945,7 +1072,7 @@ static int parse_instances(struct loader *L, config_setting_t *list)
             size_t idx;
             const struct key *k =
                 find_key(ikeys, N_IKEYS, "instances", config_setting_name(s), &idx);
-            struct loc sat = loc_of(s);
+            struct loc sat = loc_of(L, s);
             if (!k)
                 return fail(L, &sat, NULL, "unknown key instances[%d].%s", i,
                             config_setting_name(s));
@@ -996,7 +1123,7 @@ static int parse_devices(struct loader *L, config_setting_t *list)
         config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
         char what[128];
         snprintf(what, sizeof(what), "devices[%zu]", i);
-        t[i].at = loc_of(g);
+        t[i].at = loc_of(L, g);
         if (!config_setting_is_group(g)) {
             rc = fail(L, &t[i].at, what, "expected a group { token = ...; name = ...; }, got %s",
                       type_name(config_setting_type(g)));
@@ -1006,7 +1133,7 @@ static int parse_devices(struct loader *L, config_setting_t *list)
             config_setting_t *s = config_setting_get_elem(g, j);
             size_t idx;
             const struct key *k = find_key(dkeys, N_DKEYS, "devices", config_setting_name(s), &idx);
-            struct loc sat = loc_of(s);
+            struct loc sat = loc_of(L, s);
             key_path(what, sizeof(what), "devices", (long)i, config_setting_name(s));
             rc = k ? apply_setting(L, &t[i].a, k, s, &sat, what)
                    : fail(L, &sat, NULL, "unknown key %s", what);
@@ -1054,7 +1181,7 @@ static int parse_root(struct loader *L, config_setting_t *root)
         else if (strcmp(name, "devices") == 0)
             rc = parse_devices(L, s);
         if (rc == -2) {
-            struct loc at = loc_of(s);
+            struct loc at = loc_of(L, s);
             return fail(L, &at, NULL, "unknown key %s", name);
         }
         if (rc) return -1;
@@ -1062,23 +1189,23 @@ static int parse_root(struct loader *L, config_setting_t *root)
     return 0;
 }
 
+static int read_text(struct loader *L, const char *file, char *text);
+
 static int read_file(struct loader *L, const char *file, bool must_exist)
 {
     if (!*file) return fail(L, NULL, NULL, "empty configuration file name");
-    FILE *f = fopen(file, "re");
-    if (!f) {
-        if (!must_exist && errno == ENOENT)
-            return 0; /* no file at all: the environment alone configures the bridge */
-        snprintf(L->err, L->errlen, "%s: cannot open: %s", file, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    bool regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
-    fclose(f);
-    if (!regular) {
-        snprintf(L->err, L->errlen, "%s: not a regular file", file);
-        return -1;
-    }
+    char *text;
+    size_t n;
+    if (load_text(L, file, must_exist, &text, &n)) return -1;
+    if (!text) return 0; /* no file at all: the environment alone configures the bridge */
+    int rc = read_text(L, file, text);
+    free_text(text, n);
+    return rc;
+}
+
+/* The file's text, read once: comments stripped, wide integers checked, then libconfig. */
+static int read_text(struct loader *L, const char *file, char *text)
+{
     if (!(L->cfg->path = strdup(file)) || !(L->incdir = strdup(file))) return oom(L);
     char *slash = strrchr(L->incdir, '/');
     if (slash)
@@ -1086,13 +1213,13 @@ static int read_file(struct loader *L, const char *file, bool must_exist)
     else
         strcpy(L->incdir, ".");
     config_set_include_dir(&L->lc, L->incdir);
-    if (!config_read_file(&L->lc, file)) {
+    if (strip_comments(L, file, text) || scan_text(L, file, text, 0)) return -1;
+    if (!config_read_string(&L->lc, text)) {
         const char *ef = config_error_file(&L->lc);
         snprintf(L->err, L->errlen, "%s:%d: %s", ef ? ef : file, config_error_line(&L->lc),
                  config_error_text(&L->lc));
         return -1;
     }
-    if (scan_file(L, file, 0)) return -1;
     return parse_root(L, config_root_setting(&L->lc));
 }
 

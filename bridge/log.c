@@ -38,6 +38,19 @@ bool t2m_log_enabled(enum t2m_log_level level)
     return level <= g_level;
 }
 
+uint64_t t2m_repeat_hit(struct t2m_repeat *r, int64_t now_ms)
+{
+    if (r->seen && now_ms < r->next_ms) {
+        r->suppressed++;
+        return 0;
+    }
+    uint64_t n = r->suppressed + 1;
+    r->seen = true;
+    r->suppressed = 0;
+    r->next_ms = now_ms + T2M_REPEAT_PERIOD_MS;
+    return n;
+}
+
 int t2m_log_parse_level(const char *s, enum t2m_log_level *out)
 {
     for (int i = 0; i <= T2M_LOG_DEBUG; i++) {

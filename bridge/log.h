@@ -3,6 +3,7 @@
 #define T2M_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 enum t2m_log_level { T2M_LOG_ERROR = 0, T2M_LOG_WARN, T2M_LOG_INFO, T2M_LOG_DEBUG };
 
@@ -21,6 +22,19 @@ const char *t2m_log_level_name(enum t2m_log_level level);
  * threads log too). Never pass secrets: nothing here redacts. */
 void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* A condition that can repeat per message (a dropped update, a refused publish): logged the first
+ * time, then at most once per period with how many times it happened meanwhile (SPEC section 8).
+ * Pure: the caller passes the time. Zero-initialise. */
+struct t2m_repeat {
+    int64_t next_ms;     /* no line before this time */
+    uint64_t suppressed; /* occurrences since the last line */
+    bool seen;
+};
+#define T2M_REPEAT_PERIOD_MS 60000
+/* Records one occurrence at now_ms. Returns 0 when it stays silent, else the number of
+ * occurrences the line printed now stands for (1 the first time, then 1 + those suppressed). */
+uint64_t t2m_repeat_hit(struct t2m_repeat *r, int64_t now_ms);
 
 /* Routes libwebsockets' own log lines (errors and warnings; notices at debug) into t2m_log. */
 void t2m_log_route_lws(void);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "out.h"
+#include "text.h"
 
 static void putf(struct t2m_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void putf(struct t2m_out *o, const char *fmt, ...)
@@ -29,36 +30,6 @@ static void family(struct t2m_out *o, const char *name, const char *type, const 
     putf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most len bytes), 0 when it is not one. Overlong
- * forms, surrogates and code points past U+10FFFF are invalid: promtool rejects such labels. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned c = s[0];
-    size_t need;
-    unsigned min;
-    if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-        min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < need) return 0;
-    unsigned cp = c & (0xffu >> (need + 1));
-    for (size_t i = 1; i < need; i++) {
-        if ((s[i] & 0xc0) != 0x80) return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-    return need;
-}
-
 /* A label value: backslash, double quote and newline escaped as the format requires; bytes that
  * are not UTF-8 become U+FFFD so one odd instance id cannot make the whole scrape invalid. */
 static void label_value(struct t2m_out *o, const char *v)
@@ -66,7 +37,7 @@ static void label_value(struct t2m_out *o, const char *v)
     const unsigned char *s = (const unsigned char *)(v ? v : "");
     size_t len = strlen((const char *)s);
     while (len > 0) {
-        size_t k = utf8_seq(s, len);
+        size_t k = t2m_utf8_seq(s, len);
         if (k == 0) {
             t2m_out_put(o, "\xef\xbf\xbd", 3);
             k = 1;

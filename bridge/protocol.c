@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "out.h"
+#include "text.h"
 #include "units.h"
 
 /* Timestamps accepted: 1970-01-01 up to 9999-12-31T23:59:59.999Z (what ISO output can print). */
@@ -34,7 +35,7 @@ struct t2m_parser *t2m_parser_new(int max_depth)
         return NULL;
     }
     /* No JSON_TOKENER_VALIDATE_UTF8: t2m_protocol_parse checks every byte more strictly
-     * (utf8_valid) before the tokener runs, and json-c's check costs ~1 µs per message. */
+     * (t2m_utf8_valid) before the tokener runs, and json-c's check costs ~1 µs per message. */
     json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT);
     /* parse_fast reads two levels of nesting; json-c refuses those below depth 3. */
     p->fast_ok = max_depth <= 0 || max_depth >= 3;
@@ -330,25 +331,6 @@ static const struct {
     {"authenticated", T2M_MSG_AUTHENTICATED}, {"welcome", T2M_MSG_WELCOME},
     {"subscribed", T2M_MSG_SUBSCRIBED},       {"error", T2M_MSG_ERROR},
 };
-
-static size_t utf8_seq(const unsigned char *s, size_t len);
-
-/* json-c's JSON_TOKENER_VALIDATE_UTF8 checks only the byte structure and lets overlong forms,
- * surrogates and code points past U+10FFFF through: check strictly, cheaply for ASCII. */
-static int utf8_valid(const char *buf, size_t len)
-{
-    const unsigned char *u = (const unsigned char *)buf;
-    for (size_t i = 0; i < len;) {
-        if (u[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t sl = utf8_seq(u + i, len - i);
-        if (sl == 0) return 0;
-        i += sl;
-    }
-    return 1;
-}
 
 /* ---- fast path: the exact shape of a device_update, without json-c ----
  *
@@ -671,7 +653,7 @@ enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, 
         set_why(why, whylen, len ? "message too large" : "empty message");
         return T2M_PARSE_INVALID_JSON;
     }
-    if (!utf8_valid(buf, len)) {
+    if (!t2m_utf8_valid(buf, len)) {
         set_why(why, whylen, "invalid UTF-8");
         return T2M_PARSE_INVALID_JSON;
     }
@@ -769,36 +751,6 @@ size_t t2m_protocol_render_pong(char *buf, size_t n, int64_t now_ms)
     return (size_t)l;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not valid (overlong forms,
- * surrogates and code points past U+10FFFF included). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-    unsigned char c = s[0];
-    size_t need;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        need = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        need = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        need = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (len < need || s[1] < lo || s[1] > hi) return 0;
-    for (size_t i = 2; i < need; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-    return need;
-}
-
 /* Hand-written rather than lws_json_purify: that one needs the whole output bound up front and
  * drops invalid bytes, where the payload wants them kept visibly as \u00XX. */
 size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len)
@@ -818,7 +770,7 @@ size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len)
             continue;
         }
         if (c >= 0x80) {
-            size_t sl = utf8_seq(u + i, len - i);
+            size_t sl = t2m_utf8_seq(u + i, len - i);
             if (sl) {
                 if (o + sl > lim) return 0;
                 memcpy(buf + o, u + i, sl);

@@ -69,7 +69,12 @@ enum t2m_parse_result {
 
 struct t2m_parser;
 
-/* max_depth: json nesting limit (e.g. 16). NULL on allocation failure. */
+/* The nesting limit the bridge parses with. Generous, so that an unknown field however a server
+ * nests it is skipped rather than taking its update down (SPEC section 1), and still a bound on
+ * the parser's stack and memory (deeper messages are dropped as invalid JSON). */
+#define T2M_PROTOCOL_MAX_DEPTH 256
+
+/* max_depth: json nesting limit (e.g. T2M_PROTOCOL_MAX_DEPTH). NULL on allocation failure. */
 struct t2m_parser *t2m_parser_new(int max_depth);
 void t2m_parser_free(struct t2m_parser *p);
 /* On by default: device_updates of the usual shape are read without json-c, with the same

@@ -11,6 +11,7 @@ enum t2m_drop_reason {
     T2M_DROP_STALE,            /* older than the last position published for the device */
     T2M_DROP_MAX_DEVICES,      /* a new device beyond upstream.max_devices */
     T2M_DROP_OFFLINE_QUEUE,    /* an older queued update pushed out of mqtt.offline_queue */
+    T2M_DROP_UNAUTHENTICATED,  /* a device_update before `authenticated` */
     T2M_DROP_COUNT
 };
 
@@ -22,7 +23,8 @@ struct t2m_stats {
     uint64_t upstream_reconnects;
 };
 
-/* "invalid_json", "too_large", "invalid_token", "stale", "max_devices", "offline_queue" */
+/* "invalid_json", "too_large", "invalid_token", "stale", "max_devices", "offline_queue",
+ * "unauthenticated" */
 const char *t2m_drop_reason_name(enum t2m_drop_reason r);
 
 #endif

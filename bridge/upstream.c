@@ -10,6 +10,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "refresh.h"
+#include "text.h"
 
 #define TXQ_LEN 16                         /* outgoing text messages waiting for WRITEABLE */
 #define STAYED_UP_US (30 * LWS_US_PER_SEC) /* a connection this old resets the backoff */
@@ -29,6 +30,10 @@ struct t2m_upstream {
     char *token; /* secret: the access token in use */
     enum t2m_up_state state;
     bool started, stopping, paused, retried_401, rx_seen;
+    bool authed;          /* `authenticated` received on the current connection */
+    bool killed;          /* we dropped the current connection ourselves (and said why) */
+    bool retry_scheduled; /* sul_retry is armed: a second "connection gone" adds nothing */
+    struct t2m_repeat rep_drop[T2M_DROP_COUNT], rep_unauth;
     unsigned attempt;          /* failed attempts since the last connection that stayed up */
     lws_usec_t established_at; /* 0 while not established */
     lws_usec_t last_rx;
@@ -118,6 +123,7 @@ static void start_refresh(struct t2m_upstream *up);
 static void retry_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_upstream *up = lws_container_of(sul, struct t2m_upstream, sul_retry);
+    up->retry_scheduled = false;
     if (up->want_refresh)
         start_refresh(up); /* connects when it succeeds (or joins the one in flight) */
     else
@@ -183,10 +189,7 @@ static void refresh_done(void *user, struct t2m_refresh_result *res, const char 
     if (up->want_refresh) {
         up->want_refresh = false;
         /* While the rejected connection is still closing, its close schedules the connect. */
-        if (!up->wsi && !up->stopping) {
-            lws_sul_cancel(&up->sul_retry);
-            connect_now(up);
-        }
+        if (!up->wsi && !up->stopping) connect_now(up);
     }
 }
 
@@ -220,13 +223,19 @@ static void start_refresh(struct t2m_upstream *up)
 /* After a failure or close: pick the delay (backoff with full jitter, or forced) and wait. */
 static void schedule_retry(struct t2m_upstream *up)
 {
+    if (up->retry_scheduled) return;
     lws_sul_cancel(&up->sul_auth);
     lws_sul_cancel(&up->sul_watchdog);
     lws_sul_cancel(&up->sul_connect);
     txq_clear(up);
     up->wsi = NULL;
     if (up->stopping) return;
-    if (up->established_at && lws_now_usecs() - up->established_at >= STAYED_UP_US) up->attempt = 0;
+    /* Only a connection that stayed up proves the server well: then the backoff restarts, and a
+     * later 401 may again reconnect at once (never every time: SPEC section 1). */
+    if (up->established_at && lws_now_usecs() - up->established_at >= STAYED_UP_US) {
+        up->attempt = 0;
+        up->retried_401 = false;
+    }
     up->established_at = 0;
 
     double delay;
@@ -244,6 +253,7 @@ static void schedule_retry(struct t2m_upstream *up)
     up->pending_failure = T2M_UP_RECONNECTING;
     up->stats->upstream_reconnects++;
     T2M_DEBUG("upstream", "instance %s: retry in %.2f s", up->inst->id, delay);
+    up->retry_scheduled = true;
     lws_sul_schedule(up->ctx, 0, &up->sul_retry, retry_cb, (lws_usec_t)(delay * LWS_US_PER_SEC));
 }
 
@@ -251,6 +261,7 @@ static void schedule_retry(struct t2m_upstream *up)
 static void kill_connection(struct t2m_upstream *up, const char *why)
 {
     T2M_WARN("upstream", "instance %s: %s, reconnecting", up->inst->id, why);
+    up->killed = true;
     if (up->wsi) lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
@@ -285,6 +296,9 @@ static void watchdog_cb(lws_sorted_usec_list_t *sul)
 
 static void connect_now(struct t2m_upstream *up)
 {
+    up->retry_scheduled = false;
+    up->killed = false;
+    lws_sul_cancel(&up->sul_retry);
     char scheme[16], host[256], path[1024];
     int port = 0;
     if (t2m_config_parse_url(up->cfg->upstream.url, scheme, sizeof(scheme), host, sizeof(host),
@@ -306,8 +320,10 @@ static void connect_now(struct t2m_upstream *up)
     ci.local_protocol_name = "t2m-upstream";
     ci.opaque_user_data = up;
     ci.pwsi = &up->wsi;
+    /* The token goes to the configured host only (SPEC section 1): a redirect is a failure. */
+    ci.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
     if (tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
+        ci.ssl_connection |= LCCSCF_USE_SSL;
         if (!up->cfg->upstream.tls_verify) {
             T2M_WARN("upstream",
                      "instance %s: upstream.tls_verify = false: the server's "
@@ -323,10 +339,12 @@ static void connect_now(struct t2m_upstream *up)
     T2M_DEBUG("upstream", "instance %s: connecting to %s:%d", up->inst->id, host, port);
     lws_sul_schedule(up->ctx, 0, &up->sul_connect, connect_timeout_cb,
                      (lws_usec_t)(up->cfg->upstream.connect_timeout * LWS_US_PER_SEC));
-    /* NULL can come back with no error callback (LIBRARY-NOTES.md): retry here too. */
+    /* NULL can come back with no error callback (LIBRARY-NOTES.md): retry here too, unless the
+     * wsi's destruction already did. */
     if (!lws_client_connect_via_info(&ci)) {
         T2M_DEBUG("upstream", "instance %s: connect to %s:%d failed at once", up->inst->id, host,
                   port);
+        up->wsi = NULL;
         schedule_retry(up);
     }
 }
@@ -337,6 +355,7 @@ static void on_established(struct t2m_upstream *up)
     up->established_at = lws_now_usecs();
     up->last_rx = up->established_at;
     up->rx_seen = false;
+    up->authed = false;
     up->err_code = 0;
     up->err_msg[0] = '\0';
     set_state(up, T2M_UP_AUTHENTICATING);
@@ -374,12 +393,41 @@ static bool reload_token(struct t2m_upstream *up)
     return changed;
 }
 
+/* Text that came from the network may quote a secret back (an error message with the token in
+ * it): every secret the process holds is cut out before it is logged or published. */
+static void scrub(struct t2m_upstream *up, char *text)
+{
+    const struct t2m_config *cfg = up->cfg;
+    size_t n = 0;
+    const char *secrets[cfg->n_instances + 4];
+    secrets[n++] = up->token;
+    secrets[n++] = up->refresh_token;
+    secrets[n++] = cfg->mqtt.password;
+    secrets[n++] = cfg->mqtt.username; /* not secret in itself, but often one half of a pair */
+    for (size_t i = 0; i < cfg->n_instances; i++)
+        secrets[n++] = cfg->instances[i].access_token;
+    t2m_redact(text, secrets, n);
+}
+
+/* Logs a drop the first time and then once a minute with the count (SPEC section 8). */
+static void log_drop(struct t2m_upstream *up, struct t2m_repeat *r, const char *what,
+                     const char *why)
+{
+    uint64_t n = t2m_repeat_hit(r, lws_now_usecs() / 1000);
+    if (n == 1)
+        T2M_WARN("upstream", "instance %s: %s: %s", up->inst->id, what, why);
+    else if (n > 1)
+        T2M_WARN("upstream", "instance %s: %s: %s (%llu times in the last minute)", up->inst->id,
+                 what, why, (unsigned long long)n);
+}
+
 /* An `error` message from the server (SPEC section 1 and 8). */
 static void on_error_msg(struct t2m_upstream *up, int code, const char *message)
 {
     up->err_code = code;
     snprintf(up->err_msg, sizeof(up->err_msg), "%s", message);
-    T2M_WARN("upstream", "instance %s: server error %d: %s", up->inst->id, code, message);
+    scrub(up, up->err_msg);
+    T2M_WARN("upstream", "instance %s: server error %d: %s", up->inst->id, code, up->err_msg);
     switch (code) {
     case 401:
         /* JWT expired: a fresh token (refreshed, or re-read), then reconnect at once, once. */
@@ -413,12 +461,18 @@ static void handle_message(struct t2m_upstream *up, const char *buf, size_t len)
         enum t2m_drop_reason dr =
             r == T2M_PARSE_INVALID_TOKEN ? T2M_DROP_INVALID_TOKEN : T2M_DROP_INVALID_JSON;
         up->stats->dropped[dr]++;
-        T2M_WARN("upstream", "instance %s: message dropped (%s): %s", up->inst->id,
-                 t2m_drop_reason_name(dr), why);
+        scrub(up, why);
+        log_drop(up, &up->rep_drop[dr], "message dropped", why);
         return;
     }
     switch (m->type) {
     case T2M_MSG_DEVICE_UPDATE:
+        if (!up->authed) { /* SPEC section 1: data flows only after `authenticated` */
+            up->stats->dropped[T2M_DROP_UNAUTHENTICATED]++;
+            log_drop(up, &up->rep_unauth, "device_update before authenticated dropped",
+                     "the server skipped authentication");
+            break;
+        }
         if (up->state == T2M_UP_AUTHENTICATING) {
             lws_sul_cancel(&up->sul_auth);
             set_state(up, T2M_UP_SUBSCRIBED);
@@ -437,16 +491,18 @@ static void handle_message(struct t2m_upstream *up, const char *buf, size_t len)
     }
     case T2M_MSG_AUTHENTICATED:
         lws_sul_cancel(&up->sul_auth);
-        up->retried_401 = false;
+        up->authed = true;
         T2M_DEBUG("upstream", "instance %s: authenticated", up->inst->id);
         break;
     case T2M_MSG_WELCOME:
         snprintf(up->connection_id, sizeof(up->connection_id), "%s", m->connection_id);
+        scrub(up, up->connection_id);
         T2M_INFO("upstream", "instance %s: welcome, connection id %s", up->inst->id,
-                 m->connection_id);
+                 up->connection_id);
         break;
     case T2M_MSG_SUBSCRIBED:
         lws_sul_cancel(&up->sul_auth);
+        scrub(up, m->topic);
         T2M_DEBUG("upstream", "instance %s: subscribed to %s", up->inst->id, m->topic);
         set_state(up, T2M_UP_SUBSCRIBED);
         break;
@@ -454,6 +510,7 @@ static void handle_message(struct t2m_upstream *up, const char *buf, size_t len)
         on_error_msg(up, m->error_code, m->error_message);
         break;
     case T2M_MSG_UNKNOWN:
+        scrub(up, m->type_name);
         T2M_DEBUG("upstream", "instance %s: ignoring message of type \"%s\"", up->inst->id,
                   m->type_name);
         break;
@@ -471,7 +528,7 @@ static void on_receive(struct t2m_upstream *up, struct lws *wsi, const char *in,
         /* The protocol is text only: a binary message is junk. Discard it whole. */
         up->rx_overflow = true;
         up->stats->dropped[T2M_DROP_INVALID_JSON]++;
-        T2M_WARN("upstream", "instance %s: binary message dropped", up->inst->id);
+        log_drop(up, &up->rep_drop[T2M_DROP_INVALID_JSON], "message dropped", "binary frame");
     }
     if (!up->rx_overflow) {
         if (done && up->rx_len == 0) { /* the common case: one chunk, no copy */
@@ -492,8 +549,9 @@ static void on_receive(struct t2m_upstream *up, struct lws *wsi, const char *in,
 
 too_large:
     up->stats->dropped[T2M_DROP_TOO_LARGE]++;
-    T2M_WARN("upstream", "instance %s: message over upstream.max_message_size (%zu bytes) dropped",
-             up->inst->id, max);
+    char why[96];
+    snprintf(why, sizeof(why), "over upstream.max_message_size (%zu bytes)", max);
+    log_drop(up, &up->rep_drop[T2M_DROP_TOO_LARGE], "message dropped", why);
     up->rx_len = 0;
     up->rx_overflow = !done;
 }
@@ -514,20 +572,55 @@ static int on_writeable(struct t2m_upstream *up, struct lws *wsi)
     return 0;
 }
 
+/* Why a connection attempt failed, in words an operator can act on. A redirect gets its own:
+ * lws reports it only as "not 101". */
+static void connection_error_reason(struct lws *wsi, const void *in, char *why, size_t n)
+{
+    unsigned status = lws_http_client_http_response(wsi);
+    if (status >= 300 && status < 400) {
+        char loc[256] = "";
+        if (lws_hdr_copy(wsi, loc, (int)sizeof(loc), WSI_TOKEN_HTTP_LOCATION) < 0) loc[0] = '\0';
+        for (char *c = loc; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f) *c = '?';
+        snprintf(why, n,
+                 "the server answered the upgrade with HTTP %u redirect%s%s: not followed (the "
+                 "access token goes to upstream.url's host only; configure the new URL)",
+                 status, loc[0] ? " to " : "", loc);
+        return;
+    }
+    snprintf(why, n, "%s", in ? (const char *)in : "(no reason)");
+}
+
 static int callback_upstream(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                              void *in, size_t len)
 {
     struct t2m_upstream *up = wsi ? lws_get_opaque_user_data(wsi) : NULL;
     switch (reason) {
-    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-        if (!up) break;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+        if (!up || wsi != up->wsi) break;
+        char why[512];
+        connection_error_reason(wsi, in, why, sizeof(why));
+        scrub(up, why);
         if (up->state != T2M_UP_RECONNECTING || up->attempt == 0)
-            T2M_WARN("upstream", "instance %s: connection failed: %s", up->inst->id,
-                     in ? (const char *)in : "(no reason)");
+            T2M_WARN("upstream", "instance %s: connection failed: %s", up->inst->id, why);
         else
-            T2M_DEBUG("upstream", "instance %s: connection failed: %s", up->inst->id,
-                      in ? (const char *)in : "(no reason)");
+            T2M_DEBUG("upstream", "instance %s: connection failed: %s", up->inst->id, why);
+        up->wsi = NULL;
         schedule_retry(up);
+        break;
+    }
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Every wsi of this vhost ends here, the token refresh's too (its opaque pointer is not
+         * ours). lws frees a connection that timed out in its handshake (TLS, or an upgrade that
+         * is never answered) without any other callback: this is the one sure "it is gone". */
+        if (lws_get_protocol(wsi) && lws_get_protocol(wsi)->callback != callback_upstream) break;
+        if (up && wsi == up->wsi) {
+            if (!up->killed)
+                T2M_WARN("upstream", "instance %s: connection dropped during the handshake",
+                         up->inst->id);
+            up->wsi = NULL;
+            schedule_retry(up);
+        }
         break;
     case LWS_CALLBACK_CLIENT_ESTABLISHED:
         if (up) on_established(up);
@@ -546,9 +639,13 @@ static int callback_upstream(struct lws *wsi, enum lws_callback_reasons reason, 
         }
         break;
     case LWS_CALLBACK_CLIENT_CLOSED:
-        if (up) {
+        if (up && wsi == up->wsi) {
             if (up->state == T2M_UP_SUBSCRIBED)
                 T2M_INFO("upstream", "instance %s: connection closed", up->inst->id);
+            else if (!up->killed && !up->err_code)
+                T2M_WARN("upstream", "instance %s: connection closed before subscribed",
+                         up->inst->id);
+            up->wsi = NULL;
             schedule_retry(up);
         }
         break;
@@ -611,7 +708,7 @@ struct t2m_upstream *t2m_upstream_new(struct lws_context *ctx, struct lws_vhost 
     up->pending_delay = -1;
     up->token = strdup(up->inst->access_token ? up->inst->access_token : "");
     up->rx = malloc((size_t)cfg->upstream.max_message_size + 1);
-    up->parser = t2m_parser_new(16);
+    up->parser = t2m_parser_new(T2M_PROTOCOL_MAX_DEPTH);
     if (!up->token || !up->rx || !up->parser) {
         t2m_upstream_free(up);
         return NULL;
@@ -645,10 +742,8 @@ void t2m_upstream_reload(struct t2m_upstream *up)
         up->pending_delay = 0;
         if (up->wsi)
             lws_set_timeout(up->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-        else if (up->started && !up->stopping) {
-            lws_sul_cancel(&up->sul_retry);
+        else if (up->started && !up->stopping)
             connect_now(up);
-        }
     }
 }
 

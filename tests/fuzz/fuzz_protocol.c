@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    parser = t2m_parser_new(16);
+    parser = t2m_parser_new(T2M_PROTOCOL_MAX_DEPTH);
     tz_utc = t2m_tz_load("UTC");
     tz_ny = t2m_tz_load("America/New_York");
     FUZZ_CHECK(parser && tz_utc && tz_ny, "setup failed (is tzdata installed?)");

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "sim_hostile.h"
 #include "sim_track.h"
 
 #define OUTQ_MAX 100000        /* queued messages per connection before updates are dropped */
@@ -70,6 +71,7 @@ struct settings {
     uint64_t close_after, abort_after, silent_after;
     bool no_auth_reply, bad_tokens, stamp_ms;
     int auth_error;
+    int auth_then_error; /* authenticated, then this error and close */
     uint64_t junk_every, fragment, huge_frame, blast;
     double rate, ping_interval, auth_timeout;
     unsigned devices;
@@ -636,6 +638,14 @@ static void handle_authenticate(struct conn *c, json_object *o)
         return;
     }
 
+    if (g.set.auth_then_error) {
+        /* Accepts, then takes it back at once: a server whose token check lags its handshake. */
+        LOGV("conn %s: authenticated, then error %d\n", c->id, g.set.auth_then_error);
+        g.st.authenticated++;
+        conn_push_str(c, "{\"type\":\"authenticated\"}");
+        conn_fail(c, g.set.auth_then_error);
+        return;
+    }
     lws_sul_cancel(&c->sul_auth);
     c->state = CS_STREAM;
     g.st.authenticated++;
@@ -887,6 +897,10 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
             u != 500 && u != 503)
             rc = -1;
         if (rc == 0) g.set.auth_error = (int)u;
+    } else if (!strcmp(key, "auth_then_error")) {
+        rc = parse_u64(v, 999, &u);
+        if (rc == 0 && u != 0 && (u < 400 || u > 599)) rc = -1;
+        if (rc == 0) g.set.auth_then_error = (int)u;
     } else if (!strcmp(key, "junk_every")) {
         if ((rc = parse_u64(v, UINT32_MAX, &u)) == 0) g.set.junk_every = u;
     } else if (!strcmp(key, "fragment")) {
@@ -947,6 +961,7 @@ static json_object *settings_json(void)
     json_object_object_add(o, "silent_after", json_object_new_int64((int64_t)g.set.silent_after));
     json_object_object_add(o, "no_auth_reply", json_object_new_boolean(g.set.no_auth_reply));
     json_object_object_add(o, "auth_error", json_object_new_int(g.set.auth_error));
+    json_object_object_add(o, "auth_then_error", json_object_new_int(g.set.auth_then_error));
     json_object_object_add(o, "junk_every", json_object_new_int64((int64_t)g.set.junk_every));
     json_object_object_add(o, "fragment", json_object_new_int64((int64_t)g.set.fragment));
     json_object_object_add(o, "huge_frame", json_object_new_int64((int64_t)g.set.huge_frame));
@@ -1208,6 +1223,7 @@ static void usage(FILE *f)
         "  --no-auth-reply     never answer authenticate, no 408 either (no_auth_reply)\n"
         "  --auth-error CODE   answer authenticate with error CODE and close (auth_error)\n"
         "                      CODE: 400 401 403 404 408 500 503\n"
+        "  --auth-then-error CODE  answer authenticated, then error CODE and close\n"
         "  --junk-every N      every Nth stream message is junk, kinds rotate (junk_every)\n"
         "  --huge-frame BYTES  one padded update of exactly BYTES after auth (huge_frame)\n"
         "  --fragment BYTES    send messages as WebSocket fragments of BYTES (fragment)\n"
@@ -1215,6 +1231,9 @@ static void usage(FILE *f)
         "Bench:\n"
         "  --blast N           after auth send N updates as fast as the socket takes (blast)\n"
         "  --stamp-ms          Timestamp = send time in Unix ms (stamp_ms)\n"
+        "Hostile handshakes (instead of the API; tests/sim/README.md):\n"
+        "  --handshake MODE    silent | half-status | redirect | extension | rsv1 | reset\n"
+        "  --redirect-to URL   the Location of --handshake redirect\n"
         "Other:\n"
         "  -v, --verbose       log connections and control requests to stderr (twice: lws)\n"
         "  -h, --help          this text\n"
@@ -1229,6 +1248,8 @@ enum {
     OPT_SEED,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_HANDSHAKE,
+    OPT_REDIRECT_TO,
     OPT_SETTING, /* long options from here on map 1:1 to apply_setting keys */
 };
 
@@ -1250,6 +1271,7 @@ int main(int argc, char **argv)
         {"silent-after", 1, "silent_after"},
         {"no-auth-reply", 0, "no_auth_reply"},
         {"auth-error", 1, "auth_error"},
+        {"auth-then-error", 1, "auth_then_error"},
         {"junk-every", 1, "junk_every"},
         {"huge-frame", 1, "huge_frame"},
         {"fragment", 1, "fragment"},
@@ -1258,7 +1280,7 @@ int main(int argc, char **argv)
         {"stamp-ms", 0, "stamp_ms"},
     };
     enum { NSET = sizeof(settings_opts) / sizeof(settings_opts[0]) };
-    struct option longopts[NSET + 9];
+    struct option longopts[NSET + 11];
     int k = 0;
     longopts[k++] = (struct option){"port", 1, NULL, OPT_PORT};
     longopts[k++] = (struct option){"host", 1, NULL, OPT_HOST};
@@ -1266,6 +1288,8 @@ int main(int argc, char **argv)
     longopts[k++] = (struct option){"seed", 1, NULL, OPT_SEED};
     longopts[k++] = (struct option){"tls-cert", 1, NULL, OPT_TLS_CERT};
     longopts[k++] = (struct option){"tls-key", 1, NULL, OPT_TLS_KEY};
+    longopts[k++] = (struct option){"handshake", 1, NULL, OPT_HANDSHAKE};
+    longopts[k++] = (struct option){"redirect-to", 1, NULL, OPT_REDIRECT_TO};
     longopts[k++] = (struct option){"verbose", 0, NULL, 'v'};
     longopts[k++] = (struct option){"help", 0, NULL, 'h'};
     for (int i = 0; i < NSET; i++)
@@ -1274,6 +1298,7 @@ int main(int argc, char **argv)
     longopts[k] = (struct option){NULL, 0, NULL, 0};
 
     const char *host = "127.0.0.1", *cert = NULL, *key = NULL;
+    const char *handshake = NULL, *redirect_to = NULL;
     uint64_t port = 0;
     char err[256];
     g.seed = 1;
@@ -1326,6 +1351,16 @@ int main(int argc, char **argv)
         case OPT_TLS_KEY:
             key = optarg;
             break;
+        case OPT_HANDSHAKE:
+            if (sim_hostile_mode_known(optarg) < 0) {
+                fprintf(stderr, "telematics-sim: --handshake: unknown mode '%s'\n", optarg);
+                return 2;
+            }
+            handshake = optarg;
+            break;
+        case OPT_REDIRECT_TO:
+            redirect_to = optarg;
+            break;
         default:
             if (opt >= OPT_SETTING && opt < OPT_SETTING + NSET) {
                 int i = opt - OPT_SETTING;
@@ -1347,6 +1382,20 @@ int main(int argc, char **argv)
     if (!cert != !key) {
         fprintf(stderr, "telematics-sim: --tls-cert and --tls-key go together\n");
         return 2;
+    }
+
+    if (handshake) {
+        struct sigaction hs;
+        memset(&hs, 0, sizeof(hs));
+        hs.sa_handler = on_signal;
+        sigaction(SIGINT, &hs, NULL);
+        sigaction(SIGTERM, &hs, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        int hrc = sim_hostile_run(host, (int)port, handshake, redirect_to, &g.interrupted);
+        free(g.devs);
+        free(g.set.token);
+        free(g.set.instance);
+        return hrc;
     }
 
     lws_set_log_level(g.verbose > 1 ? (LLL_ERR | LLL_WARN | LLL_NOTICE) : (LLL_ERR | LLL_WARN),

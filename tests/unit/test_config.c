@@ -4,6 +4,8 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -740,24 +742,48 @@ static void test_secret_files(void)
 
     p = write_file("s3", " \n", 0600);
     char want[600];
-    snprintf(want, sizeof(want), "%s is empty or not text", p);
+    snprintf(want, sizeof(want), "%s is empty", p);
     CU_ASSERT_PTR_NULL(t2m_config_read_secret(p, err, sizeof(err)));
     T2M_ASSERT_STR(err, want);
     p = write_file("s4", "", 0600);
-    snprintf(want, sizeof(want), "%s is empty or not text", p);
+    snprintf(want, sizeof(want), "%s is empty", p);
     CU_ASSERT_PTR_NULL(t2m_config_read_secret(p, err, sizeof(err)));
     T2M_ASSERT_STR(err, want);
     CU_ASSERT_PTR_NULL(t2m_config_read_secret("/nonexistent/secret", err, sizeof(err)));
     T2M_ASSERT_STR(err, "cannot read /nonexistent/secret: No such file or directory");
     CU_ASSERT_PTR_NULL(t2m_config_read_secret(tmpdir, err, sizeof(err)));
-    CU_ASSERT_PTR_NOT_NULL(strstr(err, tmpdir));
+    snprintf(want, sizeof(want), "%s is not a regular file", tmpdir);
+    T2M_ASSERT_STR(err, want);
+
+    /* A NUL byte: the token would be cut short without a word. */
+    p = write_file("s6", "abc", 0600);
+    FILE *nf = fopen(p, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nf);
+    fwrite("tok\0en\n", 1, 7, nf);
+    fclose(nf);
+    snprintf(want, sizeof(want), "%s holds a NUL byte: not a text secret", p);
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret(p, err, sizeof(err)));
+    T2M_ASSERT_STR(err, want);
+
+    /* A FIFO with no writer: opening it for reading must not wait for one (issue 10). */
+    char fifo[400];
+    snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
+    unlink(fifo);
+    CU_ASSERT_EQUAL_FATAL(mkfifo(fifo, 0600), 0);
+    snprintf(want, sizeof(want), "%s is not a regular file", fifo);
+    CU_ASSERT_PTR_NULL(t2m_config_read_secret(fifo, err, sizeof(err)));
+    T2M_ASSERT_STR(err, want);
+    errbuf[0] = '\0';
+    CU_ASSERT_PTR_NULL(t2m_config_load(fifo, true, errbuf, sizeof(errbuf)));
+    snprintf(want, sizeof(want), "%s: not a regular file", fifo);
+    T2M_ASSERT_STR(errbuf, want);
 
     /* Through the config: FILE:LINE of the key, the path, never the content. */
     p = write_file("s5", "\n\nsecret-on-line-3\n", 0600);
     char text[1024];
     snprintf(text, sizeof(text),
              "instances = (\n    { id = \"a\";\n      access_token_file = \"%s\"; }\n);\n", p);
-    snprintf(want, sizeof(want), ":3: instances[0].access_token_file: %s is empty or not text", p);
+    snprintf(want, sizeof(want), ":3: instances[0].access_token_file: %s is empty", p);
     expect_err(text, want);
     CU_ASSERT_PTR_NULL(strstr(errbuf, "secret-on-line-3"));
     snprintf(text, sizeof(text),
@@ -796,6 +822,66 @@ static void read_secret_cb(void *arg)
     char *s = t2m_config_read_secret(arg, err, sizeof(err));
     CU_ASSERT_PTR_NOT_NULL(s);
     free(s);
+}
+
+/* Issue 10: what passed --check-config and then failed at the broker, or hung the start. */
+static void test_hostile_values(void)
+{
+    clear_env();
+    const char *inst = "instances = ( { id = \"a\"; access_token = \"t\"; } );\n";
+    char text[1024];
+    snprintf(text, sizeof(text), "%smqtt = {\n base_topic = \"tele\\nmatics\"; };\n", inst);
+    expect_err(text, ":3: mqtt.base_topic: must be UTF-8 without control characters (newline, "
+                     "tab, ...)");
+    snprintf(text, sizeof(text), "%shomeassistant = { discovery_prefix = \"ha\\x01\"; };\n", inst);
+    expect_err(text, ":2: homeassistant.discovery_prefix: must be UTF-8 without control "
+                     "characters (newline, tab, ...)");
+    snprintf(text, sizeof(text), "%smqtt = { base_topic = \"t\\xff\"; };\n", inst);
+    expect_err(text, ":2: mqtt.base_topic: must be UTF-8 without control characters (newline, "
+                     "tab, ...)");
+    snprintf(text, sizeof(text), "%smqtt = { client_id = \"a\\tb\"; };\n", inst);
+    expect_err(text, ":2: mqtt.client_id: must be UTF-8 without control characters");
+    /* UTF-8 itself is fine. */
+    snprintf(text, sizeof(text), "%smqtt = { base_topic = \"t\xc3\xa9l\xc3\xa9\"; };\n", inst);
+    struct t2m_config *c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    t2m_config_free(c);
+
+    /* A NUL escape in a secret would cut the token short. */
+    expect_err("instances = ( { id = \"a\";\n access_token = \"ab\\x00cd\"; } );\n",
+               ":2: a string holds a NUL byte (\\x00)");
+    setenv("T2M_BASE_TOPIC", "a\nb", 1);
+    setenv("T2M_INSTANCE_ID", "i", 1);
+    setenv("T2M_ACCESS_TOKEN", "t", 1);
+    errbuf[0] = '\0';
+    c = t2m_config_load(NULL, false, errbuf, sizeof(errbuf));
+    CU_ASSERT_PTR_NULL(c);
+    t2m_config_free(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "T2M_BASE_TOPIC"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(errbuf, "control characters"));
+    clear_env();
+}
+
+/* libconfig's scanner is quadratic in a line's length: comments are stripped before it sees the
+ * text, whatever their size, and an over-long line is an error with its number. */
+static void test_long_lines(void)
+{
+    clear_env();
+    size_t big = 4u << 20;
+    char *text = malloc(big + 256);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(text);
+    int o = sprintf(text, "instances = ( { id = \"a\"; access_token = \"t\"; } );\n# ");
+    memset(text + o, 'x', big);
+    strcpy(text + o + big, "\n/* y\n*/ mqtt = { qos = 0; };\n");
+    struct t2m_config *c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL(c);
+    if (c) CU_ASSERT_EQUAL(c->mqtt.qos, 0);
+    t2m_config_free(c);
+    o = sprintf(text, "instances = ( { id = \"a\"; access_token = \"t\"; } );\nmqtt = { x = \"");
+    memset(text + o, 'x', 70000);
+    strcpy(text + o + 70000, "\"; };\n");
+    expect_err(text, ":2: line longer than 65536 bytes (comments aside)");
+    free(text);
 }
 
 static void test_secret_mode_warning(void)
@@ -1012,6 +1098,8 @@ int main(void)
         {"environment only", test_env_only},
         {"bad environment values", test_env_errors},
         {"secret files", test_secret_files},
+        {"hostile values", test_hostile_values},
+        {"long lines", test_long_lines},
         {"secret file mode warning", test_secret_mode_warning},
         {"print redacts secrets", test_print_redacts},
         {"print round trip", test_print_round_trip},

@@ -1,0 +1,82 @@
+/* text.c - strict UTF-8 and secret redaction (text.h). */
+#include "text.h"
+
+#include <string.h>
+
+size_t t2m_utf8_seq(const unsigned char *s, size_t len)
+{
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    size_t need;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
+        need = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        need = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        else if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        need = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        else if (c == 0xf4)
+            hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (len < need || s[1] < lo || s[1] > hi) return 0;
+    for (size_t i = 2; i < need; i++)
+        if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+    return need;
+}
+
+/* json-c's JSON_TOKENER_VALIDATE_UTF8 checks only the byte structure: this is strict, and cheap
+ * for ASCII. */
+bool t2m_utf8_valid(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        if (u[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t k = t2m_utf8_seq(u + i, len - i);
+        if (k == 0) return false;
+        i += k;
+    }
+    return true;
+}
+
+bool t2m_text_printable(const char *s, size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t k = t2m_utf8_seq(u + i, len - i);
+        if (k == 0 || u[i] < 0x20 || u[i] == 0x7f) return false;
+        if (k == 2 && u[i] == 0xc2 && u[i + 1] < 0xa0) return false; /* C1 controls */
+        i += k;
+    }
+    return true;
+}
+
+size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets)
+{
+    size_t count = 0;
+    for (size_t k = 0; s && k < n_secrets; k++) {
+        const char *sec = secrets[k];
+        size_t sl = sec ? strlen(sec) : 0;
+        if (sl == 0) continue;
+        size_t rl = sl < 3 ? sl : 3;
+        char *at;
+        char *from = s;
+        while ((at = strstr(from, sec)) != NULL) {
+            memset(at, '*', rl);
+            memmove(at + rl, at + sl, strlen(at + sl) + 1);
+            from = at + rl;
+            count++;
+        }
+    }
+    return count;
+}

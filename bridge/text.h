@@ -1,0 +1,23 @@
+/* text.h - pure byte-string helpers shared by every module: strict UTF-8 and secret redaction.
+ * One copy of each; no allocation, no I/O. */
+#ifndef T2M_TEXT_H
+#define T2M_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes, len >= 1): 1 for ASCII, 2..4,
+ * or 0 when it is not valid (overlong forms, surrogates, code points past U+10FFFF). */
+size_t t2m_utf8_seq(const unsigned char *s, size_t len);
+/* True when all len bytes are strict UTF-8. */
+bool t2m_utf8_valid(const char *s, size_t len);
+/* True when s is strict UTF-8 without control characters (C0, DEL, C1): what a topic level
+ * or an MQTT client id may hold. */
+bool t2m_text_printable(const char *s, size_t len);
+
+/* Replaces, in place, every occurrence of each non-empty secret in the NUL-terminated text s
+ * with "***" (a secret shorter than that with as many '*'), so the text never grows. For text
+ * that came from the network before it is logged or published. Returns how many were replaced. */
+size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets);
+
+#endif
