@@ -24,6 +24,7 @@
 #define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
 #define FLUSH_TIMEOUT_US (5 * LWS_US_PER_SEC) /* SPEC section 7: flush at most 5 s */
 #define STOP_TICK_US (20 * 1000)
+#define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
 
 struct instance {
     struct t2m_upstream *up;
@@ -50,8 +51,10 @@ struct t2m_bridge {
     char state_topic[512];
     bool paused;
     bool stopping, disconnecting, done;
+    bool stall_seen;   /* deliveries stalled; cleared by the next acknowledgement */
+    bool stall_kicked; /* this connection was already dropped for stalling */
     lws_usec_t stop_deadline;
-    lws_sorted_usec_list_t sul_stop, sul_throttle;
+    lws_sorted_usec_list_t sul_stop, sul_throttle, sul_health;
     struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
     char topic[1024 + 2 * SEG_MAX];
     char payload[T2M_PAYLOAD_MAX];
@@ -330,6 +333,12 @@ static void on_mqtt_connected(void *user)
 {
     struct t2m_bridge *b = user;
     T2M_INFO("mqtt", "connected to %s", b->cfg->mqtt.url);
+    b->stall_kicked = false;
+    if (b->stopping) { /* back during the shutdown flush: deliver what is queued, then go */
+        t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
+        t2m_publisher_on_connected(b->pub);
+        return;
+    }
     t2m_publisher_publish_urgent(b->pub, b->state_topic, "online", 6, 1, true);
     if (b->cfg->homeassistant.enabled)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
@@ -352,6 +361,7 @@ static void on_mqtt_disconnected(void *user, const char *reason)
 {
     struct t2m_bridge *b = user;
     T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
+    b->stall_kicked = false;
     t2m_publisher_on_disconnected(b->pub);
     t2m_devices_foreach(b->devices, clear_discovered, NULL);
     on_resume(b); /* while offline, keep consuming: the queue coalesces */
@@ -360,7 +370,34 @@ static void on_mqtt_disconnected(void *user, const char *reason)
 static void on_mqtt_delivered(void *user, int msg_id)
 {
     struct t2m_bridge *b = user;
+    if (b->stall_seen) {
+        b->stall_seen = false;
+        T2M_INFO("mqtt", "deliveries acknowledged again");
+    }
     t2m_publisher_on_delivered(b->pub, msg_id);
+}
+
+/* SPEC section 7: in-flight messages unacknowledged for 1.5 x keepalive mean a dead connection,
+ * even while the socket and the broker's PINGRESPs look fine. */
+static int64_t stall_limit_ms(const struct t2m_bridge *b)
+{
+    return (int64_t)b->cfg->mqtt.keepalive * 1500;
+}
+
+static void health_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_health);
+    int64_t stalled = t2m_publisher_stalled_ms(b->pub);
+    if (stalled > stall_limit_ms(b) && !b->stopping && !b->stall_kicked) {
+        b->stall_kicked = true;
+        b->stall_seen = true;
+        T2M_WARN("mqtt",
+                 "no acknowledgement for %.1f s with %zu messages in flight: the broker "
+                 "connection is stalled; reconnecting",
+                 (double)stalled / 1000.0, t2m_publisher_inflight(b->pub));
+        t2m_mqtt_reconnect(b->mqtt, "deliveries stalled");
+    }
+    lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
 
 static void on_mqtt_message(void *user, const char *topic, const void *payload, size_t len)
@@ -380,6 +417,8 @@ static size_t render_healthz(void *user, char *buf, size_t n, int *status)
     struct t2m_bridge *b = user;
     bool mqtt_ok = t2m_mqtt_connected(b->mqtt);
     const char *reason = mqtt_ok ? NULL : "mqtt disconnected";
+    if (!reason && (b->stall_seen || t2m_publisher_stalled_ms(b->pub) > stall_limit_ms(b)))
+        reason = "mqtt deliveries stalled (no acknowledgement)";
     for (size_t i = 0; !reason && i < b->n_inst; i++)
         if (b->inst[i].state == T2M_UP_AUTH_FAILED) reason = "instance auth_failed";
     *status = reason ? 503 : 200;
@@ -472,6 +511,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .window = 100, /* libmosquitto scans its in-flight list per PUBACK: keep it short */
         .high_water = high,
         .low_water = high / 4,
+        .now_ms = mono_ms,
     };
     b->pub = t2m_publisher_new(b->mqtt, &po, &b->stats, on_resume, b);
     if (!b->pub) {
@@ -511,6 +551,7 @@ fail:
 
 int t2m_bridge_start(struct t2m_bridge *b)
 {
+    lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
     t2m_mqtt_start(b->mqtt);
     for (size_t i = 0; i < b->n_inst; i++)
         t2m_upstream_start(b->inst[i].up);
@@ -553,14 +594,23 @@ static void stop_cb(lws_sorted_usec_list_t *sul)
     lws_usec_t now = lws_now_usecs();
     if (!b->disconnecting) {
         bool connected = t2m_mqtt_connected(b->mqtt);
-        if (connected && !t2m_publisher_idle(b->pub) && now < b->stop_deadline) {
+        /* Connected or not, the queue gets until the deadline: a broker that comes back within
+         * it (the bridge tries at once, see t2m_bridge_stop) still receives everything. */
+        if (!t2m_publisher_idle(b->pub) && now < b->stop_deadline) {
             lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, STOP_TICK_US);
             return;
         }
-        if (connected && !t2m_publisher_idle(b->pub)) {
-            T2M_WARN("bridge", "flush timed out with %zu messages queued, %zu in flight",
-                     t2m_publisher_queued(b->pub), t2m_publisher_inflight(b->pub));
-            t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
+        if (!t2m_publisher_idle(b->pub)) {
+            T2M_WARN("bridge",
+                     "stopping with %zu messages undelivered (%zu queued, %zu in flight): %s "
+                     "within %d s; they are discarded",
+                     t2m_publisher_queued(b->pub) + t2m_publisher_inflight(b->pub),
+                     t2m_publisher_queued(b->pub), t2m_publisher_inflight(b->pub),
+                     connected ? "the broker did not acknowledge them"
+                               : "the broker was unreachable",
+                     (int)(FLUSH_TIMEOUT_US / LWS_US_PER_SEC));
+            if (connected)
+                t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
         }
         b->disconnecting = true;
         t2m_mqtt_disconnect(b->mqtt);
@@ -582,7 +632,11 @@ void t2m_bridge_stop(struct t2m_bridge *b)
     for (size_t i = 0; i < b->n_inst; i++)
         t2m_upstream_stop(b->inst[i].up);
     lws_sul_cancel(&b->sul_throttle);
-    if (t2m_mqtt_connected(b->mqtt)) publish(b, b->state_topic, "offline", 7, 1, true);
+    lws_sul_cancel(&b->sul_health);
+    if (t2m_mqtt_connected(b->mqtt))
+        publish(b, b->state_topic, "offline", 7, 1, true);
+    else if (!t2m_publisher_idle(b->pub))
+        t2m_mqtt_reconnect(b->mqtt, "stopping: one more attempt to deliver what is queued");
     b->stop_deadline = lws_now_usecs() + FLUSH_TIMEOUT_US;
     lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, 1);
 }
@@ -592,19 +646,12 @@ bool t2m_bridge_done(const struct t2m_bridge *b)
     return b->done;
 }
 
-bool t2m_bridge_healthy(const struct t2m_bridge *b)
-{
-    if (!t2m_mqtt_connected(b->mqtt)) return false;
-    for (size_t i = 0; i < b->n_inst; i++)
-        if (b->inst[i].state == T2M_UP_AUTH_FAILED) return false;
-    return true;
-}
-
 void t2m_bridge_free(struct t2m_bridge *b)
 {
     if (!b) return;
     lws_sul_cancel(&b->sul_stop);
     lws_sul_cancel(&b->sul_throttle);
+    lws_sul_cancel(&b->sul_health);
     t2m_http_free(b->http);
     for (size_t i = 0; b->inst && i < b->n_inst; i++)
         t2m_upstream_free(b->inst[i].up);

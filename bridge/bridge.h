@@ -24,8 +24,6 @@ void t2m_bridge_reload(struct t2m_bridge *b);
 void t2m_bridge_stop(struct t2m_bridge *b);
 /* True once the shutdown started by t2m_bridge_stop has finished: leave the loop. */
 bool t2m_bridge_done(const struct t2m_bridge *b);
-/* For sd_notify: healthy = MQTT connected and no instance in auth_failed. */
-bool t2m_bridge_healthy(const struct t2m_bridge *b);
 void t2m_bridge_free(struct t2m_bridge *b);
 
 #endif

@@ -854,8 +854,7 @@ static int strip_comments(struct loader *L, const char *file, char *text)
         }
         if (w - line_start > MAX_CONF_LINE) {
             struct loc at = {file, line, NULL};
-            return fail(L, &at, NULL, "line longer than %d bytes (comments aside)",
-                        MAX_CONF_LINE);
+            return fail(L, &at, NULL, "line longer than %d bytes (comments aside)", MAX_CONF_LINE);
         }
     }
     *w = '\0';

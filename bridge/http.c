@@ -17,6 +17,13 @@
 #define BODY_FIRST 16384
 #define BODY_CAP (4u * 1024 * 1024)
 #define HEADERS_MAX 1024
+/* Connections this endpoint holds at most: a probe or a scraper needs one or two, and every one
+ * is a file descriptor the upstream and the broker connections share. Past it, a new
+ * connection is closed at once. */
+#define CONNS_MAX 64
+/* Seconds a connection may sit without completing a request (and between keep-alive
+ * requests): lws' own default is 20 s for the first request. */
+#define IDLE_SECS 5
 
 /* lws destroys a vhost lazily (lws_vhost_destroy may return before, and the vhost's end can
  * come as late as lws_context_destroy) and may even deliver LWS_CALLBACK_PROTOCOL_INIT to a vhost
@@ -31,6 +38,8 @@ struct t2m_http {
     char iface[INET6_ADDRSTRLEN];
     int port;
     bool closing;
+    unsigned conns;     /* connections accepted and not yet destroyed */
+    unsigned long full; /* connections refused because CONNS_MAX were open */
 };
 
 /* One response waiting for LWS_CALLBACK_HTTP_WRITEABLE. */
@@ -138,6 +147,26 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     struct t2m_http *h = vh ? lws_get_vhost_user(vh) : NULL;
 
     switch (reason) {
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        if (!h || h->closing) return -1;
+        if (h->conns >= CONNS_MAX) {
+            if (h->full++ % 1000 == 0)
+                T2M_WARN(MOD, "%u connections open: refusing more (%lu refused so far)", h->conns,
+                         h->full);
+            return -1;
+        }
+        h->conns++;
+        lws_set_opaque_user_data(wsi, h); /* marks the wsi as counted, for WSI_DESTROY */
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE, IDLE_SECS);
+        return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        if (h && lws_get_opaque_user_data(wsi) == h && h->conns) h->conns--;
+        return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+        /* A WebSocket upgrade: this endpoint serves GET /healthz and /metrics only, and an
+         * upgraded connection would be held open for ever (issue 10). */
+        return -1;
     case LWS_CALLBACK_PROTOCOL_DESTROY:
         if (h && h->closing)
             free(h);
@@ -262,7 +291,7 @@ struct t2m_http *t2m_http_new(struct lws_context *ctx, const char *listen,
     info.iface = any ? NULL : h->iface;
     info.protocols = protocols;
     info.user = h;
-    info.keepalive_timeout = 10;
+    info.keepalive_timeout = IDLE_SECS;
     if (v4) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     if (strcmp(host, "::") == 0) info.options |= LWS_SERVER_OPTION_IPV6_V6ONLY_MODIFY;
 

@@ -286,7 +286,12 @@ void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password)
     }
     m->password = copy;
     T2M_INFO("mqtt", "password changed: reconnecting");
-    m->ops->password_changed(m);
+    m->ops->reconnect(m, "reconnecting with the new password");
+}
+
+void t2m_mqtt_reconnect(struct t2m_mqtt *m, const char *why)
+{
+    if (m && m->started && !m->stopping) m->ops->reconnect(m, why ? why : "reconnecting");
 }
 
 void t2m_mqtt_disconnect(struct t2m_mqtt *m)

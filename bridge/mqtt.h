@@ -65,6 +65,9 @@ int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload,
 int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos);
 /* Replaces the password (SIGHUP). Reconnects when it changed. */
 void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password);
+/* Drops the connection as dead (a delivery that stalled) and connects again at once; between
+ * attempts, makes the next attempt now (a shutdown that wants to flush). No-op once stopping. */
+void t2m_mqtt_reconnect(struct t2m_mqtt *m, const char *why);
 /* Clean disconnect (no will), stops reconnecting. */
 void t2m_mqtt_disconnect(struct t2m_mqtt *m);
 /* Frees; no callback fires after this. Call before lws_context_destroy. */

@@ -56,8 +56,9 @@ struct t2m_mqtt_ops {
     int (*publish)(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                    bool retain, int id);
     int (*subscribe)(struct t2m_mqtt *m, const char *topic, int qos);
-    /* The password in m->password changed: reconnect with it. */
-    void (*password_changed)(struct t2m_mqtt *m);
+    /* Drop the connection (or the attempt's wait) and connect again without backoff: a new
+     * password, a stalled delivery, a shutdown that wants to flush. `why` is logged. */
+    void (*reconnect)(struct t2m_mqtt *m, const char *why);
     void (*disconnect)(struct t2m_mqtt *m);
     /* Releases everything the backend holds; no event is queued after it returns. */
     void (*destroy)(struct t2m_mqtt *m);

@@ -461,15 +461,21 @@ static void send_disconnect(struct mosq_client *c)
         request_write(c);
 }
 
-static void mosq_password_changed(struct t2m_mqtt *m)
+/* A DISCONNECT goes out if the socket takes it, but the connection ends now either way: a broker
+ * that stopped acknowledging may well have stopped reading too. */
+static void mosq_reconnect(struct t2m_mqtt *m, const char *why)
 {
     struct mosq_client *c = (struct mosq_client *)m;
     if (!c->base.started || c->base.stopping) return;
     if (c->mosq) {
         c->reconnect_now = true;
-        set_reason(c, "", "reconnecting with the new password");
-        send_disconnect(c);
+        set_reason(c, "", why);
+        mosquitto_disconnect(c->mosq);
+        if (!c->in_writeable && c->wsi) mosquitto_loop_write(c->mosq, 1);
+        c->lost = true;
+        if (!c->base.dispatching) after_io(c, NULL);
     } else {
+        c->attempt = 0;
         lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, 1);
     }
 }
@@ -513,7 +519,7 @@ const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops = {
     .start = mosq_start,
     .publish = mosq_publish,
     .subscribe = mosq_subscribe,
-    .password_changed = mosq_password_changed,
+    .reconnect = mosq_reconnect,
     .disconnect = mosq_disconnect,
     .destroy = mosq_destroy,
     .backend_event = NULL,

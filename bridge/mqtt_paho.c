@@ -44,6 +44,7 @@ struct paho_client {
     lws_sorted_usec_list_t sul_retry;
     int attempt;
     bool connecting, reconnect_pending;
+    char reconnect_why[128];    /* for the `disconnected` of a reconnect we asked for */
     atomic_bool ever_connected; /* written by Paho's threads */
     atomic_bool ssl_error_seen; /* on_ssl_error ran during the current attempt */
     atomic_int outstanding;
@@ -241,7 +242,10 @@ static void do_connect(struct paho_client *c)
         co.cleanstart = 1;
     else
         co.cleansession = 1;
-    co.maxInflight = m->max_inflight;
+    /* The publisher's window bounds what is in flight. Paho's own bound would hold commands
+     * back in its queue, and everything behind them with it: a DISCONNECT meant to drop a
+     * stalled connection (issue 10) would never leave. */
+    co.maxInflight = MAX_OUTSTANDING;
     co.connectTimeout = 10;
     co.automaticReconnect = 1;
     co.minRetryInterval = T2M_MQTT_BACKOFF_MIN_MS / 1000;
@@ -310,7 +314,7 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
         struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST};
         if (c->reconnect_pending && !c->base.stopping) {
             c->reconnect_pending = false;
-            lost.topic = strdup("reconnecting with the new password");
+            lost.topic = strdup(c->reconnect_why);
             t2m_mqtt_evq_push(&m->q, &lost);
             atomic_store(&c->ever_connected, false);
             c->attempt = 0;
@@ -498,16 +502,18 @@ static int start_disconnect(struct paho_client *c, int timeout_ms)
     return MQTTAsync_disconnect(c->cli, &d);
 }
 
-static void paho_password_changed(struct t2m_mqtt *m)
+static void paho_reconnect(struct t2m_mqtt *m, const char *why)
 {
     struct paho_client *c = (struct paho_client *)m;
     if (!c->base.started || c->base.stopping) return;
     if (MQTTAsync_isConnected(c->cli) || atomic_load(&c->ever_connected)) {
         c->reconnect_pending = true;
-        if (start_disconnect(c, 1000) != MQTTASYNC_SUCCESS) {
+        snprintf(c->reconnect_why, sizeof(c->reconnect_why), "%s", why);
+        T2M_INFO("mqtt", "%s", why);
+        /* No grace period: what is in flight is re-sent after the reconnect anyway. */
+        if (start_disconnect(c, 0) != MQTTASYNC_SUCCESS) {
             c->reconnect_pending = false;
-            T2M_WARN("mqtt", "cannot reconnect with the new password now; it is used on the "
-                             "next reconnect");
+            T2M_WARN("mqtt", "cannot reconnect now (%s); Paho reconnects by itself", why);
         }
     } else if (!c->connecting) {
         lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, 1);
@@ -569,7 +575,7 @@ const struct t2m_mqtt_ops t2m_mqtt_paho_ops = {
     .start = paho_start,
     .publish = paho_publish,
     .subscribe = paho_subscribe,
-    .password_changed = paho_password_changed,
+    .reconnect = paho_reconnect,
     .disconnect = paho_disconnect,
     .destroy = paho_destroy,
     .backend_event = paho_backend_event,

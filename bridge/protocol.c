@@ -241,6 +241,33 @@ static void position_timestamp(json_object *pos, struct t2m_update *u)
     }
 }
 
+/* Nesting depth of v (a scalar 0, a container 1 + its deepest member), counted up to limit + 1:
+ * the bound on what the bridge reads holds for the fields it reads, whatever unknown ones do. */
+static int json_depth(json_object *v, int limit)
+{
+    if (limit < 0) return 1;
+    int d = 0;
+    if (json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, key, child)
+        {
+            (void)key;
+            int c = json_depth(child, limit - 1);
+            if (c > d) d = c;
+            if (d > limit) break;
+        }
+        return d + 1;
+    }
+    if (json_object_is_type(v, json_type_array)) {
+        size_t n = json_object_array_length(v);
+        for (size_t i = 0; i < n && d <= limit; i++) {
+            int c = json_depth(json_object_array_get_idx(v, i), limit - 1);
+            if (c > d) d = c;
+        }
+        return d + 1;
+    }
+    return 0;
+}
+
 static enum t2m_parse_result parse_update(json_object *root, struct t2m_update *u, char *why,
                                           size_t whylen)
 {
@@ -273,6 +300,11 @@ static enum t2m_parse_result parse_update(json_object *root, struct t2m_update *
 
     json_object *pos;
     if (!json_object_object_get_ex(root, "position", &pos) || pos == NULL) return T2M_PARSE_OK;
+    /* The message is one level, so position may hold T2M_PROTOCOL_READ_DEPTH - 1 more. */
+    if (json_depth(pos, T2M_PROTOCOL_READ_DEPTH - 1) > T2M_PROTOCOL_READ_DEPTH - 1) {
+        set_why(why, whylen, "position nested too deep");
+        return T2M_PARSE_INVALID_JSON;
+    }
     if (!json_object_is_type(pos, json_type_object)) {
         u->rejected |= T2M_HAS_LAT | T2M_HAS_LON | T2M_HAS_SPEED | T2M_HAS_ACCURACY |
                        T2M_HAS_HEADING | T2M_HAS_TS;

@@ -73,6 +73,9 @@ struct t2m_parser;
  * nests it is skipped rather than taking its update down (SPEC section 1), and still a bound on
  * the parser's stack and memory (deeper messages are dropped as invalid JSON). */
 #define T2M_PROTOCOL_MAX_DEPTH 256
+/* ... while a field the bridge reads (position) may nest at most this deep, counting the message
+ * itself: deeper, the update is dropped as invalid JSON, as before unknown fields were skipped. */
+#define T2M_PROTOCOL_READ_DEPTH 16
 
 /* max_depth: json nesting limit (e.g. T2M_PROTOCOL_MAX_DEPTH). NULL on allocation failure. */
 struct t2m_parser *t2m_parser_new(int max_depth);

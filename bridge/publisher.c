@@ -61,7 +61,20 @@ struct t2m_publisher {
     bool early;      /* `delivered` for an unknown id arrived while in_publish ... */
     int early_id;    /* ... with this id */
     bool drop_warned;
+    int64_t progress_ms; /* last acknowledgement, connect, or start of a non-empty window */
 };
+
+static void progress(struct t2m_publisher *p)
+{
+    if (p->opt.now_ms) p->progress_ms = p->opt.now_ms();
+}
+
+int64_t t2m_publisher_stalled_ms(const struct t2m_publisher *p)
+{
+    if (!p->opt.now_ms || !p->connected || p->inflight.n == 0) return 0;
+    int64_t d = p->opt.now_ms() - p->progress_ms;
+    return d > 0 ? d : 0;
+}
 
 static const char *entry_topic(const struct entry *e)
 {
@@ -354,6 +367,7 @@ static int send_entry(struct t2m_publisher *p, struct entry *e, bool queued)
     }
     e->where = W_INFLIGHT;
     e->msg_id = id;
+    if (p->inflight.n == 0) progress(p); /* the wait for an acknowledgement starts now */
     list_append(&p->inflight, e);
     ids_insert(p, e);
     return T2M_MQTT_OK;
@@ -509,6 +523,7 @@ void t2m_publisher_on_connected(struct t2m_publisher *p)
 {
     p->connected = true;
     p->drop_warned = false;
+    progress(p);
     drain(p);
 }
 
@@ -548,5 +563,6 @@ void t2m_publisher_on_delivered(struct t2m_publisher *p, int msg_id)
     }
     list_remove(&p->inflight, e);
     free(e);
+    progress(p);
     drain(p);
 }

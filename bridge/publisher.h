@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mqtt.h"
 #include "stats.h"
@@ -23,6 +24,8 @@ struct t2m_publisher_options {
     size_t window;        /* messages handed to mqtt.h and not yet delivered, at most */
     size_t high_water;    /* queued messages at which `congested` turns true */
     size_t low_water;     /* ... and back to false (the resume callback fires) */
+    /* The clock for t2m_publisher_stalled_ms (monotonic milliseconds); NULL: never stalled. */
+    int64_t (*now_ms)(void);
 };
 
 /* on_resume(user): called when congestion ends, to resume the upstream (lws_rx_flow_control). */
@@ -51,6 +54,11 @@ size_t t2m_publisher_queued(const struct t2m_publisher *p);
 size_t t2m_publisher_inflight(const struct t2m_publisher *p);
 /* True while connected and the queue is above high water (pause the upstream). */
 bool t2m_publisher_congested(const struct t2m_publisher *p);
+/* How long messages have been in flight without any acknowledgement (ms): since the last
+ * delivery, connect, or the moment the window went from empty to not empty. 0 while nothing is
+ * in flight or while disconnected. A connection whose deliveries stall for longer than 1.5 x
+ * keepalive is dead (SPEC section 7): the bridge reconnects and /healthz says so. */
+int64_t t2m_publisher_stalled_ms(const struct t2m_publisher *p);
 /* True when nothing is queued or in flight (shutdown flush is done). */
 bool t2m_publisher_idle(const struct t2m_publisher *p);
 

@@ -77,6 +77,16 @@ size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets)
             from = at + rl;
             count++;
         }
+        /* A text cut short (the protocol keeps 255 bytes of an error message) can end in the
+         * first part of a long token: that part goes too, from 4 bytes on. */
+        size_t tl = strlen(s);
+        for (size_t tail = (tl < sl ? tl : sl - 1); tail >= 4; tail--) {
+            if (memcmp(s + tl - tail, sec, tail) == 0) {
+                memcpy(s + tl - tail, "***", 4);
+                count++;
+                break;
+            }
+        }
     }
     return count;
 }

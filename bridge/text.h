@@ -16,8 +16,10 @@ bool t2m_utf8_valid(const char *s, size_t len);
 bool t2m_text_printable(const char *s, size_t len);
 
 /* Replaces, in place, every occurrence of each non-empty secret in the NUL-terminated text s
- * with "***" (a secret shorter than that with as many '*'), so the text never grows. For text
- * that came from the network before it is logged or published. Returns how many were replaced. */
+ * with "***" (a secret shorter than that with as many '*'), and a tail of 4 or more bytes that
+ * is the start of a secret (a text truncated in the middle of it) with "***", so the text
+ * never grows. For text that came from the network before it is logged or published. Returns
+ * how many were replaced. */
 size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets);
 
 #endif

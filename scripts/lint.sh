@@ -37,9 +37,16 @@ cppcheck --project="$db/compile_commands.json" --enable=warning,performance,port
 
 echo "==== clang-tidy ===="
 tidy_log="$db/tidy.log"
-# run-clang-tidy colours its output even into a file: strip the escapes before grepping
-run-clang-tidy-14 -p "$db" -quiet -j "$(nproc 2>/dev/null || echo 2)" 2>/dev/null |
-    sed 's/\x1b\[[0-9;]*m//g' >"$tidy_log" || true
+# run-clang-tidy colours its output even into a file: strip the escapes before grepping. Its own
+# failure (a crash, a file it cannot parse) fails the lint too, with what it said.
+tidy_rc=0
+run-clang-tidy-14 -p "$db" -quiet -j "$(nproc 2>/dev/null || echo 2)" 2>"$db/tidy.err" |
+    sed 's/\x1b\[[0-9;]*m//g' >"$tidy_log" || tidy_rc=$?
+if [ "$tidy_rc" -ne 0 ]; then
+    echo "clang-tidy failed (exit $tidy_rc):" >&2
+    grep -v '^[0-9]* warnings\? generated' "$db/tidy.err" | tail -20 >&2
+    status=1
+fi
 if grep -qE '(warning|error): ' "$tidy_log"; then
     grep -E -A6 '(warning|error): ' "$tidy_log" >&2
     echo "clang-tidy: $(grep -cE '(warning|error): ' "$tidy_log") findings" >&2

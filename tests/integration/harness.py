@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 
 import paho.mqtt.client as paho
@@ -46,6 +48,30 @@ def outcome_failed(testcase):
         return False
     # The result object is the whole run's: only entries for this very test count.
     return any(t is testcase for t, _ in list(res.errors) + list(res.failures))
+
+
+def http_get(port, path):
+    """(status, body) of GET http://127.0.0.1:port/path, or (None, None) when nothing answers."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError:
+        return None, None
+
+
+def metrics(port):
+    """The bridge's /metrics as {"name{labels}": value}; {} when it does not answer."""
+    code, body = http_get(port, "/metrics")
+    if code != 200:
+        return {}
+    out = {}
+    for line in body.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
 
 
 def free_port():

@@ -10,27 +10,14 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.error
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import (SLOW, Bridge, Broker, Sim, Subscriber, bridge_conf,  # noqa: E402
-                     free_port, retained_snapshot, wait_for)
+                     free_port, http_get, retained_snapshot, wait_for)
 from refresh_server import RefreshServer  # noqa: E402
 
 STATUS = "telematics/inst1/status"
-
-
-def http_get(port, path):
-    """(status, body) of GET http://127.0.0.1:port/path, or (None, None) when nothing answers."""
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-    except OSError:
-        return None, None
 
 
 def read(path):
@@ -100,15 +87,7 @@ class Base(unittest.TestCase):
         return self.bridge
 
     def metrics(self):
-        code, body = http_get(self.http_port, "/metrics")
-        if code != 200:
-            return {}
-        out = {}
-        for line in body.splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
+        return harness.metrics(self.http_port)
 
     def metric(self, name):
         return self.metrics().get(name, 0)

@@ -72,6 +72,7 @@ struct settings {
     bool no_auth_reply, bad_tokens, stamp_ms;
     int auth_error;
     int auth_then_error; /* authenticated, then this error and close */
+    bool early_update;   /* one device_update before `authenticated` */
     uint64_t junk_every, fragment, huge_frame, blast;
     double rate, ping_interval, auth_timeout;
     unsigned devices;
@@ -646,6 +647,13 @@ static void handle_authenticate(struct conn *c, json_object *o)
         conn_fail(c, g.set.auth_then_error);
         return;
     }
+    if (g.set.early_update) {
+        /* Out of order: data before the server said the client is authenticated. */
+        static const char early[] =
+            "{\"type\":\"device_update\",\"device_token\":\"early-device\",\"track_token\":"
+            "\"EARLY\",\"position\":{\"Latitude\":1.5,\"Longitude\":2.5,\"Timestamp\":1}}";
+        conn_push_str(c, early);
+    }
     lws_sul_cancel(&c->sul_auth);
     c->state = CS_STREAM;
     g.st.authenticated++;
@@ -887,6 +895,8 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
         }
     } else if (!strcmp(key, "no_auth_reply")) {
         if ((rc = parse_bool(v, &b)) == 0) g.set.no_auth_reply = b;
+    } else if (!strcmp(key, "early_update")) {
+        if ((rc = parse_bool(v, &b)) == 0) g.set.early_update = b;
     } else if (!strcmp(key, "bad_tokens")) {
         if ((rc = parse_bool(v, &b)) == 0) g.set.bad_tokens = b;
     } else if (!strcmp(key, "stamp_ms")) {
@@ -967,6 +977,7 @@ static json_object *settings_json(void)
     json_object_object_add(o, "huge_frame", json_object_new_int64((int64_t)g.set.huge_frame));
     json_object_object_add(o, "blast", json_object_new_int64((int64_t)g.set.blast));
     json_object_object_add(o, "bad_tokens", json_object_new_boolean(g.set.bad_tokens));
+    json_object_object_add(o, "early_update", json_object_new_boolean(g.set.early_update));
     json_object_object_add(o, "stamp_ms", json_object_new_boolean(g.set.stamp_ms));
     json_object_object_add(o, "rate", json_object_new_double(g.set.rate));
     json_object_object_add(o, "ping_interval", json_object_new_double(g.set.ping_interval));
@@ -1228,6 +1239,7 @@ static void usage(FILE *f)
         "  --huge-frame BYTES  one padded update of exactly BYTES after auth (huge_frame)\n"
         "  --fragment BYTES    send messages as WebSocket fragments of BYTES (fragment)\n"
         "  --bad-tokens        every 3rd update carries a hostile device token (bad_tokens)\n"
+        "  --early-update      a device_update (device early-device) before authenticated\n"
         "Bench:\n"
         "  --blast N           after auth send N updates as fast as the socket takes (blast)\n"
         "  --stamp-ms          Timestamp = send time in Unix ms (stamp_ms)\n"
@@ -1276,6 +1288,7 @@ int main(int argc, char **argv)
         {"huge-frame", 1, "huge_frame"},
         {"fragment", 1, "fragment"},
         {"bad-tokens", 0, "bad_tokens"},
+        {"early-update", 0, "early_update"},
         {"blast", 1, "blast"},
         {"stamp-ms", 0, "stamp_ms"},
     };

@@ -29,8 +29,8 @@
 #define MAX_CLIENTS 256
 #define REQ_MAX 8192
 
-static const char *const modes[] = {"silent", "half-status", "redirect",
-                                    "extension", "rsv1", "reset"};
+static const char *const modes[] = {"silent",    "half-status", "redirect",
+                                    "extension", "rsv1",        "reset"};
 
 int sim_hostile_mode_known(const char *mode)
 {

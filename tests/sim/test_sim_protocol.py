@@ -21,7 +21,8 @@ UUID_LOWER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3
 UUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3}-[0-9A-F]{12}$")
 CITIES = [(40.7128, -74.0060), (52.52, 13.405), (51.5074, -0.1278), (48.1351, 11.582)]
 MISBEHAVIOUR_OFF = dict(close_after=0, abort_after=0, silent_after=0, no_auth_reply=0,
-                        auth_error=0, junk_every=0, fragment=0, bad_tokens=0, rate=50)
+                        auth_error=0, auth_then_error=0, early_update=0, junk_every=0, fragment=0,
+                        bad_tokens=0, rate=50)
 
 
 def metres(a, b):
@@ -160,6 +161,21 @@ class SimTest(unittest.TestCase):
             c = self.client()
             c.authenticate(TOKEN, INSTANCE)
             self.expect_error(c, code)
+
+    def test_auth_then_error_switch(self):
+        self.sim.set(auth_then_error=401)
+        c = self.client()
+        c.authenticate(TOKEN, INSTANCE)
+        self.assertEqual(c.recv_json()["type"], "authenticated")
+        self.expect_error(c, 401)
+
+    def test_early_update_switch(self):
+        self.sim.set(early_update=1)
+        c = self.client()
+        c.authenticate(TOKEN, INSTANCE)
+        first = c.recv_json()
+        self.assertEqual((first["type"], first["device_token"]), ("device_update", "early-device"))
+        self.assertEqual(c.recv_json()["type"], "authenticated")
 
     def test_invalid_json_from_client_400(self):
         c = self.client()
@@ -318,6 +334,74 @@ class SimTest(unittest.TestCase):
         for k in ("connections", "active", "authenticated", "updates_sent", "pongs",
                   "last_pong_timestamp", "last_auth"):
             self.assertIn(k, st)
+
+
+class HostileHandshakes(unittest.TestCase):
+    """--handshake MODE: a server that misbehaves before or during the upgrade."""
+
+    REQUEST = ("GET /realtime HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               "Sec-WebSocket-Version: 13\r\n\r\n").encode()
+
+    def exchange(self, mode, *args, wait=0.5):
+        """What the server sends for one upgrade request, read until it closes or stays silent
+        for `wait` s, and whether it closed."""
+        import socket
+        with Sim(SIM, "--handshake", mode, *args) as sim:
+            s = socket.create_connection(("127.0.0.1", sim.port), timeout=wait)
+            s.sendall(self.REQUEST)
+            data, closed = b"", False
+            while True:
+                try:
+                    chunk = s.recv(4096)
+                except socket.timeout:
+                    break
+                except ConnectionResetError:
+                    closed = True
+                    break
+                if not chunk:
+                    closed = True
+                    break
+                data += chunk
+            s.close()
+            wait_for(lambda: "hostile connection 1 (%s)" % mode in sim.stderr_text(), 5,
+                     "the connection reported")
+            return data, closed
+
+    def test_silent(self):
+        self.assertEqual(self.exchange("silent"), (b"", False))
+
+    def test_half_status(self):
+        data, closed = self.exchange("half-status")
+        self.assertEqual((data, closed), (b"HTTP/1.1 10", False))
+
+    def test_redirect(self):
+        data, closed = self.exchange("redirect", "--redirect-to", "ws://127.0.0.1:9/x")
+        self.assertTrue(data.startswith(b"HTTP/1.1 302 Found\r\n"), data)
+        self.assertIn(b"\r\nLocation: ws://127.0.0.1:9/x\r\n", data)
+        self.assertTrue(closed)
+
+    def test_extension(self):
+        data, _ = self.exchange("extension")
+        self.assertTrue(data.startswith(b"HTTP/1.1 101 "), data)
+        self.assertIn(b"Sec-WebSocket-Extensions: permessage-deflate", data)
+        # RFC 6455's own example key and accept value
+        self.assertIn(b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", data)
+
+    def test_rsv1(self):
+        data, _ = self.exchange("rsv1")
+        head, frame = data.split(b"\r\n\r\n", 1)
+        self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+        self.assertNotIn(b"Extensions", head)
+        self.assertEqual(frame[0], 0xC1)  # FIN + RSV1 + text
+
+    def test_reset(self):
+        self.assertTrue(self.exchange("reset")[1])
+
+    def test_unknown_mode(self):
+        import subprocess
+        r = subprocess.run([SIM, "--handshake", "bogus"], capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
 
 
 class BenchModes(unittest.TestCase):

@@ -710,6 +710,61 @@ static void test_fast_path_random(void)
     CU_ASSERT(fast_compared > 20000);
 }
 
+/* SPEC section 1 / issue 10: an unknown field is skipped however deep it nests (up to the
+ * parser's bound); the position the bridge reads keeps the old 16-level bound. Both paths. */
+static void test_depth(void)
+{
+    struct t2m_parser *ps[2] = {t2m_parser_new(T2M_PROTOCOL_MAX_DEPTH),
+                                t2m_parser_new(T2M_PROTOCOL_MAX_DEPTH)};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ps[0]);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ps[1]);
+    t2m_parser_set_fast_path(ps[1], false);
+    static char doc[8192];
+    static const struct {
+        int extra_depth, pos_depth;
+        enum t2m_parse_result want;
+    } cases[] = {
+        {17, 0, T2M_PARSE_OK},
+        {100, 0, T2M_PARSE_OK},
+        {254, 0, T2M_PARSE_OK},
+        {300, 0, T2M_PARSE_INVALID_JSON}, /* past the parser's bound */
+        {0, 14, T2M_PARSE_OK},
+        {0, 15, T2M_PARSE_INVALID_JSON}, /* 1 + 1 + 15 > 16 */
+        {0, 40, T2M_PARSE_INVALID_JSON},
+    };
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        int o = snprintf(doc, sizeof(doc), "{\"type\":\"device_update\",\"device_token\":\"d\",");
+        o += snprintf(doc + o, sizeof(doc) - (size_t)o, "\"extra\":");
+        for (int i = 0; i < cases[c].extra_depth; i++)
+            o += snprintf(doc + o, sizeof(doc) - (size_t)o, "{\"a\":");
+        o += snprintf(doc + o, sizeof(doc) - (size_t)o, "1");
+        for (int i = 0; i < cases[c].extra_depth; i++)
+            doc[o++] = '}';
+        o += snprintf(doc + o, sizeof(doc) - (size_t)o,
+                      ",\"position\":{\"Latitude\":1.5,"
+                      "\"Longitude\":2.5,\"deep\":");
+        for (int i = 0; i < cases[c].pos_depth; i++)
+            doc[o++] = '[';
+        doc[o++] = '0';
+        for (int i = 0; i < cases[c].pos_depth; i++)
+            doc[o++] = ']';
+        o += snprintf(doc + o, sizeof(doc) - (size_t)o, "}}");
+        for (int k = 0; k < 2; k++) {
+            enum t2m_parse_result r =
+                t2m_protocol_parse(ps[k], doc, (size_t)o, &msg, why, sizeof(why));
+            if (r != cases[c].want)
+                fprintf(stderr, "\n  case %zu path %d: got %d (%s)\n", c, k, r, why);
+            CU_ASSERT_EQUAL(r, cases[c].want);
+            if (r == T2M_PARSE_OK) {
+                CU_ASSERT_EQUAL(msg.type, T2M_MSG_DEVICE_UPDATE);
+                CU_ASSERT(msg.update.has & T2M_HAS_LAT);
+            }
+        }
+    }
+    t2m_parser_free(ps[0]);
+    t2m_parser_free(ps[1]);
+}
+
 int main(void)
 {
     parser = t2m_parser_new(16);
@@ -727,6 +782,7 @@ int main(void)
         {"device_token validation", test_device_token},
         {"junk input", test_junk},
         {"unknown types and fields", test_unknown},
+        {"nesting: unknown fields skipped, position bounded", test_depth},
         {"ping, authenticated, welcome, subscribed, error", test_control_messages},
         {"auth message", test_render_auth},
         {"pong", test_render_pong},

@@ -616,6 +616,60 @@ static void test_free_everything(void)
 }
 
 /* Many topics: the topic map grows, coalescing stays exact. */
+static int64_t fake_ms;
+static int64_t fake_now(void)
+{
+    return fake_ms;
+}
+
+/* SPEC 7 / issue 10: a broker that takes PUBLISH and never acknowledges shows as a stall that
+ * grows with time; any acknowledgement, a reconnect or an empty window ends it. */
+static void test_stall_clock(void)
+{
+    free(S.recs);
+    memset(&S, 0, sizeof(S));
+    fake_ms = 1000;
+    struct t2m_publisher_options o = {.offline_queue = 100, .window = 4, .now_ms = fake_now};
+    struct t2m_publisher *p = t2m_publisher_new(FAKE, &o, &stats, on_resume, &resumes);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    S.p = p;
+    pub(p, "t/a", "1", true); /* offline: queued, nothing in flight */
+    fake_ms = 5000;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    up(p); /* sent now: the wait starts at the connect */
+    CU_ASSERT_EQUAL(t2m_publisher_inflight(p), 1);
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    fake_ms = 12500;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 7500);
+    pub(p, "t/b", "2", true); /* more sent: still no acknowledgement */
+    fake_ms = 13000;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 8000);
+    CU_ASSERT(deliver_one(p)); /* one acknowledgement: the clock restarts */
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    fake_ms = 14000;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 1000);
+    deliver_all(p); /* nothing in flight: no stall however long it stays so */
+    fake_ms = 100000;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    pub(p, "t/c", "3", true); /* the window opens again now */
+    fake_ms = 100500;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 500);
+    down(p); /* disconnected: in flight moves to re-send; no stall to report */
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    fake_ms = 200000;
+    up(p);
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    fake_ms = 200001;
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 1);
+    done(p);
+    /* Without a clock it never reports a stall. */
+    p = mk(10, 2, 0, 0);
+    up(p);
+    pub(p, "t/a", "1", true);
+    CU_ASSERT_EQUAL(t2m_publisher_stalled_ms(p), 0);
+    done(p);
+}
+
 static void test_many_topics(void)
 {
     struct t2m_publisher *p = mk(0, 1000, 0, 0);
@@ -656,6 +710,7 @@ int main(void)
         {"bad input", test_bad_input},
         {"free releases everything", test_free_everything},
         {"many topics", test_many_topics},
+        {"stalled deliveries timed", test_stall_clock},
         {NULL, NULL},
     };
     return t2m_test_run("publisher", cases);

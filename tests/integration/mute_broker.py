@@ -1,0 +1,113 @@
+"""An MQTT peer that accepts connections and never acknowledges a publish (issue 10): it answers
+CONNECT with CONNACK, SUBSCRIBE with SUBACK and PINGREQ with PINGRESP, and reads every PUBLISH
+without a PUBACK. Written from the MQTT 3.1.1 and 5 specifications, independently of mosquitto;
+loopback only. Runs in a thread of the test."""
+
+import socket
+import struct
+import threading
+
+
+def _remaining_length(data, pos):
+    """(value, next position) of the variable byte integer at pos, or (None, pos) if incomplete."""
+    mult, value = 1, 0
+    for i in range(4):
+        if pos + i >= len(data):
+            return None, pos
+        b = data[pos + i]
+        value += (b & 0x7F) * mult
+        if not b & 0x80:
+            return value, pos + i + 1
+        mult *= 128
+    raise ValueError("malformed remaining length")
+
+
+class MuteBroker:
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = 0
+        self.publishes = []  # (connection number, topic)
+        self.stopping = False
+        self.clients = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self):
+        return "tcp://127.0.0.1:%d" % self.port
+
+    def _accept(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+                n = self.connections
+                self.clients.append(c)
+            threading.Thread(target=self._serve, args=(c, n), daemon=True).start()
+
+    def _serve(self, c, n):
+        buf = b""
+        version = 4
+        try:
+            while not self.stopping:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 2:
+                    rl, pos = _remaining_length(buf, 1)
+                    if rl is None or len(buf) < pos + rl:
+                        break
+                    ptype, body = buf[0] >> 4, buf[pos:pos + rl]
+                    buf = buf[pos + rl:]
+                    if ptype == 1:  # CONNECT: protocol name, then the level
+                        nl = struct.unpack(">H", body[:2])[0]
+                        version = body[2 + nl]
+                        c.sendall(b"\x20\x03\x00\x00\x00" if version == 5 else b"\x20\x02\x00\x00")
+                    elif ptype == 3:  # PUBLISH: counted, never acknowledged
+                        tl = struct.unpack(">H", body[:2])[0]
+                        with self.lock:
+                            self.publishes.append((n, body[2:2 + tl].decode("utf-8", "replace")))
+                    elif ptype == 8:  # SUBSCRIBE: grant QoS 0 to each filter
+                        pid, rest = body[:2], body[2:]
+                        if version == 5:
+                            pl, p = _remaining_length(rest, 0)
+                            rest = rest[p + pl:]
+                        codes = b""
+                        while len(rest) >= 3:
+                            fl = struct.unpack(">H", rest[:2])[0]
+                            rest = rest[2 + fl + 1:]
+                            codes += b"\x00"
+                        props = b"\x00" if version == 5 else b""
+                        payload = pid + props + codes
+                        c.sendall(bytes([0x90, len(payload)]) + payload)
+                    elif ptype == 12:  # PINGREQ
+                        c.sendall(b"\xd0\x00")
+                    elif ptype == 14:  # DISCONNECT
+                        return
+        except (OSError, ValueError, IndexError, struct.error):
+            return
+        finally:
+            c.close()
+
+    def publishes_on(self, n):
+        with self.lock:
+            return [t for k, t in self.publishes if k == n]
+
+    def stop(self):
+        self.stopping = True
+        self.sock.close()
+        with self.lock:
+            for c in self.clients:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
