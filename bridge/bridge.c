@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-#include "devices.h"
 #include "discovery.h"
 #include "http.h"
 #include "log.h"
@@ -17,6 +17,7 @@
 #include "owntracks.h"
 #include "payload.h"
 #include "publisher.h"
+#include "state.h"
 #include "stats.h"
 #include "topics.h"
 #include "upstream.h"
@@ -42,7 +43,7 @@ struct t2m_bridge {
     struct t2m_stats stats;
     struct t2m_mqtt *mqtt;
     struct t2m_publisher *pub;
-    struct t2m_devices *devices;
+    struct t2m_state *state;
     struct t2m_http *http;
     struct lws_vhost *up_vh;
     struct instance *inst;
@@ -54,9 +55,10 @@ struct t2m_bridge {
     bool stall_seen;   /* deliveries stalled; cleared by the next acknowledgement */
     bool stall_kicked; /* this connection was already dropped for stalling */
     lws_usec_t stop_deadline;
-    lws_sorted_usec_list_t sul_stop, sul_throttle, sul_health;
-    struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
-    char topic[1024 + 2 * SEG_MAX];
+    lws_sorted_usec_list_t sul_stop, sul_state, sul_health;
+    bool readback;     /* reading the retained state back (until the marker returns) */
+    size_t readback_n; /* retained messages of ours read back on this connection */
+    char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
 };
 
@@ -70,11 +72,6 @@ static int64_t wall_ms(void)
 static int64_t mono_ms(void)
 {
     return lws_now_usecs() / 1000;
-}
-
-static int qos(const struct t2m_bridge *b)
-{
-    return b->cfg->mqtt.qos;
 }
 
 /* Pauses every upstream while the publisher is congested (connected but behind). */
@@ -131,33 +128,44 @@ static void on_up_state(void *user, unsigned idx, enum t2m_up_state s, const cha
     publish_status(b, idx);
 }
 
-/* ---- discovery ---- */
+/* ---- the state core's actions ---- */
 
-struct emit_ctx {
-    struct t2m_bridge *b;
-    bool urgent;
-};
-
-static int emit_config(void *user, const char *topic, const char *payload, size_t len)
+static void on_action(void *user, const struct t2m_action *a)
 {
-    struct emit_ctx *e = user;
-    if (e->urgent)
-        return t2m_publisher_publish_urgent(e->b->pub, topic, payload, len, 1, true) == T2M_MQTT_OK
-                   ? 0
-                   : 1;
-    publish(e->b, topic, payload, len, 1, true);
-    return 0;
+    struct t2m_bridge *b = user;
+    if (a->urgent && t2m_publisher_publish_urgent(b->pub, a->topic, a->payload, a->len, a->qos,
+                                                  a->retain) == T2M_MQTT_OK)
+        return;
+    publish(b, a->topic, a->payload, a->len, a->qos, a->retain);
 }
 
-static void send_device_discovery(struct t2m_bridge *b, struct t2m_device *d, bool urgent)
+static void state_cb(lws_sorted_usec_list_t *sul);
+
+/* One timer serves every deadline of the core: its earliest. */
+static void state_arm(struct t2m_bridge *b)
 {
-    if (!b->cfg->homeassistant.enabled) return;
-    struct emit_ctx e = {b, urgent};
-    const struct t2m_instance_cfg *ic = &b->cfg->instances[d->instance];
-    const char *alias = t2m_config_alias(b->cfg, d->token, d->token_len);
-    if (t2m_discovery_device(&b->disc, ic->id, strlen(ic->id), d->token, d->token_len, alias,
-                             emit_config, &e) == 0)
-        d->flags |= T2M_DEVF_DISCOVERED;
+    int64_t t = t2m_state_next_deadline(b->state);
+    if (t == INT64_MAX) {
+        lws_sul_cancel(&b->sul_state);
+        return;
+    }
+    int64_t wait = t - wall_ms();
+    lws_sul_schedule(b->ctx, 0, &b->sul_state, state_cb, wait > 0 ? (lws_usec_t)wait * 1000 : 1);
+}
+
+static void state_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_state);
+    t2m_state_tick(b->state, wall_ms());
+    state_arm(b);
+    check_congestion(b);
+}
+
+static int emit_bridge_config(void *user, const char *topic, const char *payload, size_t len)
+{
+    struct t2m_bridge *b = user;
+    return t2m_publisher_publish_urgent(b->pub, topic, payload, len, 1, true) == T2M_MQTT_OK ? 0
+                                                                                             : 1;
 }
 
 static void send_bridge_discovery(struct t2m_bridge *b)
@@ -166,102 +174,7 @@ static void send_bridge_discovery(struct t2m_bridge *b)
     const char *ids[b->n_inst ? b->n_inst : 1];
     for (size_t i = 0; i < b->n_inst; i++)
         ids[i] = b->cfg->instances[i].id;
-    struct emit_ctx e = {b, true};
-    t2m_discovery_bridge(&b->disc, ids, b->n_inst, emit_config, &e);
-}
-
-/* ---- positions ---- */
-
-/* Renders and queues every message of one position: the position JSON, the attribute topics,
- * OwnTracks. `u` is the update as stored for the device. */
-static void publish_position(struct t2m_bridge *b, struct t2m_device *d, const struct t2m_update *u)
-{
-    const struct t2m_config *cfg = b->cfg;
-    const struct instance *in = &b->inst[d->instance];
-    const struct t2m_instance_cfg *ic = &cfg->instances[d->instance];
-    char dseg[SEG_MAX];
-    if (t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) < 0)
-        return; /* cannot happen: the parser rejects such tokens */
-
-    if (cfg->homeassistant.enabled && !(d->flags & T2M_DEVF_DISCOVERED) &&
-        t2m_mqtt_connected(b->mqtt))
-        send_device_discovery(b, d, false);
-
-    int tl = snprintf(b->topic, sizeof(b->topic), "%s/%s/%s/", cfg->mqtt.base_topic, in->seg, dseg);
-    size_t n = t2m_payload_position(b->payload, sizeof(b->payload), ic->id, strlen(ic->id), u,
-                                    &cfg->units.resolved);
-    if (n) {
-        memcpy(b->topic + tl, "position", sizeof("position"));
-        publish(b, b->topic, b->payload, n, qos(b), cfg->mqtt.retain);
-    }
-    if (cfg->mqtt.attribute_topics) {
-        for (int a = 0; a < T2M_ATTR_COUNT; a++) {
-            size_t vn = t2m_payload_attribute(b->payload, sizeof(b->payload), (enum t2m_attr)a, u,
-                                              &cfg->units.resolved);
-            if (!vn) continue;
-            snprintf(b->topic + tl, sizeof(b->topic) - (size_t)tl, "%s",
-                     t2m_payload_attr_name((enum t2m_attr)a));
-            publish(b, b->topic, b->payload, vn, qos(b), cfg->mqtt.retain);
-        }
-    }
-    if (cfg->owntracks.enabled) {
-        const char *alias = t2m_config_alias(cfg, d->token, d->token_len);
-        char tid[3];
-        t2m_owntracks_tid(tid, alias ? alias : d->token, alias ? strlen(alias) : d->token_len);
-        size_t on = t2m_owntracks_payload(b->payload, sizeof(b->payload), u, tid, wall_ms() / 1000);
-        if (on) {
-            snprintf(b->topic, sizeof(b->topic), "owntracks/%s/%s", in->seg, dseg);
-            publish(b, b->topic, b->payload, on, qos(b), true);
-        }
-    }
-    if (u->has & T2M_HAS_TS) d->last_ts_ms = u->ts_ms;
-    check_congestion(b);
-}
-
-static void throttle_cb(lws_sorted_usec_list_t *sul);
-
-static void throttle_arm(struct t2m_bridge *b)
-{
-    if (!b->thr_head) return;
-    int64_t wait = b->thr_head->window_end_ms - mono_ms();
-    lws_sul_schedule(b->ctx, 0, &b->sul_throttle, throttle_cb,
-                     wait > 0 ? (lws_usec_t)wait * 1000 : 1);
-}
-
-/* Opens a min_interval window for d. Windows all have the same length, so appending keeps the
- * FIFO in deadline order: one timer serves every device. */
-static void throttle_open(struct t2m_bridge *b, struct t2m_device *d)
-{
-    d->flags |= T2M_DEVF_IN_WINDOW;
-    d->window_end_ms = mono_ms() + (int64_t)(b->cfg->mqtt.min_interval * 1000.0);
-    d->tnext = NULL;
-    if (b->thr_tail)
-        b->thr_tail->tnext = d;
-    else
-        b->thr_head = d;
-    b->thr_tail = d;
-    if (b->thr_head == d) throttle_arm(b);
-}
-
-/* A window ended: publish what arrived during it (the trailing edge), else close it. */
-static void throttle_cb(lws_sorted_usec_list_t *sul)
-{
-    struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_throttle);
-    int64_t now = mono_ms();
-    while (b->thr_head && b->thr_head->window_end_ms <= now) {
-        struct t2m_device *d = b->thr_head;
-        b->thr_head = d->tnext;
-        if (!b->thr_head) b->thr_tail = NULL;
-        d->flags &= (uint8_t)~T2M_DEVF_IN_WINDOW;
-        if (d->flags & T2M_DEVF_PENDING) {
-            d->flags &= (uint8_t)~T2M_DEVF_PENDING;
-            struct t2m_update u;
-            t2m_device_load(d, &u);
-            publish_position(b, d, &u);
-            throttle_open(b, d);
-        }
-    }
-    throttle_arm(b);
+    t2m_discovery_bridge(&b->disc, ids, b->n_inst, emit_bridge_config, b);
 }
 
 static void on_update(void *user, unsigned idx, const struct t2m_update *u)
@@ -269,64 +182,41 @@ static void on_update(void *user, unsigned idx, const struct t2m_update *u)
     struct t2m_bridge *b = user;
     b->stats.updates_received++;
     if (u->rejected) b->stats.fields_rejected += (uint64_t)__builtin_popcount(u->rejected);
-
-    enum t2m_dev_status st;
-    struct t2m_device *d =
-        t2m_devices_get(b->devices, idx, u->device_token, u->device_token_len, true, &st);
-    if (!d) {
-        if (st == T2M_DEV_FULL) {
-            if (b->stats.dropped[T2M_DROP_MAX_DEVICES]++ == 0)
-                T2M_WARN("bridge",
-                         "upstream.max_devices (%d) reached: updates of further new "
-                         "devices are dropped",
-                         b->cfg->upstream.max_devices);
-        } else {
-            T2M_ERROR("bridge", "out of memory adding a device");
-        }
-        return;
-    }
-    /* The stale guard: never let an older fix replace a newer one (OwnTracks Recorder's
-     * lesson); compared with the newest accepted, which is at least the newest published. */
-    if ((u->has & T2M_HAS_TS) && (d->flags & T2M_DEVF_HAS_STATE) && (d->has & T2M_HAS_TS) &&
-        u->ts_ms < d->ts_ms) {
-        b->stats.dropped[T2M_DROP_STALE]++;
-        T2M_DEBUG("bridge", "stale update dropped (older than the last one)");
-        return;
-    }
-    if (t2m_device_store(d, u) != 0) {
-        T2M_ERROR("bridge", "out of memory storing a position");
-        return;
-    }
-    if (b->cfg->mqtt.min_interval > 0) {
-        if (d->flags & T2M_DEVF_IN_WINDOW) {
-            d->flags |= T2M_DEVF_PENDING;
-            return;
-        }
-        publish_position(b, d, u);
-        throttle_open(b, d);
-        return;
-    }
-    publish_position(b, d, u);
+    t2m_state_update(b->state, idx, u, wall_ms());
+    state_arm(b);
+    check_congestion(b);
 }
 
 /* ---- MQTT events ---- */
 
-static void republish_device(struct t2m_device *d, void *user)
+/* SPEC section 2.1: the broker is the bridge's memory. Its own retained positions and trips are
+ * read back on every connect; a marker published after the SUBSCRIBE comes back once the broker
+ * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
+static void readback_start(struct t2m_bridge *b)
 {
-    struct t2m_bridge *b = user;
-    send_device_discovery(b, d, true);
-    if ((d->flags & T2M_DEVF_HAS_STATE) && !(d->flags & T2M_DEVF_PENDING)) {
-        struct t2m_update u;
-        t2m_device_load(d, &u);
-        publish_position(b, d, &u);
+    char pos[1100], trip[1100];
+    t2m_state_readback_topics(b->state, pos, trip, sizeof(pos));
+    b->readback = pos[0] && trip[0] && t2m_mqtt_subscribe(b->mqtt, pos, 1) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, trip, 1) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, b->marker_topic, 1) == T2M_MQTT_OK;
+    if (!b->readback) {
+        T2M_WARN("bridge", "cannot read the retained state back from the broker");
+        return;
     }
+    b->readback_n = 0;
+    t2m_publisher_publish_urgent(b->pub, b->marker_topic, "readback", 8, 1, false);
 }
 
-/* HA restarted or the broker came back: everything HA needs, configs before positions. */
-static void republish_all(struct t2m_bridge *b)
+static void readback_done(struct t2m_bridge *b)
 {
-    send_bridge_discovery(b);
-    t2m_devices_foreach(b->devices, republish_device, b);
+    char pos[1100], trip[1100];
+    t2m_state_readback_topics(b->state, pos, trip, sizeof(pos));
+    t2m_mqtt_unsubscribe(b->mqtt, pos);
+    t2m_mqtt_unsubscribe(b->mqtt, trip);
+    t2m_mqtt_unsubscribe(b->mqtt, b->marker_topic);
+    b->readback = false;
+    T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
+             t2m_state_count(b->state));
 }
 
 static void on_mqtt_connected(void *user)
@@ -342,19 +232,15 @@ static void on_mqtt_connected(void *user)
     t2m_publisher_publish_urgent(b->pub, b->state_topic, "online", 6, 1, true);
     if (b->cfg->homeassistant.enabled)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
+    readback_start(b);
     for (size_t i = 0; i < b->n_inst; i++)
         publish_status(b, i);
     /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
-     * while the publisher still counts as offline, so the positions republish_all adds
+     * while the publisher still counts as offline, so the positions the state core re-sends
      * coalesce into the queue and leave after the configs, never before. */
-    republish_all(b);
+    send_bridge_discovery(b);
+    t2m_state_connected(b->state, true, wall_ms());
     t2m_publisher_on_connected(b->pub);
-}
-
-static void clear_discovered(struct t2m_device *d, void *user)
-{
-    (void)user;
-    d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED;
 }
 
 static void on_mqtt_disconnected(void *user, const char *reason)
@@ -362,8 +248,9 @@ static void on_mqtt_disconnected(void *user, const char *reason)
     struct t2m_bridge *b = user;
     T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
     b->stall_kicked = false;
+    b->readback = false;
     t2m_publisher_on_disconnected(b->pub);
-    t2m_devices_foreach(b->devices, clear_discovered, NULL);
+    t2m_state_connected(b->state, false, wall_ms());
     on_resume(b); /* while offline, keep consuming: the queue coalesces */
 }
 
@@ -403,10 +290,22 @@ static void health_cb(lws_sorted_usec_list_t *sul)
 static void on_mqtt_message(void *user, const char *topic, const void *payload, size_t len)
 {
     struct t2m_bridge *b = user;
+    if (b->readback) {
+        if (strcmp(topic, b->marker_topic) == 0) {
+            readback_done(b);
+            return;
+        }
+        if (t2m_state_retained(b->state, topic, payload, len, wall_ms())) {
+            b->readback_n++;
+            state_arm(b);
+            return;
+        }
+    }
     if (b->cfg->homeassistant.enabled && strcmp(topic, b->cfg->homeassistant.status_topic) == 0 &&
         len == 6 && memcmp(payload, "online", 6) == 0) {
         T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
-        republish_all(b);
+        send_bridge_discovery(b);
+        t2m_state_republish(b->state, wall_ms());
     }
 }
 
@@ -425,9 +324,8 @@ static size_t render_healthz(void *user, char *buf, size_t n, int *status)
     size_t o = (size_t)snprintf(buf, n, "{\"status\":\"%s\",", reason ? "error" : "ok");
     if (reason && o < n) o += (size_t)snprintf(buf + o, n - o, "\"reason\":\"%s\",", reason);
     if (o < n)
-        o +=
-            (size_t)snprintf(buf + o, n - o, "\"mqtt\":\"%s\",\"devices\":%zu,\"instances\":{",
-                             mqtt_ok ? "connected" : "disconnected", t2m_devices_count(b->devices));
+        o += (size_t)snprintf(buf + o, n - o, "\"mqtt\":\"%s\",\"devices\":%zu,\"instances\":{",
+                              mqtt_ok ? "connected" : "disconnected", t2m_state_count(b->state));
     for (size_t i = 0; i < b->n_inst && o + 64 < n; i++) {
         if (i) buf[o++] = ',';
         const char *id = b->cfg->instances[i].id;
@@ -452,7 +350,7 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
         .stats = &b->stats,
         .mqtt_connected = t2m_mqtt_connected(b->mqtt),
         .offline_queue_depth = t2m_publisher_queued(b->pub),
-        .devices = t2m_devices_count(b->devices),
+        .devices = t2m_state_count(b->state),
         .instances = mi,
         .n_instances = b->n_inst,
     };
@@ -481,7 +379,13 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .units = &cfg->units.resolved,
     };
 
-    b->devices = t2m_devices_new((size_t)cfg->upstream.max_devices);
+    b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
+    /* Not retained, inside the bridge's own topics, unique per process. */
+    if (snprintf(b->marker_topic, sizeof(b->marker_topic), "%s/bridge/readback/%ld",
+                 cfg->mqtt.base_topic, (long)getpid()) >= (int)sizeof(b->marker_topic)) {
+        snprintf(err, errlen, "mqtt.base_topic too long");
+        goto fail;
+    }
     struct t2m_mqtt_options mo = {
         .backend = cfg->mqtt.client,
         .url = cfg->mqtt.url,
@@ -501,7 +405,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
                                      on_mqtt_message};
     b->mqtt = t2m_mqtt_new(ctx, &mo, &mcb, b, err, errlen);
-    if (!b->devices || !b->mqtt) goto fail;
+    if (!b->state || !b->mqtt) goto fail;
     /* While connected, back-pressure must slow the upstream before the queue's history bound
      * would drop anything: pause at half of offline_queue (at least 256, at most 20,000). */
     size_t high = (size_t)cfg->mqtt.offline_queue / 2;
@@ -631,7 +535,7 @@ void t2m_bridge_stop(struct t2m_bridge *b)
     T2M_INFO("bridge", "stopping: publishing offline and flushing");
     for (size_t i = 0; i < b->n_inst; i++)
         t2m_upstream_stop(b->inst[i].up);
-    lws_sul_cancel(&b->sul_throttle);
+    lws_sul_cancel(&b->sul_state);
     lws_sul_cancel(&b->sul_health);
     if (t2m_mqtt_connected(b->mqtt))
         publish(b, b->state_topic, "offline", 7, 1, true);
@@ -650,7 +554,7 @@ void t2m_bridge_free(struct t2m_bridge *b)
 {
     if (!b) return;
     lws_sul_cancel(&b->sul_stop);
-    lws_sul_cancel(&b->sul_throttle);
+    lws_sul_cancel(&b->sul_state);
     lws_sul_cancel(&b->sul_health);
     t2m_http_free(b->http);
     for (size_t i = 0; b->inst && i < b->n_inst; i++)
@@ -658,6 +562,6 @@ void t2m_bridge_free(struct t2m_bridge *b)
     free(b->inst);
     t2m_mqtt_free(b->mqtt);
     t2m_publisher_free(b->pub);
-    t2m_devices_free(b->devices);
+    t2m_state_free(b->state);
     free(b);
 }

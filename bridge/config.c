@@ -73,10 +73,11 @@ enum key_id {
     K_UP_IDLETO, K_UP_BOMIN, K_UP_BOMAX,
     K_MQ_CLIENT, K_MQ_URL, K_MQ_CLIENTID, K_MQ_USER, K_MQ_PASS, K_MQ_PASSFILE, K_MQ_CA,
     K_MQ_CERT, K_MQ_KEY, K_MQ_VERIFY, K_MQ_PROTO, K_MQ_KEEPALIVE, K_MQ_QOS, K_MQ_RETAIN,
-    K_MQ_BASE, K_MQ_ATTR, K_MQ_QUEUE, K_MQ_MININT,
+    K_MQ_BASE, K_MQ_ATTR, K_MQ_QUEUE, K_MQ_MININT, K_MQ_REQUESTS,
     K_UN_SYSTEM, K_UN_SPEED, K_UN_DIST, K_UN_TS, K_UN_TZ, K_UN_PREC,
     K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS,
     K_OT_ENABLED,
+    K_ST_TRIPTO, K_ST_EXPIRE,
     K_HTTP_LISTEN,
     K_LOG_LEVEL, K_LOG_FORMAT,
     N_KEYS
@@ -116,6 +117,7 @@ static const struct key keys[N_KEYS] = {
     [K_MQ_ATTR] = BOOL("mqtt", "attribute_topics", mqtt.attribute_topics, 0),
     [K_MQ_QUEUE] = INT("mqtt", "offline_queue", mqtt.offline_queue, 10000, 0, INT_MAX),
     [K_MQ_MININT] = FLT("mqtt", "min_interval", mqtt.min_interval, 0, 0, DAY, false),
+    [K_MQ_REQUESTS] = BOOL("mqtt", "requests", mqtt.requests, 1),
     [K_UN_SYSTEM] = STR("units", "system", units.system, "metric", check_system),
     [K_UN_SPEED] = STR("units", "speed", units.speed, "", check_speed),
     [K_UN_DIST] = STR("units", "distance", units.distance, "", check_distance),
@@ -128,13 +130,15 @@ static const struct key keys[N_KEYS] = {
     [K_HA_STATUS] = STR("homeassistant", "status_topic", homeassistant.status_topic,
                         "homeassistant/status", check_topic),
     [K_OT_ENABLED] = BOOL("owntracks", "enabled", owntracks.enabled, 0),
+    [K_ST_TRIPTO] = FLT("state", "trip_timeout", state.trip_timeout, 300, 0, DAY, true),
+    [K_ST_EXPIRE] = FLT("state", "expire_after", state.expire_after, 0, 0, 366 * DAY, false),
     [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", check_listen),
     [K_LOG_LEVEL] = {"log", "level", T_LEVEL, C(log.level), 0, 0, false, false, NULL, "info", 0},
     [K_LOG_FORMAT] = {"log", "format", T_FORMAT, C(log.json), 0, 0, false, false, NULL, "text", 0},
 };
 
-static const char *const groups[] = {"upstream",  "mqtt", "units", "homeassistant",
-                                     "owntracks", "http", "log"};
+static const char *const groups[] = {"upstream",  "mqtt",  "units", "homeassistant",
+                                     "owntracks", "state", "http",  "log"};
 
 #define I(f) offsetof(struct t2m_instance_cfg, f)
 enum ikey_id { IK_ID, IK_TOKEN, IK_TOKFILE, IK_CLIENT, IK_DEVICE, IK_REFRESH, N_IKEYS };
@@ -156,6 +160,16 @@ enum dkey_id { DK_TOKEN, DK_NAME, N_DKEYS };
 static const struct key dkeys[N_DKEYS] = {
     [DK_TOKEN] = {"devices", "token", T_STR, D(token), 0, 0, false, false, check_id, "", 0},
     [DK_NAME] = {"devices", "name", T_STR, D(name), 0, 0, false, false, check_nonempty, "", 0},
+};
+
+#define Z(f) offsetof(struct t2m_zone, f)
+enum zkey_id { ZK_NAME, ZK_LAT, ZK_LON, ZK_RADIUS, N_ZKEYS };
+static const struct key zkeys[N_ZKEYS] = {
+    [ZK_NAME] = {"zones", "name", T_STR, Z(name), 0, 0, false, false, check_nonempty, "", 0},
+    [ZK_LAT] = {"zones", "latitude", T_FLOAT, Z(latitude), -90, 90, false, false, NULL, NULL, 0},
+    [ZK_LON] = {"zones", "longitude", T_FLOAT, Z(longitude), -180, 180, false, false, NULL, NULL,
+                0},
+    [ZK_RADIUS] = {"zones", "radius", T_FLOAT, Z(radius), 0, 4e7, true, false, NULL, NULL, 0},
 };
 
 /* Where a value came from, for error messages: a file line, an environment variable, or neither
@@ -1167,6 +1181,53 @@ static int parse_devices(struct loader *L, config_setting_t *list)
     return 0;
 }
 
+/* zones = ( { name = "Depot"; latitude = 52.37; longitude = 4.89; radius = 150.0; } ); every
+ * key required, names unique (they are what events and the state carry). */
+static int parse_zones(struct loader *L, config_setting_t *list)
+{
+    if (check_list(L, list, "zones")) return -1;
+    size_t n = (size_t)config_setting_length(list);
+    struct t2m_zone *z = calloc(n ? n : 1, sizeof(*z));
+    if (!z) return oom(L);
+    L->cfg->zones = z;
+    L->cfg->n_zones = n;
+    for (size_t i = 0; i < n; i++) {
+        config_setting_t *g = config_setting_get_elem(list, (unsigned)i);
+        char what[128];
+        snprintf(what, sizeof(what), "zones[%zu]", i);
+        struct loc at = loc_of(L, g);
+        if (!config_setting_is_group(g))
+            return fail(L, &at, what,
+                        "expected a group { name = ...; latitude = ...; longitude = ...; "
+                        "radius = ...; }, got %s",
+                        type_name(config_setting_type(g)));
+        bool seen[N_ZKEYS] = {false};
+        for (int j = 0; j < config_setting_length(g); j++) {
+            config_setting_t *s = config_setting_get_elem(g, j);
+            size_t idx;
+            const struct key *k = find_key(zkeys, N_ZKEYS, "zones", config_setting_name(s), &idx);
+            struct loc sat = loc_of(L, s);
+            key_path(what, sizeof(what), "zones", (long)i, config_setting_name(s));
+            if (!k) return fail(L, &sat, NULL, "unknown key %s", what);
+            if (apply_setting(L, &z[i], k, s, &sat, what)) return -1;
+            seen[idx] = true;
+        }
+        for (size_t k = 0; k < N_ZKEYS; k++) {
+            if (seen[k]) continue;
+            snprintf(what, sizeof(what), "zones[%zu]", i);
+            return fail(L, &at, what, "needs name, latitude, longitude and radius (%s missing)",
+                        zkeys[k].name);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(z[j].name, z[i].name) == 0) {
+                snprintf(what, sizeof(what), "zones[%zu]", i);
+                return fail(L, &at, what, "a second zone named \"%s\"", z[i].name);
+            }
+        }
+    }
+    return 0;
+}
+
 static int parse_root(struct loader *L, config_setting_t *root)
 {
     for (int i = 0; i < config_setting_length(root); i++) {
@@ -1179,6 +1240,8 @@ static int parse_root(struct loader *L, config_setting_t *root)
             rc = parse_instances(L, s);
         else if (strcmp(name, "devices") == 0)
             rc = parse_devices(L, s);
+        else if (strcmp(name, "zones") == 0)
+            rc = parse_zones(L, s);
         if (rc == -2) {
             struct loc at = loc_of(L, s);
             return fail(L, &at, NULL, "unknown key %s", name);
@@ -1455,6 +1518,9 @@ void t2m_config_free(struct t2m_config *cfg)
     for (size_t i = 0; i < cfg->n_devices; i++)
         free_strings(&cfg->devices[i], dkeys, N_DKEYS);
     free(cfg->devices);
+    for (size_t i = 0; i < cfg->n_zones; i++)
+        free_strings(&cfg->zones[i], zkeys, N_ZKEYS);
+    free(cfg->zones);
     /* resolved.tz is const for its readers; this struct owns it. */
     t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
     free(cfg->path);
@@ -1594,6 +1660,14 @@ void t2m_config_print(const struct t2m_config *cfg, FILE *out)
         fputs("; name = ", out);
         print_str(out, cfg->devices[i].name);
         fputs(i + 1 < cfg->n_devices ? "; },\n" : "; }\n", out);
+    }
+    fputs(");\n", out);
+    fputs("zones = (\n", out);
+    for (size_t i = 0; i < cfg->n_zones; i++) {
+        fputs("    {\n", out);
+        for (size_t k = 0; k < N_ZKEYS; k++)
+            print_key(out, &cfg->zones[i], &zkeys[k], "        ");
+        fputs(i + 1 < cfg->n_zones ? "    },\n" : "    }\n", out);
     }
     fputs(");\n", out);
     for (size_t g = 1; g < sizeof(groups) / sizeof(groups[0]); g++)

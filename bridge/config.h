@@ -26,6 +26,13 @@ struct t2m_device_alias {
     char *name;
 };
 
+/* A named circle (SPEC section 2.2): a device within `radius` metres of the centre is in it. */
+struct t2m_zone {
+    char *name;
+    double latitude, longitude; /* degrees */
+    double radius;              /* metres, > 0 */
+};
+
 struct t2m_config {
     char *path; /* file read, or NULL when running from env only */
     struct {
@@ -41,6 +48,8 @@ struct t2m_config {
     size_t n_instances;
     struct t2m_device_alias *devices;
     size_t n_devices;
+    struct t2m_zone *zones;
+    size_t n_zones;
     struct {
         char *client; /* "mosquitto" (default) | "paho" */
         char *url;    /* tcp://, mqtt://, ssl://, mqtts:// host[:port] */
@@ -58,6 +67,7 @@ struct t2m_config {
         bool attribute_topics;
         int offline_queue;
         double min_interval;
+        bool requests; /* serve B/bridge/request/# (SPEC section 2.3) */
     } mqtt;
     struct {
         char *system, *speed, *distance, *timestamp, *timezone; /* as configured */
@@ -72,6 +82,10 @@ struct t2m_config {
     struct {
         bool enabled;
     } owntracks;
+    struct {
+        double trip_timeout; /* seconds without an update that end a trip */
+        double expire_after; /* seconds of silence that remove a device; 0 = never */
+    } state;
     struct {
         char *listen; /* "" = off */
     } http;

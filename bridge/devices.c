@@ -117,6 +117,7 @@ struct t2m_device *t2m_devices_get(struct t2m_devices *t, unsigned instance, con
         return NULL;
     }
     d->last_ts_ms = INT64_MIN;
+    d->zone = -1;
     d->hash = h;
     d->instance = (uint16_t)instance;
     d->token_len = (uint16_t)len;
@@ -149,10 +150,9 @@ void t2m_devices_foreach(struct t2m_devices *t, void (*fn)(struct t2m_device *d,
     }
 }
 
-int t2m_device_store(struct t2m_device *d, const struct t2m_update *u)
+int t2m_device_store(struct t2m_device *d, const struct t2m_update *u, int64_t fix_ms)
 {
-    unsigned has = u->has & (T2M_HAS_LAT | T2M_HAS_LON | T2M_HAS_SPEED | T2M_HAS_ACCURACY |
-                             T2M_HAS_HEADING | T2M_HAS_TS);
+    bool pair = (u->has & T2M_HAS_LAT) && (u->has & T2M_HAS_LON);
     bool track = (u->has & T2M_HAS_TRACK) && u->track_token_len <= TRACK_MAX &&
                  u->track_token_len <= T2M_TOKEN_MAX;
     if (track) {
@@ -167,21 +167,42 @@ int t2m_device_store(struct t2m_device *d, const struct t2m_update *u)
             d->track = copy;
             d->track_len = (uint8_t)n;
         }
-        has |= T2M_HAS_TRACK;
-    } else if (d->track) {
-        free(d->track);
-        d->track = NULL;
-        d->track_len = 0;
+        d->has |= T2M_HAS_TRACK;
     }
-    d->lat = u->lat;
-    d->lon = u->lon;
-    d->speed = u->speed;
-    d->accuracy = u->accuracy;
-    d->heading = u->heading;
-    d->ts_ms = u->ts_ms;
-    d->has = (uint8_t)has;
+    if (pair) {
+        d->lat = u->lat;
+        d->lon = u->lon;
+        d->has |= T2M_HAS_LAT | T2M_HAS_LON;
+    }
+    if (u->has & T2M_HAS_SPEED) {
+        d->speed = u->speed;
+        d->has |= T2M_HAS_SPEED;
+    }
+    if (u->has & T2M_HAS_ACCURACY) {
+        d->accuracy = u->accuracy;
+        d->has |= T2M_HAS_ACCURACY;
+    }
+    if (u->has & T2M_HAS_HEADING) {
+        d->heading = u->heading;
+        d->has |= T2M_HAS_HEADING;
+    }
+    d->ts_ms = (u->has & T2M_HAS_TS) ? u->ts_ms : fix_ms;
+    d->has |= T2M_HAS_TS;
     d->flags |= T2M_DEVF_HAS_STATE;
     return 0;
+}
+
+void t2m_devices_remove(struct t2m_devices *t, struct t2m_device *d)
+{
+    for (struct t2m_device **pp = &t->buckets[d->hash & t->mask]; *pp; pp = &(*pp)->next) {
+        if (*pp == d) {
+            *pp = d->next;
+            t->count--;
+            free(d->track);
+            free(d);
+            return;
+        }
+    }
 }
 
 void t2m_device_load(const struct t2m_device *d, struct t2m_update *out)

@@ -269,6 +269,14 @@ int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
     return m->ops->subscribe(m, topic, qos);
 }
 
+int t2m_mqtt_unsubscribe(struct t2m_mqtt *m, const char *topic)
+{
+    if (!m || !topic || mosquitto_sub_topic_check(topic) != MOSQ_ERR_SUCCESS)
+        return T2M_MQTT_EINVAL;
+    if (!m->connected) return T2M_MQTT_ENOTCONN;
+    return m->ops->unsubscribe(m, topic);
+}
+
 void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password)
 {
     if (!m) return;

@@ -63,6 +63,7 @@ bool t2m_mqtt_connected(const struct t2m_mqtt *m);
 int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
                      int qos, bool retain, int *msg_id);
 int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos);
+int t2m_mqtt_unsubscribe(struct t2m_mqtt *m, const char *topic);
 /* Replaces the password (SIGHUP). Reconnects when it changed. */
 void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password);
 /* Drops the connection as dead (a delivery that stalled) and connects again at once; between

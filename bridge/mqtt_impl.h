@@ -56,6 +56,7 @@ struct t2m_mqtt_ops {
     int (*publish)(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len, int qos,
                    bool retain, int id);
     int (*subscribe)(struct t2m_mqtt *m, const char *topic, int qos);
+    int (*unsubscribe)(struct t2m_mqtt *m, const char *topic);
     /* Drop the connection (or the attempt's wait) and connect again without backoff: a new
      * password, a stalled delivery, a shutdown that wants to flush. `why` is logged. */
     void (*reconnect)(struct t2m_mqtt *m, const char *why);

@@ -450,6 +450,18 @@ static int mosq_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
 }
 
 /* Sends DISCONNECT and tries to write it at once; the socket closes once it is out. */
+static int mosq_unsubscribe(struct t2m_mqtt *m, const char *topic)
+{
+    struct mosq_client *c = (struct mosq_client *)m;
+    if (!c->mosq || !c->connacked) return T2M_MQTT_ENOTCONN;
+    int rc = mosquitto_unsubscribe(c->mosq, NULL, topic);
+    if (rc == MOSQ_ERR_SUCCESS) {
+        request_write(c);
+        return T2M_MQTT_OK;
+    }
+    return rc == MOSQ_ERR_NO_CONN ? T2M_MQTT_ENOTCONN : T2M_MQTT_EINVAL;
+}
+
 static void send_disconnect(struct mosq_client *c)
 {
     if (!c->mosq) return;
@@ -520,6 +532,7 @@ const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops = {
     .publish = mosq_publish,
     .subscribe = mosq_subscribe,
     .reconnect = mosq_reconnect,
+    .unsubscribe = mosq_unsubscribe,
     .disconnect = mosq_disconnect,
     .destroy = mosq_destroy,
     .backend_event = NULL,

@@ -475,6 +475,13 @@ static int paho_publish(struct t2m_mqtt *m, const char *topic, const void *paylo
     return map_rc(rc);
 }
 
+static int paho_unsubscribe(struct t2m_mqtt *m, const char *topic)
+{
+    struct paho_client *c = (struct paho_client *)m;
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    return map_rc(MQTTAsync_unsubscribe(c->cli, topic, &ro));
+}
+
 static int paho_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
 {
     struct paho_client *c = (struct paho_client *)m;
@@ -575,6 +582,7 @@ const struct t2m_mqtt_ops t2m_mqtt_paho_ops = {
     .start = paho_start,
     .publish = paho_publish,
     .subscribe = paho_subscribe,
+    .unsubscribe = paho_unsubscribe,
     .reconnect = paho_reconnect,
     .disconnect = paho_disconnect,
     .destroy = paho_destroy,

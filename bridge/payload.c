@@ -47,6 +47,13 @@ static void put_ts_json(struct t2m_out *o, int64_t ts_ms, const struct t2m_units
 size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t instance_len,
                             const struct t2m_update *u, const struct t2m_units *units)
 {
+    return t2m_payload_state(buf, n, instance_id, instance_len, u, NULL, units);
+}
+
+size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t instance_len,
+                         const struct t2m_update *u, const struct t2m_state_extra *x,
+                         const struct t2m_units *units)
+{
     struct t2m_out o = {buf, n, 0, !buf || n == 0 || !u || (!instance_id && instance_len)};
     if (o.full) return 0;
     if (!units) units = &default_units;
@@ -54,6 +61,10 @@ size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t
     t2m_out_json(&o, instance_id, instance_len);
     T2M_OUT_LIT(&o, ",\"device_token\":");
     t2m_out_json(&o, u->device_token, u->device_token_len);
+    if (x && x->name) {
+        T2M_OUT_LIT(&o, ",\"name\":");
+        t2m_out_json(&o, x->name, strlen(x->name));
+    }
     if (u->has & T2M_HAS_TRACK) {
         T2M_OUT_LIT(&o, ",\"track_token\":");
         t2m_out_json(&o, u->track_token, u->track_token_len);
@@ -91,12 +102,27 @@ size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t
         T2M_OUT_LIT(&o, ",\"timestamp\":");
         put_ts_json(&o, u->ts_ms, units);
     }
+    if (x && x->last_seen_ms) {
+        T2M_OUT_LIT(&o, ",\"last_seen\":");
+        put_ts_json(&o, x->last_seen_ms, units);
+    }
+    if (x && x->driving >= 0) {
+        if (x->driving)
+            T2M_OUT_LIT(&o, ",\"driving\":true");
+        else
+            T2M_OUT_LIT(&o, ",\"driving\":false");
+    }
+    if (x && x->zone) {
+        T2M_OUT_LIT(&o, ",\"zone\":");
+        t2m_out_json(&o, x->zone, strlen(x->zone));
+    }
     T2M_OUT_LIT(&o, "}");
     return t2m_out_finish(&o);
 }
 
 static const char *const attr_names[T2M_ATTR_COUNT] = {
-    "latitude", "longitude", "speed", "accuracy", "heading", "timestamp", "track_token",
+    "latitude",  "longitude",   "speed",     "accuracy", "heading",
+    "timestamp", "track_token", "last_seen", "driving",
 };
 
 const char *t2m_payload_attr_name(enum t2m_attr a)
@@ -107,13 +133,23 @@ const char *t2m_payload_attr_name(enum t2m_attr a)
 size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                              const struct t2m_units *units)
 {
+    return t2m_payload_state_attribute(buf, n, a, u, NULL, units);
+}
+
+size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
+                                   const struct t2m_state_extra *x, const struct t2m_units *units)
+{
     struct t2m_out o = {buf, n, 0, !buf || n == 0 || !u};
     if (o.full) return 0;
     if (!units) units = &default_units;
-    static const unsigned bits[T2M_ATTR_COUNT] = {T2M_HAS_LAT,      T2M_HAS_LON,     T2M_HAS_SPEED,
-                                                  T2M_HAS_ACCURACY, T2M_HAS_HEADING, T2M_HAS_TS,
-                                                  T2M_HAS_TRACK};
-    if ((unsigned)a >= T2M_ATTR_COUNT || !(u->has & bits[a])) {
+    static const unsigned bits[T2M_ATTR_TRACK_TOKEN + 1] = {
+        T2M_HAS_LAT,     T2M_HAS_LON, T2M_HAS_SPEED, T2M_HAS_ACCURACY,
+        T2M_HAS_HEADING, T2M_HAS_TS,  T2M_HAS_TRACK};
+    bool present = (unsigned)a <= T2M_ATTR_TRACK_TOKEN ? (u->has & bits[a]) != 0
+                   : a == T2M_ATTR_LAST_SEEN           ? x && x->last_seen_ms
+                   : a == T2M_ATTR_DRIVING             ? x && x->driving >= 0
+                                                       : false;
+    if (!present) {
         buf[0] = '\0';
         return 0;
     }
@@ -142,6 +178,15 @@ size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct 
     }
     case T2M_ATTR_TRACK_TOKEN:
         t2m_out_put(&o, u->track_token, u->track_token_len);
+        break;
+    case T2M_ATTR_LAST_SEEN: {
+        size_t l = t2m_units_format_ts(buf, n, x->last_seen_ms, units->timestamp, units->tz);
+        o.len = l;
+        o.full = l == 0;
+        break;
+    }
+    case T2M_ATTR_DRIVING:
+        t2m_out_str(&o, x->driving ? "true" : "false");
         break;
     default:
         break;

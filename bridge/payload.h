@@ -20,6 +20,20 @@
 size_t t2m_payload_position(char *buf, size_t n, const char *instance_id, size_t instance_len,
                             const struct t2m_update *u, const struct t2m_units *units);
 
+/* What the device state adds to an update (SPEC section 2.1). */
+struct t2m_state_extra {
+    const char *name;     /* the alias, or NULL */
+    int64_t last_seen_ms; /* when the bridge last received an update; 0 = unknown */
+    int driving;          /* 1 / 0, -1 = unknown (left out) */
+    const char *zone;     /* the zone the device is in, or NULL */
+};
+
+/* The device state: the position payload with "name" after device_token, and "last_seen",
+ * "driving" and "zone" at the end (each left out when unknown). x NULL = t2m_payload_position. */
+size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t instance_len,
+                         const struct t2m_update *u, const struct t2m_state_extra *x,
+                         const struct t2m_units *units);
+
 enum t2m_attr {
     T2M_ATTR_LATITUDE = 0,
     T2M_ATTR_LONGITUDE,
@@ -28,16 +42,22 @@ enum t2m_attr {
     T2M_ATTR_HEADING,
     T2M_ATTR_TIMESTAMP,
     T2M_ATTR_TRACK_TOKEN,
+    T2M_ATTR_LAST_SEEN, /* from t2m_state_extra */
+    T2M_ATTR_DRIVING,   /* from t2m_state_extra: "true" / "false" */
     T2M_ATTR_COUNT
 };
 
-/* "latitude", "longitude", "speed", "accuracy", "heading", "timestamp", "track_token" */
+/* "latitude", "longitude", "speed", "accuracy", "heading", "timestamp", "track_token",
+ * "last_seen", "driving" */
 const char *t2m_payload_attr_name(enum t2m_attr a);
 
 /* The plain value of one attribute (same text and units as in the position payload, strings
  * unquoted). Returns length, or 0 when the field is absent from u. */
 size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                              const struct t2m_units *units);
+/* The same with the state's extra fields (last_seen, driving); x may be NULL. */
+size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
+                                   const struct t2m_state_extra *x, const struct t2m_units *units);
 
 /* {"state":"subscribed","since":<ts>,"connection_id":"..","error":{"code":401,"message":".."}}
  * connection_id omitted when NULL/"", error omitted when code == 0. `since` formatted with

@@ -100,12 +100,15 @@ class TestEndToEnd(Base):
                  "subscribed" in self.sub.get("telematics/inst1/status"), 10, "subscribed")
         self.sim.send(SAMPLE)
         got = wait_for(lambda: self.sub.get(SAMPLE_TOPIC), 10, "the sample's position")
-        self.assertEqual(got, '{"instance_id":"inst1","device_token":'
+        # SPEC 2.1: the state adds last_seen (its arrival, so not literal) and driving.
+        head, last_seen = got.split(',"last_seen":"')
+        self.assertEqual(head, '{"instance_id":"inst1","device_token":'
                          '"e4855fba-0d7e-4dbd-baad-aae9d0b90c15","track_token":'
                          '"9F6A4F03-300B-4C14-8847-DAC537E8D70C","latitude":40.7128,'
                          '"longitude":-74.006,"speed":28.26,"speed_unit":"km/h","accuracy":5,'
                          '"accuracy_unit":"m","gps_accuracy":5,"heading":180,'
-                         '"timestamp":"2022-01-01T00:00:00Z"}')
+                         '"timestamp":"2022-01-01T00:00:00Z"')
+        self.assertRegex(last_seen, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z","driving":true}$')
 
     def test_client_id_and_device_token_sent_when_configured(self):
         self.start_bridge(instances='( { id = "inst1"; access_token = "secret-token"; '
@@ -233,8 +236,13 @@ class TestInjected(Base):
                        "position": {"Latitude": 10.25, "Longitude": None, "Speed": "fast",
                                     "Heading": 90}})
         p = wait_for(lambda: self.sub.json("telematics/inst1/sparse/position"), 10, "sparse")
-        self.assertEqual(p, {"instance_id": "inst1", "device_token": "sparse",
-                             "latitude": 10.25, "heading": 90})
+        # A lone latitude is no position (SPEC 2.1: coordinates only as a pair); without a
+        # Timestamp the fix time is its arrival; no track token, so no trip.
+        self.assertEqual(p["timestamp"], p["last_seen"])
+        for k in ("timestamp", "last_seen"):
+            del p[k]
+        self.assertEqual(p, {"instance_id": "inst1", "device_token": "sparse", "heading": 90,
+                             "driving": False})
 
     def test_unknown_types_and_error_message(self):
         self.ready()

@@ -173,13 +173,13 @@ class TestDiscovery(Base):
         self.assertEqual(render(sc["timestamp"]["value_template"], raw), "2022-01-01T00:00:00Z")
         self.assertEqual(pa["gps_accuracy"], 5)
 
-        # an update without speed and heading: the numeric sensors render nothing, which HA
-        # ignores (the sensor keeps its state)
+        # an update without speed and heading: the merged state keeps the last known values
+        # (SPEC 2.1), so the sensors keep showing them
         self.send(update(TOK_A, lat=40.8, ts=T0 + 10, speed=None, heading=None))
         self.wait_position(TOK_A, lambda p: p["latitude"] == 40.8)
         raw = self.sub.get(pos_topic(TOK_A))
-        self.assertEqual(render(sc["speed"]["value_template"], raw), "")
-        self.assertEqual(render(sc["heading"]["value_template"], raw), "")
+        self.assertEqual(render(sc["speed"]["value_template"], raw), "28.26")
+        self.assertEqual(render(sc["heading"]["value_template"], raw), "180")
         self.assertEqual(render(sc["timestamp"]["value_template"], raw), "2022-01-01T00:00:10Z")
 
     def test_ids_are_collision_free_and_follow_percent_encoded_topics(self):

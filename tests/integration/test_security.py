@@ -267,9 +267,11 @@ class TestLimits(Base):
                       '"Longitude":-Infinity,"Speed":1e308,"Heading":400,"Timestamp":"soon",'
                       '"Accuracy":2}}')
         p2 = wait_for(lambda: self.sub.json("telematics/inst1/d2/position"), 10, "d2 position")
-        self.assertEqual(set(k for k in p2 if k in ("latitude", "longitude", "speed", "heading",
-                                                    "timestamp")), set())
+        self.assertEqual(set(k for k in p2 if k in ("latitude", "longitude", "speed", "heading")),
+                         set())
         self.assertIn("accuracy", p2)
+        # SPEC 2.1: a fix without a (valid) Timestamp is as of its arrival
+        self.assertEqual(p2["timestamp"], p2["last_seen"])
         # Latitude, Longitude, Speed (faster than light), Heading, Timestamp
         self.assertEqual(metric(metrics(self.http_port), "t2m_fields_rejected_total"), 4 + 5)
         for v in p2.values():

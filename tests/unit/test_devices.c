@@ -168,7 +168,7 @@ static void test_store_load(void)
     struct t2m_update u = sample();
     struct t2m_device *d = t2m_devices_get(t, 2, u.device_token, u.device_token_len, true, NULL);
     CU_ASSERT_PTR_NOT_NULL_FATAL(d);
-    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
     CU_ASSERT(d->flags & T2M_DEVF_HAS_STATE);
     CU_ASSERT_EQUAL(d->last_ts_ms, INT64_MIN); /* storing is not publishing */
     struct t2m_update out;
@@ -189,7 +189,7 @@ static void test_store_load(void)
     /* same track token again: kept, not reallocated */
     char *track = d->track;
     u.lat = 0.1 + 0.2; /* 0.30000000000000004: the text must round-trip */
-    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
     CU_ASSERT_PTR_EQUAL(d->track, track);
     t2m_device_load(d, &out);
     CU_ASSERT(out.lat == 0.1 + 0.2);
@@ -198,41 +198,49 @@ static void test_store_load(void)
     /* a new trip */
     strcpy(u.track_token, "A0");
     u.track_token_len = 2;
-    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
     t2m_device_load(d, &out);
     T2M_ASSERT_STR(out.track_token, "A0");
     CU_ASSERT_EQUAL(out.track_token_len, 2);
 
-    /* missing fields stay missing; no track token */
+    /* SPEC 2.1: a partial update merges: what it lacks stays as it was */
     struct t2m_update v;
     memset(&v, 0, sizeof(v));
-    v.has = T2M_HAS_TS;
-    v.ts_ms = -5000;
-    CU_ASSERT_EQUAL(t2m_device_store(d, &v), 0);
-    CU_ASSERT_PTR_NULL(d->track);
+    v.has = T2M_HAS_TS | T2M_HAS_SPEED;
+    v.ts_ms = 1640995300000;
+    v.speed = 3.5;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &v, 0), 0);
     t2m_device_load(d, &out);
-    CU_ASSERT_EQUAL(out.has, T2M_HAS_TS);
-    CU_ASSERT_EQUAL(out.ts_ms, -5000);
-    CU_ASSERT_EQUAL(out.track_token_len, 0);
-    T2M_ASSERT_STR(out.lat_text, "");
-    T2M_ASSERT_STR(out.lon_text, "");
+    CU_ASSERT_EQUAL(out.has, u.has);
+    CU_ASSERT(out.speed == 3.5 && out.accuracy == 5.0 && out.heading == 180.0);
+    CU_ASSERT(out.lat == 0.1 + 0.2 && out.lon == -74.006);
+    CU_ASSERT_EQUAL(out.ts_ms, 1640995300000);
+    T2M_ASSERT_STR(out.track_token, "A0");            /* the track token too */
     T2M_ASSERT_STR(out.device_token, u.device_token); /* the device's own token */
 
-    /* a track token over 255 bytes is not stored */
+    /* a lone latitude is ignored: coordinates only as a pair */
+    memset(&v, 0, sizeof(v));
+    v.has = T2M_HAS_LAT;
+    v.lat = 10;
+    CU_ASSERT_EQUAL(t2m_device_store(d, &v, 1640995400000), 0);
+    t2m_device_load(d, &out);
+    CU_ASSERT(out.lat == 0.1 + 0.2);
+    CU_ASSERT_EQUAL(out.ts_ms, 1640995400000); /* no Timestamp: the given fix time */
+
+    /* a track token over 255 bytes is not stored: the previous one stays */
     u = sample();
     memset(u.track_token, 'T', 256);
     u.track_token[256] = '\0';
     u.track_token_len = 256;
-    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
-    CU_ASSERT_PTR_NULL(d->track);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
     t2m_device_load(d, &out);
-    CU_ASSERT_FALSE(out.has & T2M_HAS_TRACK);
+    T2M_ASSERT_STR(out.track_token, "A0");
     CU_ASSERT(out.has & T2M_HAS_LAT);
     /* extremes round-trip exactly */
     u = sample();
     u.lat = -89.99999999999999;
     u.lon = 1e-7;
-    CU_ASSERT_EQUAL(t2m_device_store(d, &u), 0);
+    CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
     t2m_device_load(d, &out);
     CU_ASSERT(strtod(out.lat_text, NULL) == u.lat);
     CU_ASSERT(strtod(out.lon_text, NULL) == u.lon);

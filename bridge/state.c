@@ -1,0 +1,832 @@
+/* state.c - the device state core (state.h). */
+#include "state.h"
+
+#include <json-c/json.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices.h"
+#include "discovery.h"
+#include "log.h"
+#include "out.h"
+#include "owntracks.h"
+#include "payload.h"
+#include "topics.h"
+#include "trip.h"
+
+#define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
+#define TOPIC_MAX 1024 /* SPEC section 2: the practical bound on a topic */
+#define SCAN_MS 1000   /* trip timeouts and expiry are checked this often */
+#define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
+
+struct t2m_state {
+    const struct t2m_config *cfg;
+    const struct t2m_units *units;
+    struct t2m_stats *stats;
+    t2m_action_fn fn;
+    void *user;
+    struct t2m_devices *devices;
+    char (*iseg)[SEG_MAX]; /* instance ids as topic segments */
+    struct t2m_discovery_ctx disc;
+    bool connected;
+    struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
+    int64_t next_scan_ms;                   /* INT64_MAX: nothing to scan for */
+    struct t2m_repeat rep_topic, rep_full;
+    char topic[TOPIC_MAX + 1];
+    char payload[T2M_PAYLOAD_MAX];
+    char event[EVENT_MAX];
+};
+
+/* ---- output ---- */
+
+static void act(struct t2m_state *st, enum t2m_action_kind k, const char *topic,
+                const char *payload, size_t len, int qos, bool retain, bool urgent)
+{
+    struct t2m_action a = {k, topic, payload, len, qos, retain, urgent};
+    st->fn(st->user, &a);
+}
+
+/* B/I/D/suffix into st->topic through the checked builder. A device token that makes it too
+ * long is a counted drop, never a truncated topic (SPEC section 2). */
+static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const char *suffix)
+{
+    char dseg[SEG_MAX];
+    if (t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) < 0 ||
+        t2m_topic_join(st->topic, sizeof(st->topic), 4, st->cfg->mqtt.base_topic,
+                       st->iseg[d->instance], dseg, suffix) < 0) {
+        st->stats->dropped[T2M_DROP_INVALID_TOKEN]++;
+        if (t2m_repeat_hit(&st->rep_topic, 0) == 1)
+            T2M_WARN("state", "a device token makes its topics longer than %d bytes: dropped",
+                     TOPIC_MAX);
+        return false;
+    }
+    return true;
+}
+
+static const char *alias_of(const struct t2m_state *st, const struct t2m_device *d)
+{
+    return t2m_config_alias(st->cfg, d->token, d->token_len);
+}
+
+static void extra_of(const struct t2m_state *st, const struct t2m_device *d,
+                     struct t2m_state_extra *x)
+{
+    x->name = alias_of(st, d);
+    x->last_seen_ms = d->last_seen_ms;
+    x->driving = d->trip == T2M_TRIP_DRIVING;
+    x->zone =
+        d->zone >= 0 && (size_t)d->zone < st->cfg->n_zones ? st->cfg->zones[d->zone].name : NULL;
+}
+
+static void trip_of(const struct t2m_device *d, struct t2m_trip *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->track = d->track;
+    t->track_len = d->track ? d->track_len : 0;
+    t->driving = d->trip == T2M_TRIP_DRIVING;
+    t->start_ms = d->trip_start_ms;
+    t->end_ms = d->trip_end_ms;
+    t->distance_m = d->trip_dist_m;
+    t->has_max = d->trip_flags & T2M_TRIPF_MAX;
+    t->max_speed = d->trip_max_speed;
+    t->has_start = d->trip_flags & T2M_TRIPF_START;
+    t->start_lat = d->trip_start_lat;
+    t->start_lon = d->trip_start_lon;
+    t->has_end = (d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON);
+    t->end_lat = d->lat;
+    t->end_lon = d->lon;
+    t->updates = d->trip_updates;
+}
+
+struct emit_ctx {
+    struct t2m_state *st;
+    bool clear;
+};
+
+static int emit_config(void *user, const char *topic, const char *payload, size_t len)
+{
+    struct emit_ctx *e = user;
+    if (e->clear)
+        act(e->st, T2M_ACT_CLEAR, topic, "", 0, 1, true, false);
+    else
+        act(e->st, T2M_ACT_PUBLISH, topic, payload, len, 1, true, true);
+    return 0;
+}
+
+static void discovery(struct t2m_state *st, struct t2m_device *d, bool clear)
+{
+    if (!st->cfg->homeassistant.enabled) return;
+    struct emit_ctx e = {st, clear};
+    const char *id = st->cfg->instances[d->instance].id;
+    if (t2m_discovery_device(&st->disc, id, strlen(id), d->token, d->token_len, alias_of(st, d),
+                             emit_config, &e) == 0 &&
+        !clear)
+        d->flags |= T2M_DEVF_DISCOVERED;
+}
+
+/* The device's state on every topic that carries it: position, attribute topics, trip,
+ * OwnTracks. Discovery goes first the first time on a connection (SPEC section 4). */
+static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
+{
+    const struct t2m_config *cfg = st->cfg;
+    if (cfg->homeassistant.enabled && st->connected && !(d->flags & T2M_DEVF_DISCOVERED))
+        discovery(st, d, false);
+    struct t2m_update u;
+    t2m_device_load(d, &u);
+    struct t2m_state_extra x;
+    extra_of(st, d, &x);
+    const char *id = cfg->instances[d->instance].id;
+    int qos = cfg->mqtt.qos;
+    size_t n =
+        t2m_payload_state(st->payload, sizeof(st->payload), id, strlen(id), &u, &x, st->units);
+    if (n && device_topic(st, d, "position"))
+        act(st, T2M_ACT_PUBLISH, st->topic, st->payload, n, qos, cfg->mqtt.retain, false);
+    if (cfg->mqtt.attribute_topics) {
+        for (int a = 0; a < T2M_ATTR_COUNT; a++) {
+            size_t vn = t2m_payload_state_attribute(st->payload, sizeof(st->payload),
+                                                    (enum t2m_attr)a, &u, &x, st->units);
+            if (vn && device_topic(st, d, t2m_payload_attr_name((enum t2m_attr)a)))
+                act(st, T2M_ACT_PUBLISH, st->topic, st->payload, vn, qos, cfg->mqtt.retain, false);
+        }
+    }
+    if (d->trip != T2M_TRIP_NONE) {
+        struct t2m_trip t;
+        trip_of(d, &t);
+        size_t tn = t2m_payload_trip(st->payload, sizeof(st->payload), &t, st->units);
+        if (tn && device_topic(st, d, "trip"))
+            act(st, T2M_ACT_PUBLISH, st->topic, st->payload, tn, qos, true, false);
+    }
+    if (cfg->owntracks.enabled) {
+        char tid[3];
+        const char *alias = x.name;
+        t2m_owntracks_tid(tid, alias ? alias : d->token, alias ? strlen(alias) : d->token_len);
+        size_t on = t2m_owntracks_payload(st->payload, sizeof(st->payload), &u, tid, now_ms / 1000);
+        char dseg[SEG_MAX];
+        if (on && t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+            t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance],
+                           dseg) >= 0)
+            act(st, T2M_ACT_PUBLISH, st->topic, st->payload, on, qos, true, false);
+    }
+    if (u.has & T2M_HAS_TS) d->last_ts_ms = u.ts_ms;
+}
+
+/* One message on B/I/D/event (not retained, QoS 1): {"event":..,"time":..,"instance_id":..,
+ * "device_token":..,"name":..<,rest>}. `rest` is a JSON fragment starting with ',' or "". */
+static void event(struct t2m_state *st, struct t2m_device *d, const char *name, int64_t time_ms,
+                  const char *rest)
+{
+    struct t2m_out o = {st->event, sizeof(st->event), 0, false};
+    T2M_OUT_LIT(&o, "{\"event\":\"");
+    t2m_out_str(&o, name);
+    T2M_OUT_LIT(&o, "\",\"time\":");
+    char ts[48];
+    size_t l = t2m_units_format_ts(ts, sizeof(ts), time_ms, st->units->timestamp, st->units->tz);
+    if (st->units->timestamp == T2M_TS_ISO) T2M_OUT_LIT(&o, "\"");
+    t2m_out_put(&o, ts, l);
+    if (st->units->timestamp == T2M_TS_ISO) T2M_OUT_LIT(&o, "\"");
+    const char *id = st->cfg->instances[d->instance].id;
+    T2M_OUT_LIT(&o, ",\"instance_id\":");
+    t2m_out_json(&o, id, strlen(id));
+    T2M_OUT_LIT(&o, ",\"device_token\":");
+    t2m_out_json(&o, d->token, d->token_len);
+    const char *alias = alias_of(st, d);
+    if (alias) {
+        T2M_OUT_LIT(&o, ",\"name\":");
+        t2m_out_json(&o, alias, strlen(alias));
+    }
+    t2m_out_str(&o, rest);
+    T2M_OUT_LIT(&o, "}");
+    size_t n = t2m_out_finish(&o);
+    if (n && device_topic(st, d, "event"))
+        act(st, T2M_ACT_PUBLISH, st->topic, st->event, n, 1, false, false);
+}
+
+/* ,"latitude":..,"longitude":.. of the device, when it has a position. */
+static void position_fragment(const struct t2m_device *d, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (!((d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON))) return;
+    char la[32], lo[32];
+    if (t2m_units_format_shortest(la, sizeof(la), d->lat) &&
+        t2m_units_format_shortest(lo, sizeof(lo), d->lon))
+        snprintf(buf, n, ",\"latitude\":%s,\"longitude\":%s", la, lo);
+}
+
+/* ---- trips and zones ---- */
+
+static void arm_scan(struct t2m_state *st, int64_t now_ms)
+{
+    if (st->next_scan_ms == INT64_MAX) st->next_scan_ms = now_ms + SCAN_MS;
+}
+
+static void trip_end(struct t2m_state *st, struct t2m_device *d, int64_t time_ms)
+{
+    d->trip = T2M_TRIP_ENDED;
+    struct t2m_trip t;
+    trip_of(d, &t);
+    char frag[T2M_PAYLOAD_MAX];
+    memcpy(frag, ",\"trip\":", 8);
+    size_t tn = t2m_payload_trip(frag + 8, sizeof(frag) - 8, &t, st->units);
+    if (tn == 0) frag[0] = '\0';
+    event(st, d, "trip_ended", time_ms, frag);
+}
+
+static void trip_start(struct t2m_state *st, struct t2m_device *d, int64_t fix_ms, int64_t now_ms)
+{
+    d->trip = T2M_TRIP_DRIVING;
+    d->trip_start_ms = d->trip_end_ms = fix_ms;
+    d->trip_dist_m = 0;
+    d->trip_max_speed = 0;
+    d->trip_updates = 0;
+    d->trip_flags = 0;
+    arm_scan(st, now_ms);
+}
+
+static void trip_started_event(struct t2m_state *st, struct t2m_device *d)
+{
+    char frag[2 * T2M_TOKEN_MAX * 6 + 128], pos[96];
+    struct t2m_out o = {frag, sizeof(frag), 0, false};
+    T2M_OUT_LIT(&o, ",\"track_token\":");
+    t2m_out_json(&o, d->track ? d->track : "", d->track ? d->track_len : 0);
+    position_fragment(d, pos, sizeof(pos));
+    t2m_out_str(&o, pos);
+    if (t2m_out_finish(&o) == 0) frag[0] = '\0';
+    event(st, d, "trip_started", d->trip_start_ms, frag);
+}
+
+/* The zone a fix is in: the nearest whose radius holds it, or -1. */
+static int zone_of(const struct t2m_state *st, double lat, double lon)
+{
+    int best = -1;
+    double best_d = 0;
+    for (size_t i = 0; i < st->cfg->n_zones; i++) {
+        const struct t2m_zone *z = &st->cfg->zones[i];
+        double dist = t2m_haversine_m(lat, lon, z->latitude, z->longitude);
+        if (dist <= z->radius && (best < 0 || dist < best_d)) {
+            best = (int)i;
+            best_d = dist;
+        }
+    }
+    return best;
+}
+
+/* Zone change of a merged fix (SPEC section 2.2): sets d->zone and says what was left and
+ * entered (-1: none). An accuracy worse than a radius involved changes nothing. */
+static void zones_update(struct t2m_state *st, struct t2m_device *d, const struct t2m_update *u,
+                         int *left, int *entered)
+{
+    *left = *entered = -1;
+    if (st->cfg->n_zones == 0 || !(u->has & T2M_HAS_LAT) || !(u->has & T2M_HAS_LON)) return;
+    int now = zone_of(st, d->lat, d->lon);
+    if (now == d->zone) return;
+    if (u->has & T2M_HAS_ACCURACY) {
+        if (d->zone >= 0 && u->accuracy > st->cfg->zones[d->zone].radius) return;
+        if (now >= 0 && u->accuracy > st->cfg->zones[now].radius) return;
+    }
+    *left = d->zone;
+    *entered = now;
+    d->zone = (int16_t)now;
+}
+
+static void zone_event(struct t2m_state *st, struct t2m_device *d, const char *name, int zone,
+                       int64_t fix_ms)
+{
+    char frag[512], pos[96];
+    position_fragment(d, pos, sizeof(pos));
+    struct t2m_out o = {frag, sizeof(frag), 0, false};
+    T2M_OUT_LIT(&o, ",\"zone\":");
+    const char *zn = st->cfg->zones[zone].name;
+    t2m_out_json(&o, zn, strlen(zn));
+    t2m_out_str(&o, pos);
+    if (t2m_out_finish(&o)) event(st, d, name, fix_ms, frag);
+}
+
+/* ---- throttle ---- */
+
+static int64_t interval_ms(const struct t2m_state *st)
+{
+    return (int64_t)(st->cfg->mqtt.min_interval * 1000.0);
+}
+
+/* Windows all have the same length, so appending keeps the FIFO in deadline order. */
+static void throttle_open(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
+{
+    d->flags |= T2M_DEVF_IN_WINDOW;
+    d->window_end_ms = now_ms + interval_ms(st);
+    d->tnext = NULL;
+    if (st->thr_tail)
+        st->thr_tail->tnext = d;
+    else
+        st->thr_head = d;
+    st->thr_tail = d;
+}
+
+/* Publishes now, or marks the state pending until the device's window ends. */
+static void publish_or_hold(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
+{
+    if (interval_ms(st) <= 0) {
+        publish_state(st, d, now_ms);
+        return;
+    }
+    if (d->flags & T2M_DEVF_IN_WINDOW) {
+        d->flags |= T2M_DEVF_PENDING;
+        return;
+    }
+    publish_state(st, d, now_ms);
+    throttle_open(st, d, now_ms);
+}
+
+/* ---- removal ---- */
+
+static void remove_device(struct t2m_state *st, struct t2m_device *d, const char *reason,
+                          int64_t now_ms)
+{
+    char frag[64];
+    snprintf(frag, sizeof(frag), ",\"reason\":\"%s\"", reason);
+    event(st, d, "device_removed", now_ms, frag);
+    static const char *const suffixes[] = {"position", "trip"};
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++)
+        if (device_topic(st, d, suffixes[i]))
+            act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
+    if (st->cfg->mqtt.attribute_topics)
+        for (int a = 0; a < T2M_ATTR_COUNT; a++)
+            if (device_topic(st, d, t2m_payload_attr_name((enum t2m_attr)a)))
+                act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
+    char dseg[SEG_MAX];
+    if (st->cfg->owntracks.enabled &&
+        t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+        t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance], dseg) >=
+            0)
+        act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
+    discovery(st, d, true);
+    T2M_INFO("state", "device %.*s of %s removed (%s)", (int)d->token_len, d->token,
+             st->cfg->instances[d->instance].id, reason);
+    if (d->flags & T2M_DEVF_IN_WINDOW) {
+        d->flags |= T2M_DEVF_REMOVED; /* the throttle FIFO frees it when its window ends */
+        return;
+    }
+    t2m_devices_remove(st->devices, d);
+}
+
+/* ---- inputs ---- */
+
+static struct t2m_device *device(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                                 int64_t now_ms)
+{
+    enum t2m_dev_status s;
+    struct t2m_device *d = t2m_devices_get(st->devices, inst, token, len, true, &s);
+    if (d) {
+        if (d->flags & T2M_DEVF_REMOVED) return NULL; /* removed; freed at its window's end */
+        return d;
+    }
+    if (s == T2M_DEV_FULL) {
+        st->stats->dropped[T2M_DROP_MAX_DEVICES]++;
+        uint64_t n = t2m_repeat_hit(&st->rep_full, now_ms);
+        if (n)
+            T2M_WARN("state",
+                     "upstream.max_devices (%d) reached: updates of further new devices are "
+                     "dropped (%llu since the last report)",
+                     st->cfg->upstream.max_devices, (unsigned long long)n);
+    } else {
+        T2M_ERROR("state", "out of memory adding a device");
+    }
+    return NULL;
+}
+
+void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
+                      int64_t now_ms)
+{
+    if (inst >= st->cfg->n_instances) return;
+    struct t2m_device *d = device(st, inst, u->device_token, u->device_token_len, now_ms);
+    if (!d) return;
+    bool had_ts = (d->flags & T2M_DEVF_HAS_STATE) && (d->has & T2M_HAS_TS);
+    /* The stale guard: the state only moves forward (OwnTracks Recorder's lesson). */
+    if ((u->has & T2M_HAS_TS) && had_ts && u->ts_ms < d->ts_ms) {
+        st->stats->dropped[T2M_DROP_STALE]++;
+        T2M_DEBUG("state", "stale update dropped (older than the device's newest fix)");
+        return;
+    }
+    /* Without a Timestamp the fix is as of its arrival, but never before the newest fix. */
+    int64_t fix_ms =
+        (u->has & T2M_HAS_TS) ? u->ts_ms : (had_ts && d->ts_ms > now_ms ? d->ts_ms : now_ms);
+    bool new_track = (u->has & T2M_HAS_TRACK) && u->track_token_len <= 255 &&
+                     (!d->track || d->track_len != u->track_token_len ||
+                      memcmp(d->track, u->track_token, u->track_token_len) != 0);
+    if (new_track && d->trip == T2M_TRIP_DRIVING) trip_end(st, d, d->trip_end_ms);
+    bool had_pos = (d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON);
+    double plat = d->lat, plon = d->lon;
+    if (t2m_device_store(d, u, fix_ms) != 0) {
+        T2M_ERROR("state", "out of memory storing a position");
+        return;
+    }
+    d->last_seen_ms = now_ms;
+    bool pos = (u->has & T2M_HAS_LAT) && (u->has & T2M_HAS_LON);
+    if (new_track) trip_start(st, d, fix_ms, now_ms);
+    if (d->trip == T2M_TRIP_DRIVING) {
+        d->trip_updates++;
+        d->trip_end_ms = fix_ms;
+        if (pos && had_pos && !new_track && (d->trip_flags & T2M_TRIPF_START))
+            d->trip_dist_m += t2m_haversine_m(plat, plon, d->lat, d->lon);
+        if (pos && !(d->trip_flags & T2M_TRIPF_START)) {
+            d->trip_start_lat = d->lat;
+            d->trip_start_lon = d->lon;
+            d->trip_flags |= T2M_TRIPF_START;
+        }
+        if ((u->has & T2M_HAS_SPEED) &&
+            (!(d->trip_flags & T2M_TRIPF_MAX) || u->speed > d->trip_max_speed)) {
+            d->trip_max_speed = (float)u->speed;
+            d->trip_flags |= T2M_TRIPF_MAX;
+        }
+    }
+    if (st->cfg->state.expire_after > 0) arm_scan(st, now_ms);
+    int left, entered;
+    zones_update(st, d, u, &left, &entered);
+    publish_or_hold(st, d, now_ms);
+    if (new_track) trip_started_event(st, d);
+    if (left >= 0) zone_event(st, d, "zone_left", left, fix_ms);
+    if (entered >= 0) zone_event(st, d, "zone_entered", entered, fix_ms);
+}
+
+int64_t t2m_state_next_deadline(const struct t2m_state *st)
+{
+    int64_t t = st->next_scan_ms;
+    if (st->thr_head && st->thr_head->window_end_ms < t) t = st->thr_head->window_end_ms;
+    return t;
+}
+
+struct scan_ctx {
+    struct t2m_state *st;
+    int64_t now_ms;
+    bool again;
+};
+
+static void scan_one(struct t2m_device *d, void *user)
+{
+    struct scan_ctx *c = user;
+    struct t2m_state *st = c->st;
+    if (d->flags & T2M_DEVF_REMOVED) return;
+    double expire = st->cfg->state.expire_after;
+    if (expire > 0 && d->last_seen_ms && c->now_ms - d->last_seen_ms >= (int64_t)(expire * 1000)) {
+        remove_device(st, d, "expired", c->now_ms);
+        return;
+    }
+    if (expire > 0) c->again = true;
+    if (d->trip != T2M_TRIP_DRIVING) return;
+    if (c->now_ms - d->last_seen_ms >= (int64_t)(st->cfg->state.trip_timeout * 1000)) {
+        trip_end(st, d, d->trip_end_ms);
+        d->flags &= (uint8_t)~T2M_DEVF_PENDING; /* the state below is the latest */
+        publish_state(st, d, c->now_ms);
+        return;
+    }
+    c->again = true;
+}
+
+void t2m_state_tick(struct t2m_state *st, int64_t now_ms)
+{
+    while (st->thr_head && st->thr_head->window_end_ms <= now_ms) {
+        struct t2m_device *d = st->thr_head;
+        st->thr_head = d->tnext;
+        if (!st->thr_head) st->thr_tail = NULL;
+        d->flags &= (uint8_t)~T2M_DEVF_IN_WINDOW;
+        if (d->flags & T2M_DEVF_REMOVED) {
+            t2m_devices_remove(st->devices, d);
+            continue;
+        }
+        if (d->flags & T2M_DEVF_PENDING) { /* the trailing edge: the window's latest state */
+            d->flags &= (uint8_t)~T2M_DEVF_PENDING;
+            publish_state(st, d, now_ms);
+            throttle_open(st, d, now_ms);
+        }
+    }
+    if (now_ms >= st->next_scan_ms) {
+        struct scan_ctx c = {st, now_ms, false};
+        st->next_scan_ms = INT64_MAX;
+        t2m_devices_foreach(st->devices, scan_one, &c);
+        if (c.again) st->next_scan_ms = now_ms + SCAN_MS;
+    }
+}
+
+struct repub_ctx {
+    struct t2m_state *st;
+    int64_t now_ms;
+};
+
+static void republish_one(struct t2m_device *d, void *user)
+{
+    struct repub_ctx *c = user;
+    if (d->flags & T2M_DEVF_REMOVED) return;
+    d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* configs go again, before the state */
+    if (d->flags & T2M_DEVF_HAS_STATE) {
+        d->flags &= (uint8_t)~T2M_DEVF_PENDING;
+        publish_state(c->st, d, c->now_ms);
+    } else {
+        discovery(c->st, d, false);
+    }
+}
+
+void t2m_state_republish(struct t2m_state *st, int64_t now_ms)
+{
+    struct repub_ctx c = {st, now_ms};
+    t2m_devices_foreach(st->devices, republish_one, &c);
+}
+
+static void forget_discovered(struct t2m_device *d, void *user)
+{
+    (void)user;
+    d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED;
+}
+
+void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms)
+{
+    st->connected = connected;
+    if (connected)
+        t2m_state_republish(st, now_ms);
+    else
+        t2m_devices_foreach(st->devices, forget_discovered, NULL);
+}
+
+/* ---- read-back ---- */
+
+void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, size_t n)
+{
+    if (t2m_topic_join(position, n, 4, st->cfg->mqtt.base_topic, "+", "+", "position") < 0)
+        position[0] = '\0';
+    if (t2m_topic_join(trip, n, 4, st->cfg->mqtt.base_topic, "+", "+", "trip") < 0) trip[0] = '\0';
+}
+
+static bool get_number(json_object *o, const char *key, double *v)
+{
+    json_object *x;
+    if (!json_object_object_get_ex(o, key, &x)) return false;
+    if (!json_object_is_type(x, json_type_double) && !json_object_is_type(x, json_type_int))
+        return false;
+    *v = json_object_get_double(x);
+    return isfinite(*v);
+}
+
+static const char *get_string(json_object *o, const char *key, size_t *len)
+{
+    json_object *x;
+    if (!json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+        return NULL;
+    if (len) *len = (size_t)json_object_get_string_len(x);
+    return json_object_get_string(x);
+}
+
+/* A time as the bridge printed it in any units.timestamp: ISO text, seconds or milliseconds. */
+static bool get_time(json_object *o, const char *key, int64_t *ms)
+{
+    size_t l;
+    const char *s = get_string(o, key, &l);
+    if (s) return t2m_protocol_parse_ts_text(s, l, ms) == 0;
+    double v;
+    return get_number(o, key, &v) && t2m_protocol_ts_from_number(v, ms) == 0;
+}
+
+/* Speeds in whatever unit the payload names (units may have changed between runs). */
+static double to_mps(json_object *o, double v)
+{
+    const char *u = get_string(o, "speed_unit", NULL);
+    enum t2m_speed_unit su;
+    if (!u || t2m_units_parse_speed(u, &su) != 0) return NAN;
+    return v / t2m_units_speed(1.0, su);
+}
+
+/* Splits B/I/D/kind into the instance index and the decoded token. */
+static bool parse_topic(const struct t2m_state *st, const char *topic, const char *kind,
+                        unsigned *inst, char *token, size_t *len)
+{
+    size_t bl = strlen(st->cfg->mqtt.base_topic);
+    if (strncmp(topic, st->cfg->mqtt.base_topic, bl) != 0 || topic[bl] != '/') return false;
+    const char *i = topic + bl + 1, *slash = strchr(i, '/');
+    if (!slash) return false;
+    const char *dev = slash + 1, *slash2 = strchr(dev, '/');
+    if (!slash2 || strcmp(slash2 + 1, kind) != 0) return false;
+    size_t il = (size_t)(slash - i);
+    for (size_t k = 0; k < st->cfg->n_instances; k++) {
+        if (strlen(st->iseg[k]) == il && memcmp(st->iseg[k], i, il) == 0) {
+            int n = t2m_topic_segment_decode(token, T2M_TOKEN_MAX + 1, dev, (size_t)(slash2 - dev));
+            if (n <= 0) return false;
+            *inst = (unsigned)k;
+            *len = (size_t)n;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A retained position: restores what the device lacks, or all of it when it is newer. */
+static void restore_position(struct t2m_state *st, struct t2m_device *d, json_object *o,
+                             int64_t now_ms)
+{
+    struct t2m_update u;
+    memset(&u, 0, sizeof(u));
+    double v;
+    int64_t ts;
+    if (!get_time(o, "timestamp", &ts)) return;
+    bool newer = !(d->flags & T2M_DEVF_HAS_STATE) || !(d->has & T2M_HAS_TS) || ts > d->ts_ms;
+    unsigned lack = newer ? ~0u : ~(unsigned)d->has;
+    double lat, lon;
+    if ((lack & T2M_HAS_LAT) && get_number(o, "latitude", &lat) &&
+        get_number(o, "longitude", &lon) && fabs(lat) <= 90 && fabs(lon) <= 180) {
+        u.lat = lat;
+        u.lon = lon;
+        u.has |= T2M_HAS_LAT | T2M_HAS_LON;
+    }
+    if ((lack & T2M_HAS_SPEED) && get_number(o, "speed", &v) && isfinite(to_mps(o, v))) {
+        u.speed = to_mps(o, v);
+        u.has |= T2M_HAS_SPEED;
+    }
+    if ((lack & T2M_HAS_ACCURACY) && get_number(o, "gps_accuracy", &v) && v >= 0) {
+        u.accuracy = v;
+        u.has |= T2M_HAS_ACCURACY;
+    }
+    if ((lack & T2M_HAS_HEADING) && get_number(o, "heading", &v) && v >= 0 && v <= 360) {
+        u.heading = v;
+        u.has |= T2M_HAS_HEADING;
+    }
+    size_t tl;
+    const char *track = get_string(o, "track_token", &tl);
+    if ((lack & T2M_HAS_TRACK) && track && tl > 0 && tl <= 255) {
+        memcpy(u.track_token, track, tl);
+        u.track_token_len = tl;
+        u.has |= T2M_HAS_TRACK;
+    }
+    if (newer) {
+        u.ts_ms = ts;
+        u.has |= T2M_HAS_TS;
+    }
+    memcpy(u.device_token, d->token, d->token_len);
+    u.device_token_len = d->token_len;
+    bool had_state = d->flags & T2M_DEVF_HAS_STATE;
+    int64_t keep_ts = d->ts_ms;
+    if (t2m_device_store(d, &u, had_state ? keep_ts : ts) != 0) return;
+    int64_t seen;
+    if (get_time(o, "last_seen", &seen) && seen > d->last_seen_ms) d->last_seen_ms = seen;
+    if (!d->last_seen_ms) d->last_seen_ms = now_ms;
+    json_object *drv;
+    if (json_object_object_get_ex(o, "driving", &drv) && json_object_get_boolean(drv) &&
+        d->trip == T2M_TRIP_NONE && d->track) {
+        /* The trip object may come later: until then, a trip that started at this fix. */
+        d->trip = T2M_TRIP_DRIVING;
+        d->trip_start_ms = d->trip_end_ms = d->ts_ms;
+        arm_scan(st, now_ms);
+    }
+    const char *zone = get_string(o, "zone", NULL);
+    for (size_t i = 0; zone && d->zone < 0 && i < st->cfg->n_zones; i++)
+        if (strcmp(st->cfg->zones[i].name, zone) == 0) d->zone = (int16_t)i;
+    /* Live updates came first and lacked what the broker remembered: the merge goes out. */
+    if (had_state) publish_or_hold(st, d, now_ms);
+}
+
+static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o, int64_t now_ms)
+{
+    size_t tl;
+    const char *track = get_string(o, "track_token", &tl);
+    const char *state = get_string(o, "state", NULL);
+    int64_t start;
+    if (!track || tl == 0 || tl > 255 || !state || !get_time(o, "start", &start)) return;
+    bool same = d->track && d->track_len == tl && memcmp(d->track, track, tl) == 0;
+    if (d->track && !same) return; /* another trip is the device's now */
+    bool driving = strcmp(state, "driving") == 0;
+    if (same && d->trip_updates > 0) {
+        /* Live updates of this very trip arrived before its retained record (a restart while
+         * driving): they continue the trip the record describes. Once: then the starts match. */
+        if (!driving || d->trip != T2M_TRIP_DRIVING || start >= d->trip_start_ms) return;
+        double v;
+        const char *du = get_string(o, "distance_unit", NULL);
+        enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
+        if (get_number(o, "distance", &v) && v >= 0) d->trip_dist_m += t2m_trip_distance_m(v, unit);
+        if (get_number(o, "updates", &v) && v >= 0 && v < 4e9) d->trip_updates += (uint32_t)v;
+        if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v)) &&
+            (!(d->trip_flags & T2M_TRIPF_MAX) || to_mps(o, v) > d->trip_max_speed)) {
+            d->trip_max_speed = (float)to_mps(o, v);
+            d->trip_flags |= T2M_TRIPF_MAX;
+        }
+        double lat, lon;
+        if (get_number(o, "start_latitude", &lat) && get_number(o, "start_longitude", &lon)) {
+            d->trip_start_lat = lat;
+            d->trip_start_lon = lon;
+            d->trip_flags |= T2M_TRIPF_START;
+        }
+        d->trip_start_ms = start;
+        publish_or_hold(st, d, now_ms);
+        return;
+    }
+    if (!driving && strcmp(state, "ended") != 0) return;
+    if (!d->track) {
+        struct t2m_update u;
+        memset(&u, 0, sizeof(u));
+        memcpy(u.track_token, track, tl);
+        u.track_token_len = tl;
+        u.has = T2M_HAS_TRACK;
+        if (t2m_device_store(d, &u, d->ts_ms) != 0) return;
+    }
+    double v;
+    const char *du = get_string(o, "distance_unit", NULL);
+    enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
+    d->trip = driving ? T2M_TRIP_DRIVING : T2M_TRIP_ENDED;
+    d->trip_start_ms = start;
+    int64_t end;
+    d->trip_end_ms = !driving && get_time(o, "end", &end) ? end : d->ts_ms;
+    if (d->trip_end_ms < start) d->trip_end_ms = start;
+    d->trip_dist_m = get_number(o, "distance", &v) && v >= 0 ? t2m_trip_distance_m(v, unit) : 0;
+    d->trip_flags = 0;
+    if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v))) {
+        d->trip_max_speed = (float)to_mps(o, v);
+        d->trip_flags |= T2M_TRIPF_MAX;
+    }
+    double lat, lon;
+    if (get_number(o, "start_latitude", &lat) && get_number(o, "start_longitude", &lon)) {
+        d->trip_start_lat = lat;
+        d->trip_start_lon = lon;
+        d->trip_flags |= T2M_TRIPF_START;
+    }
+    d->trip_updates = get_number(o, "updates", &v) && v >= 0 && v < 4e9 ? (uint32_t)v : 0;
+    if (!(d->flags & T2M_DEVF_HAS_STATE)) d->last_seen_ms = now_ms;
+    if (driving) arm_scan(st, now_ms);
+}
+
+bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
+                        int64_t now_ms)
+{
+    unsigned inst;
+    char token[T2M_TOKEN_MAX + 1];
+    size_t tl;
+    bool is_trip = false;
+    if (!parse_topic(st, topic, "position", &inst, token, &tl)) {
+        if (!parse_topic(st, topic, "trip", &inst, token, &tl)) return false;
+        is_trip = true;
+    }
+    if (len == 0 || len > T2M_PAYLOAD_MAX) return true; /* cleared, or not ours to parse */
+    json_tokener *tok = json_tokener_new_ex(8);
+    if (!tok) return true;
+    json_object *o = json_tokener_parse_ex(tok, payload, (int)len);
+    json_tokener_free(tok);
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        json_object_put(o);
+        return true;
+    }
+    struct t2m_device *d = device(st, inst, token, tl, now_ms);
+    if (d) {
+        if (is_trip)
+            restore_trip(st, d, o, now_ms);
+        else
+            restore_position(st, d, o, now_ms);
+    }
+    json_object_put(o);
+    return true;
+}
+
+/* ---- life cycle ---- */
+
+struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *stats,
+                                const char *version, t2m_action_fn fn, void *user)
+{
+    struct t2m_state *st = calloc(1, sizeof(*st));
+    if (!st) return NULL;
+    st->cfg = cfg;
+    st->units = &cfg->units.resolved;
+    st->stats = stats;
+    st->fn = fn;
+    st->user = user;
+    st->next_scan_ms = INT64_MAX;
+    st->disc = (struct t2m_discovery_ctx){
+        .prefix = cfg->homeassistant.discovery_prefix,
+        .base_topic = cfg->mqtt.base_topic,
+        .bridge_id = cfg->mqtt.client_id,
+        .version = version,
+        .units = &cfg->units.resolved,
+    };
+    st->devices = t2m_devices_new((size_t)cfg->upstream.max_devices);
+    st->iseg = calloc(cfg->n_instances ? cfg->n_instances : 1, sizeof(*st->iseg));
+    if (!st->devices || !st->iseg) goto fail;
+    for (size_t i = 0; i < cfg->n_instances; i++) {
+        const char *id = cfg->instances[i].id;
+        if (t2m_topic_segment(st->iseg[i], SEG_MAX, id, strlen(id)) < 0) goto fail;
+    }
+    return st;
+fail:
+    t2m_state_free(st);
+    return NULL;
+}
+
+void t2m_state_free(struct t2m_state *st)
+{
+    if (!st) return;
+    t2m_devices_free(st->devices);
+    free(st->iseg);
+    free(st);
+}
+
+size_t t2m_state_count(const struct t2m_state *st)
+{
+    return t2m_devices_count(st->devices);
+}
+
+size_t t2m_state_memory(const struct t2m_state *st)
+{
+    return t2m_devices_memory(st->devices);
+}

@@ -1,0 +1,73 @@
+/* state.h - pure: the device state core (SPEC sections 2.1 and 2.2). Every decision between an
+ * update and the MQTT messages it causes: merged state, stale guard, throttle with trailing
+ * edge, trips, zones, events, expiry, max_devices, discovery before the first position, and the
+ * read-back of the bridge's own retained state after a restart.
+ *
+ * No lws, no socket, no clock of its own: inputs carry the time (wall-clock Unix ms), outputs
+ * are actions handed to a callback in the order they are to be carried out. The caller asks
+ * t2m_state_next_deadline() after each input and calls t2m_state_tick() when it is reached. */
+#ifndef T2M_STATE_H
+#define T2M_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "protocol.h"
+#include "stats.h"
+
+enum t2m_action_kind {
+    T2M_ACT_PUBLISH, /* topic, payload, qos, retain */
+    T2M_ACT_CLEAR,   /* an empty retained message on topic: forget what the broker holds */
+};
+
+struct t2m_action {
+    enum t2m_action_kind kind;
+    const char *topic;
+    const char *payload; /* not NUL-terminated necessarily: len bytes */
+    size_t len;
+    int qos;
+    bool retain;
+    bool urgent; /* ahead of queued messages (discovery before the positions it describes) */
+};
+
+/* Valid only during the call: copy what you keep. */
+typedef void (*t2m_action_fn)(void *user, const struct t2m_action *a);
+
+struct t2m_state;
+
+/* cfg must outlive the state. stats: counters the core bumps (drops by reason). version: for
+ * the discovery origin. NULL on allocation failure or an instance id that is no topic segment. */
+struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *stats,
+                                const char *version, t2m_action_fn fn, void *user);
+void t2m_state_free(struct t2m_state *st);
+
+/* One device_update of instance `inst`, arrived at now_ms. */
+void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
+                      int64_t now_ms);
+/* The earliest time t2m_state_tick has something to do, or INT64_MAX. */
+int64_t t2m_state_next_deadline(const struct t2m_state *st);
+/* Deadlines reached: throttle windows end (their latest state goes out), trips time out,
+ * silent devices expire. */
+void t2m_state_tick(struct t2m_state *st, int64_t now_ms);
+
+/* The broker connection came (true) or went (false). On connect, every device's discovery and
+ * latest state are re-sent, configs first (SPEC section 8). */
+void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms);
+/* Home Assistant came back online: discovery and states again. */
+void t2m_state_republish(struct t2m_state *st, int64_t now_ms);
+
+/* The topics to subscribe to for the read-back (SPEC section 2.1): B/+/+/position, B/+/+/trip. */
+void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, size_t n);
+/* A retained message read back from the broker. Positions and trips of this bridge's instances
+ * restore the merged state, the stale guard and an open trip; a message older than what the
+ * core already holds only fills fields it lacks. Returns true when the topic was one of ours. */
+bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
+                        int64_t now_ms);
+
+size_t t2m_state_count(const struct t2m_state *st);
+/* Approximate heap bytes of the device table. */
+size_t t2m_state_memory(const struct t2m_state *st);
+
+#endif

@@ -1,0 +1,567 @@
+/* test_state.c - the device state core, a case per rule of SPEC sections 2.1 and 2.2: inputs in,
+ * actions out, time passed in by hand. */
+#include <json-c/json.h>
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "state.h"
+#include "t2m_test.h"
+#include "trip.h"
+
+#define T0 1700000000000LL /* a wall-clock time, ms */
+
+struct rec {
+    enum t2m_action_kind kind;
+    char topic[256];
+    char *payload;
+    bool retain, urgent;
+    int qos;
+};
+
+static struct rec recs[4096];
+static size_t nrec;
+static struct t2m_stats stats;
+
+static void sink(void *user, const struct t2m_action *a)
+{
+    (void)user;
+    CU_ASSERT_FATAL(nrec < sizeof(recs) / sizeof(recs[0]));
+    struct rec *r = &recs[nrec++];
+    r->kind = a->kind;
+    snprintf(r->topic, sizeof(r->topic), "%s", a->topic);
+    r->payload = strndup(a->payload, a->len);
+    r->retain = a->retain;
+    r->urgent = a->urgent;
+    r->qos = a->qos;
+}
+
+static void clear(void)
+{
+    for (size_t i = 0; i < nrec; i++)
+        free(recs[i].payload);
+    nrec = 0;
+}
+
+/* The last action on topic (NULL if none) and how many there were. */
+static struct rec *last(const char *topic, int *count)
+{
+    struct rec *r = NULL;
+    int c = 0;
+    for (size_t i = 0; i < nrec; i++)
+        if (strcmp(recs[i].topic, topic) == 0) {
+            r = &recs[i];
+            c++;
+        }
+    if (count) *count = c;
+    return r;
+}
+
+static json_object *json_of(const char *topic)
+{
+    struct rec *r = last(topic, NULL);
+    return r && r->payload[0] ? json_tokener_parse(r->payload) : NULL;
+}
+
+/* Events on the topic, in order, as their "event" names joined by ','. */
+static const char *events(const char *topic)
+{
+    static char out[1024];
+    out[0] = '\0';
+    for (size_t i = 0; i < nrec; i++) {
+        if (strcmp(recs[i].topic, topic) != 0) continue;
+        json_object *o = json_tokener_parse(recs[i].payload), *e;
+        if (o && json_object_object_get_ex(o, "event", &e)) {
+            if (out[0]) strcat(out, ",");
+            strncat(out, json_object_get_string(e), sizeof(out) - strlen(out) - 1);
+        }
+        json_object_put(o);
+    }
+    return out;
+}
+
+static double num(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : NAN;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+    json_object *v;
+    return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "(absent)";
+}
+
+static bool has(json_object *o, const char *key)
+{
+    return json_object_object_get_ex(o, key, NULL);
+}
+
+static struct t2m_config *cfg;
+static char conf_path[] = "/tmp/t2m_test_state_XXXXXX";
+
+static struct t2m_state *mk_conn(const char *extra, bool connected)
+{
+    clear();
+    memset(&stats, 0, sizeof(stats));
+    t2m_config_free(cfg);
+    int fd = mkstemp(conf_path);
+    CU_ASSERT_FATAL(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "instances = ( { id = \"i\"; access_token = \"t\"; } );\n%s%s\n",
+            strstr(extra, "homeassistant") ? "" : "homeassistant = { enabled = false; };\n",
+            strstr(extra, "units") ? "" : "units = { timestamp = \"unix_ms\"; };\n");
+    fprintf(f, "%s\n", extra);
+    fclose(f);
+    char err[512];
+    cfg = t2m_config_load(conf_path, true, err, sizeof(err));
+    unlink(conf_path);
+    strcpy(conf_path, "/tmp/t2m_test_state_XXXXXX");
+    if (!cfg) fprintf(stderr, "\n  config: %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cfg);
+    struct t2m_state *st = t2m_state_new(cfg, &stats, "test", sink, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    if (connected) t2m_state_connected(st, true, T0);
+    return st;
+}
+
+static struct t2m_state *mk(const char *extra)
+{
+    return mk_conn(extra, true);
+}
+
+static struct t2m_update upd(const char *dev, const char *track, int64_t ts_ms)
+{
+    struct t2m_update u;
+    memset(&u, 0, sizeof(u));
+    u.device_token_len = strlen(dev);
+    memcpy(u.device_token, dev, u.device_token_len);
+    if (track) {
+        u.track_token_len = strlen(track);
+        memcpy(u.track_token, track, u.track_token_len);
+        u.has |= T2M_HAS_TRACK;
+    }
+    if (ts_ms) {
+        u.ts_ms = ts_ms;
+        u.has |= T2M_HAS_TS;
+    }
+    return u;
+}
+
+static void at(struct t2m_update *u, double lat, double lon)
+{
+    u->lat = lat;
+    u->lon = lon;
+    u->has |= T2M_HAS_LAT | T2M_HAS_LON;
+}
+
+static void speed(struct t2m_update *u, double mps)
+{
+    u->speed = mps;
+    u->has |= T2M_HAS_SPEED;
+}
+
+#define POS "telematics/i/d/position"
+#define TRIP "telematics/i/d/trip"
+#define EVENT "telematics/i/d/event"
+
+static void done(struct t2m_state *st)
+{
+    t2m_state_free(st);
+    clear();
+}
+
+/* ---- 2.1 merged state ---- */
+
+static void test_partial_updates_keep_coordinates(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 52.1, 4.3);
+    u.accuracy = 5;
+    u.has |= T2M_HAS_ACCURACY;
+    t2m_state_update(st, 0, &u, T0);
+    u = upd("d", NULL, T0 + 1000);
+    speed(&u, 6.71);
+    t2m_state_update(st, 0, &u, T0 + 1000);
+    json_object *p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 52.1);
+    CU_ASSERT_EQUAL(num(p, "longitude"), 4.3);
+    CU_ASSERT_DOUBLE_EQUAL(num(p, "speed"), 24.16, 1e-9);
+    CU_ASSERT_EQUAL(num(p, "gps_accuracy"), 5);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 1000));
+    CU_ASSERT_EQUAL(num(p, "last_seen"), (double)(T0 + 1000));
+    json_object_put(p);
+    done(st);
+}
+
+static void test_lone_latitude_ignored(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 52.1, 4.3);
+    t2m_state_update(st, 0, &u, T0);
+    u = upd("d", NULL, T0 + 1000);
+    u.lat = 10;
+    u.has |= T2M_HAS_LAT;
+    t2m_state_update(st, 0, &u, T0 + 1000);
+    json_object *p = json_of(POS);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 52.1);
+    json_object_put(p);
+    done(st);
+}
+
+static void test_timestamp_vs_last_seen_and_name(void)
+{
+    struct t2m_state *st = mk("devices = ( { token = \"d\"; name = \"Van 12\"; } );");
+    struct t2m_update u = upd("d", NULL, T0 - 5000); /* the fix is 5 s old on arrival */
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    json_object *p = json_of(POS);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 - 5000));
+    CU_ASSERT_EQUAL(num(p, "last_seen"), (double)T0);
+    T2M_ASSERT_STR(str(p, "name"), "Van 12");
+    CU_ASSERT_FALSE(json_object_get_boolean(json_object_object_get(p, "driving")));
+    CU_ASSERT_FALSE(has(p, "zone"));
+    json_object_put(p);
+    /* no Timestamp: the arrival is the fix time */
+    u = upd("d", NULL, 0);
+    t2m_state_update(st, 0, &u, T0 + 7000);
+    p = json_of(POS);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 7000));
+    json_object_put(p);
+    done(st);
+}
+
+static void test_stale_dropped_without_effect(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    clear();
+    u = upd("d", "T2", T0 - 1); /* older, and with a new track: still no trip, no event */
+    at(&u, 3, 4);
+    t2m_state_update(st, 0, &u, T0 + 10);
+    CU_ASSERT_EQUAL(nrec, 0);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_STALE], 1);
+    done(st);
+}
+
+static void test_throttle_trailing_edge(void)
+{
+    struct t2m_state *st = mk("mqtt = { min_interval = 1.0; };");
+    for (int i = 0; i < 5; i++) {
+        struct t2m_update u = upd("d", NULL, T0 + i * 100);
+        at(&u, 1 + i, 2);
+        t2m_state_update(st, 0, &u, T0 + i * 100);
+    }
+    int n;
+    json_object *p = json_of(POS);
+    last(POS, &n);
+    CU_ASSERT_EQUAL(n, 1); /* the first, then the window */
+    CU_ASSERT_EQUAL(num(p, "latitude"), 1);
+    json_object_put(p);
+    CU_ASSERT_EQUAL(t2m_state_next_deadline(st), T0 + 1000);
+    t2m_state_tick(st, T0 + 999);
+    last(POS, &n);
+    CU_ASSERT_EQUAL(n, 1);
+    t2m_state_tick(st, T0 + 1000); /* the window's latest state goes out at its end */
+    p = json_of(POS);
+    last(POS, &n);
+    CU_ASSERT_EQUAL(n, 2);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 5);
+    json_object_put(p);
+    t2m_state_tick(st, T0 + 2000); /* nothing new: the next window closes silently */
+    last(POS, &n);
+    CU_ASSERT_EQUAL(n, 2);
+    done(st);
+}
+
+static void test_max_devices(void)
+{
+    struct t2m_state *st = mk("upstream = { max_devices = 2; };");
+    const char *devs[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        struct t2m_update u = upd(devs[i], NULL, T0);
+        at(&u, 1, 2);
+        t2m_state_update(st, 0, &u, T0);
+    }
+    CU_ASSERT_EQUAL(t2m_state_count(st), 2);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_MAX_DEVICES], 1);
+    CU_ASSERT_PTR_NULL(last("telematics/i/c/position", NULL));
+    done(st);
+}
+
+/* ---- 2.2 trips ---- */
+
+static void test_haversine(void)
+{
+    /* Amsterdam -> Paris: about 430 km (429,860.4 m by the formula by hand, R = 6371008.8 m) */
+    double d = t2m_haversine_m(52.3702, 4.8952, 48.8566, 2.3522);
+    CU_ASSERT_DOUBLE_EQUAL(d, 429860.4, 0.1);
+    CU_ASSERT_DOUBLE_EQUAL(t2m_haversine_m(0, 0, 0, 1), 111195.08, 0.01); /* R * pi / 180 */
+    CU_ASSERT_EQUAL(t2m_haversine_m(10, 20, 10, 20), 0);
+    CU_ASSERT_DOUBLE_EQUAL(t2m_haversine_m(0, 0, 0, 180), M_PI * T2M_EARTH_RADIUS_M, 1e-3);
+}
+
+static void test_trip_start_stats_and_end_by_new_token(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 0, 0);
+    speed(&u, 10);
+    t2m_state_update(st, 0, &u, T0);
+    T2M_ASSERT_STR(events(EVENT), "trip_started");
+    json_object *t = json_of(TRIP);
+    T2M_ASSERT_STR(str(t, "state"), "driving");
+    CU_ASSERT_FALSE(has(t, "end"));
+    CU_ASSERT(last(TRIP, NULL)->retain);
+    json_object_put(t);
+    u = upd("d", "T1", T0 + 100000);
+    at(&u, 0, 1); /* 111.195 km east */
+    speed(&u, 30);
+    t2m_state_update(st, 0, &u, T0 + 100000);
+    u = upd("d", NULL, T0 + 200000); /* a partial update belongs to the trip */
+    speed(&u, 20);
+    t2m_state_update(st, 0, &u, T0 + 200000);
+    t = json_of(TRIP);
+    CU_ASSERT_DOUBLE_EQUAL(num(t, "distance"), 111.2, 1e-9);
+    T2M_ASSERT_STR(str(t, "distance_unit"), "km");
+    CU_ASSERT_DOUBLE_EQUAL(num(t, "max_speed"), 108, 1e-9); /* 30 m/s in km/h */
+    CU_ASSERT_EQUAL(num(t, "duration"), 200);
+    CU_ASSERT_DOUBLE_EQUAL(num(t, "avg_speed"), 111195.08 / 200 * 3.6, 0.01);
+    CU_ASSERT_EQUAL(num(t, "updates"), 3);
+    CU_ASSERT_EQUAL(num(t, "start_latitude"), 0);
+    CU_ASSERT_EQUAL(num(t, "end_longitude"), 1);
+    json_object_put(t);
+    json_object *p = json_of(POS);
+    CU_ASSERT(json_object_get_boolean(json_object_object_get(p, "driving")));
+    json_object_put(p);
+    /* another token ends the trip and starts the next */
+    clear();
+    u = upd("d", "T2", T0 + 300000);
+    at(&u, 0, 2);
+    t2m_state_update(st, 0, &u, T0 + 300000);
+    T2M_ASSERT_STR(events(EVENT), "trip_ended,trip_started");
+    json_object *e = json_tokener_parse(recs[0].payload), *trip;
+    CU_ASSERT_FATAL(json_object_object_get_ex(e, "trip", &trip));
+    T2M_ASSERT_STR(str(trip, "state"), "ended");
+    T2M_ASSERT_STR(str(trip, "track_token"), "T1");
+    CU_ASSERT_EQUAL(num(trip, "end"), (double)(T0 + 200000));
+    CU_ASSERT_EQUAL(num(e, "time"), (double)(T0 + 200000));
+    CU_ASSERT_FALSE(recs[0].retain);
+    CU_ASSERT_EQUAL(recs[0].qos, 1);
+    json_object_put(e);
+    t = json_of(TRIP);
+    T2M_ASSERT_STR(str(t, "track_token"), "T2");
+    CU_ASSERT_EQUAL(num(t, "distance"), 0); /* the leg between trips is no trip's */
+    json_object_put(t);
+    done(st);
+}
+
+static void test_trip_end_by_timeout(void)
+{
+    struct t2m_state *st = mk("state = { trip_timeout = 60; };");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 0, 0);
+    t2m_state_update(st, 0, &u, T0);
+    CU_ASSERT(t2m_state_next_deadline(st) <= T0 + 1000);
+    clear();
+    t2m_state_tick(st, T0 + 59000);
+    CU_ASSERT_STRING_EQUAL(events(EVENT), "");
+    t2m_state_tick(st, T0 + 60000);
+    T2M_ASSERT_STR(events(EVENT), "trip_ended");
+    json_object *t = json_of(TRIP);
+    T2M_ASSERT_STR(str(t, "state"), "ended");
+    json_object_put(t);
+    json_object *p = json_of(POS);
+    CU_ASSERT_FALSE(json_object_get_boolean(json_object_object_get(p, "driving")));
+    json_object_put(p);
+    CU_ASSERT_EQUAL(t2m_state_next_deadline(st), INT64_MAX); /* nothing left to time */
+    done(st);
+}
+
+/* ---- zones ---- */
+
+static void test_zones(void)
+{
+    /* two overlapping zones 1 km apart, and a small one */
+    struct t2m_state *st = mk("zones = ( { name = \"A\"; latitude = 0.0; longitude = 0.0; "
+                              "radius = 1000.0; }, { name = \"B\"; latitude = 0.0; longitude = "
+                              "0.009; radius = 1000.0; } );");
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 0, 0.003); /* 334 m from A, 667 m from B: nearest wins */
+    t2m_state_update(st, 0, &u, T0);
+    T2M_ASSERT_STR(events(EVENT), "zone_entered");
+    json_object *p = json_of(POS);
+    T2M_ASSERT_STR(str(p, "zone"), "A");
+    json_object_put(p);
+    clear();
+    u = upd("d", NULL, T0 + 1000);
+    at(&u, 0, 0.006);
+    t2m_state_update(st, 0, &u, T0 + 1000);
+    T2M_ASSERT_STR(events(EVENT), "zone_left,zone_entered");
+    clear();
+    /* an accuracy worse than the radius does not move the zone */
+    u = upd("d", NULL, T0 + 2000);
+    at(&u, 0, 1);
+    u.accuracy = 5000;
+    u.has |= T2M_HAS_ACCURACY;
+    t2m_state_update(st, 0, &u, T0 + 2000);
+    T2M_ASSERT_STR(events(EVENT), "");
+    p = json_of(POS);
+    T2M_ASSERT_STR(str(p, "zone"), "B");
+    json_object_put(p);
+    u = upd("d", NULL, T0 + 3000);
+    at(&u, 0, 1);
+    u.accuracy = 10;
+    u.has |= T2M_HAS_ACCURACY;
+    t2m_state_update(st, 0, &u, T0 + 3000);
+    T2M_ASSERT_STR(events(EVENT), "zone_left");
+    p = json_of(POS);
+    CU_ASSERT_FALSE(has(p, "zone"));
+    json_object_put(p);
+    done(st);
+}
+
+/* ---- expiry ---- */
+
+static void test_expiry(void)
+{
+    struct t2m_state *st = mk("state = { expire_after = 30; };\nmqtt = { attribute_topics = "
+                              "true; };");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    clear();
+    t2m_state_tick(st, T0 + 29000);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 1);
+    t2m_state_tick(st, T0 + 30000);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 0);
+    T2M_ASSERT_STR(events(EVENT), "device_removed");
+    json_object *e = json_of(EVENT);
+    T2M_ASSERT_STR(str(e, "reason"), "expired");
+    json_object_put(e);
+    const char *cleared[] = {POS, TRIP, "telematics/i/d/latitude", "telematics/i/d/driving"};
+    for (size_t i = 0; i < 4; i++) {
+        struct rec *r = last(cleared[i], NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+        CU_ASSERT_EQUAL(r->kind, T2M_ACT_CLEAR);
+        CU_ASSERT(r->retain);
+    }
+    done(st);
+}
+
+/* ---- restarts ---- */
+
+static void test_readback_restores(void)
+{
+    struct t2m_state *st = mk("");
+    CU_ASSERT(t2m_state_retained(
+        st, POS,
+        "{\"instance_id\":\"i\",\"device_token\":\"d\",\"track_token\":\"T1\",\"latitude\":0,"
+        "\"longitude\":1,\"speed\":36,\"speed_unit\":\"km/h\",\"timestamp\":1700000000000,"
+        "\"last_seen\":1700000000500,\"driving\":true}",
+        200, T0 + 1000));
+    const char *trip = "{\"track_token\":\"T1\",\"state\":\"driving\",\"start\":1699999000000,"
+                       "\"duration\":1000,\"distance\":5.5,\"distance_unit\":\"km\","
+                       "\"max_speed\":72,\"avg_speed\":19.8,\"speed_unit\":\"km/h\","
+                       "\"start_latitude\":0,\"start_longitude\":0.95,\"updates\":40}";
+    CU_ASSERT(t2m_state_retained(st, TRIP, trip, strlen(trip), T0 + 1000));
+    CU_ASSERT_FALSE(t2m_state_retained(st, "telematics/other/d/position", "{}", 2, T0));
+    CU_ASSERT_FALSE(t2m_state_retained(st, "elsewhere/i/d/position", "{}", 2, T0));
+    CU_ASSERT_EQUAL(t2m_state_count(st), 1);
+    CU_ASSERT_EQUAL(nrec, 0); /* restoring publishes nothing */
+    /* an older update is still stale */
+    struct t2m_update u = upd("d", "T1", T0 - 1);
+    at(&u, 5, 5);
+    t2m_state_update(st, 0, &u, T0 + 2000);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_STALE], 1);
+    /* a newer one continues the trip: no trip_started, the distance adds */
+    u = upd("d", "T1", T0 + 10000);
+    at(&u, 0, 1.01); /* 1.112 km further */
+    t2m_state_update(st, 0, &u, T0 + 10000);
+    T2M_ASSERT_STR(events(EVENT), "");
+    json_object *t = json_of(TRIP);
+    CU_ASSERT_DOUBLE_EQUAL(num(t, "distance"), 6.61, 1e-9);
+    CU_ASSERT_EQUAL(num(t, "updates"), 41);
+    CU_ASSERT_EQUAL(num(t, "start"), 1699999000000.0);
+    CU_ASSERT_DOUBLE_EQUAL(num(t, "max_speed"), 72, 1e-4);
+    json_object_put(t);
+    json_object *p = json_of(POS);
+    CU_ASSERT_DOUBLE_EQUAL(num(p, "speed"), 36, 1e-9); /* kept from the read-back */
+    json_object_put(p);
+    done(st);
+}
+
+static void test_readback_older_does_not_overwrite_live(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", NULL, T0 + 5000);
+    at(&u, 7, 8);
+    t2m_state_update(st, 0, &u, T0 + 5000);
+    clear();
+    const char *old = "{\"device_token\":\"d\",\"latitude\":1,\"longitude\":2,\"heading\":90,"
+                      "\"timestamp\":1700000000000}";
+    t2m_state_retained(st, POS, old, strlen(old), T0 + 5100);
+    json_object *p = json_of(POS); /* re-published: the live state plus what it lacked */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 7);
+    CU_ASSERT_EQUAL(num(p, "heading"), 90);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 5000));
+    json_object_put(p);
+    done(st);
+}
+
+static void test_discovery_before_first_position(void)
+{
+    struct t2m_state *st = mk_conn("homeassistant = { enabled = true; };", false);
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0); /* offline: no discovery yet */
+    CU_ASSERT_PTR_NULL(last("homeassistant/device_tracker/t2m_i/d/config", NULL));
+    clear();
+    t2m_state_connected(st, true, T0 + 1);
+    CU_ASSERT(nrec > 2);
+    CU_ASSERT(strncmp(recs[0].topic, "homeassistant/device_tracker/", 29) == 0);
+    CU_ASSERT(recs[0].urgent);
+    int first_pos = -1, last_cfg = -1;
+    for (size_t i = 0; i < nrec; i++) {
+        if (strncmp(recs[i].topic, "homeassistant/", 14) == 0) last_cfg = (int)i;
+        if (strcmp(recs[i].topic, POS) == 0 && first_pos < 0) first_pos = (int)i;
+    }
+    CU_ASSERT(last_cfg >= 0 && first_pos > last_cfg);
+    clear();
+    u = upd("d", NULL, T0 + 2);
+    t2m_state_update(st, 0, &u, T0 + 2); /* configs once per connection */
+    CU_ASSERT_PTR_NULL(last("homeassistant/device_tracker/t2m_i/d/config", NULL));
+    done(st);
+}
+
+int main(void)
+{
+    static const struct t2m_test_case cases[] = {
+        {"2.1 partial updates keep coordinates", test_partial_updates_keep_coordinates},
+        {"2.1 a lone latitude is ignored", test_lone_latitude_ignored},
+        {"2.1 timestamp, last_seen, name, driving", test_timestamp_vs_last_seen_and_name},
+        {"2.1 stale dropped with no effect", test_stale_dropped_without_effect},
+        {"2.1 throttle trailing edge", test_throttle_trailing_edge},
+        {"2.1 max_devices", test_max_devices},
+        {"2.2 haversine against hand values", test_haversine},
+        {"2.2 trip: start, stats, end by a new token", test_trip_start_stats_and_end_by_new_token},
+        {"2.2 trip: end by timeout", test_trip_end_by_timeout},
+        {"2.2 zones: enter, leave, nearest, accuracy", test_zones},
+        {"2.2 expire_after removes", test_expiry},
+        {"2.1 read-back restores state and trip", test_readback_restores},
+        {"2.1 older read-back never overwrites live", test_readback_older_does_not_overwrite_live},
+        {"4 discovery before the first position", test_discovery_before_first_position},
+        {NULL, NULL},
+    };
+    int rc = t2m_test_run("state", cases);
+    clear();
+    t2m_config_free(cfg);
+    return rc;
+}
