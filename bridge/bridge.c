@@ -49,7 +49,7 @@ struct t2m_bridge {
     struct instance *inst;
     size_t n_inst;
     struct t2m_discovery_ctx disc;
-    char state_topic[512];
+    char state_topic[T2M_TOPIC_MAX + 1];
     bool paused;
     bool stopping, disconnecting, done;
     bool stall_seen;   /* deliveries stalled; cleared by the next acknowledgement */
@@ -105,9 +105,10 @@ static void publish(struct t2m_bridge *b, const char *topic, const char *payload
 static void publish_status(struct t2m_bridge *b, size_t i)
 {
     struct instance *in = &b->inst[i];
-    char topic[1024 + SEG_MAX];
+    char topic[T2M_TOPIC_MAX + 1];
     char payload[1024];
-    snprintf(topic, sizeof(topic), "%s/%s/status", b->cfg->mqtt.base_topic, in->seg);
+    if (t2m_topic_join(topic, sizeof(topic), 3, b->cfg->mqtt.base_topic, in->seg, "status") < 0)
+        return; /* cannot happen: the configuration checked the room */
     size_t n = t2m_payload_status(payload, sizeof(payload), t2m_upstream_state_name(in->state),
                                   in->since_ms, in->connection_id, in->err_code, in->err_msg,
                                   &b->cfg->units.resolved);
@@ -370,7 +371,12 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     }
     b->ctx = ctx;
     b->cfg = cfg;
-    snprintf(b->state_topic, sizeof(b->state_topic), "%s/bridge/state", cfg->mqtt.base_topic);
+    if (t2m_topic_join(b->state_topic, sizeof(b->state_topic), 3, cfg->mqtt.base_topic, "bridge",
+                       "state") < 0) {
+        snprintf(err, errlen, "mqtt.base_topic too long");
+        free(b);
+        return NULL;
+    }
     b->disc = (struct t2m_discovery_ctx){
         .prefix = cfg->homeassistant.discovery_prefix,
         .base_topic = cfg->mqtt.base_topic,
@@ -381,8 +387,10 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
 
     b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
     /* Not retained, inside the bridge's own topics, unique per process. */
-    if (snprintf(b->marker_topic, sizeof(b->marker_topic), "%s/bridge/readback/%ld",
-                 cfg->mqtt.base_topic, (long)getpid()) >= (int)sizeof(b->marker_topic)) {
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    if (t2m_topic_join(b->marker_topic, sizeof(b->marker_topic), 4, cfg->mqtt.base_topic, "bridge",
+                       "readback", pid) < 0) {
         snprintf(err, errlen, "mqtt.base_topic too long");
         goto fail;
     }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "text.h"
+#include "topics.h"
 
 #define MOD "config"
 #define MAX_ID_LEN 256         /* instance ids and device tokens, as topic segments (SPEC 2) */
@@ -1440,6 +1441,34 @@ static int check_upstream(struct loader *L)
                 "must not exceed upstream.backoff_max (%g)", cfg->upstream.backoff_max);
 }
 
+/* SPEC section 2: no topic is ever truncated, and none is longer than 1,024 bytes. A base topic
+ * or discovery prefix that leaves too little room for a device is a configuration error here,
+ * not a drop per message later: room is kept for a 64-byte device token (192 bytes encoded). */
+#define DEVICE_ROOM 192
+static int check_topic_room(struct loader *L)
+{
+    const struct t2m_config *cfg = L->cfg;
+    size_t longest_id = 0;
+    for (size_t i = 0; i < cfg->n_instances; i++)
+        if (strlen(cfg->instances[i].id) > longest_id) longest_id = strlen(cfg->instances[i].id);
+    /* B/I/D/last_seen, B/bridge/response/device/rename */
+    size_t base = strlen(cfg->mqtt.base_topic);
+    if (base + 1 + 3 * longest_id + 1 + DEVICE_ROOM + sizeof("/last_seen") > T2M_TOPIC_MAX ||
+        base + sizeof("/bridge/response/device/rename") > T2M_TOPIC_MAX)
+        return fail(L, &L->locs[K_MQ_BASE], "mqtt.base_topic",
+                    "too long (%zu bytes): with the instance ids its topics would pass %d bytes",
+                    base, T2M_TOPIC_MAX);
+    /* P/device_tracker/t2m_<I>/<D>/config, ids escaped up to 3 bytes a byte */
+    size_t prefix = strlen(cfg->homeassistant.discovery_prefix);
+    if (prefix + sizeof("/binary_sensor/t2m_") + 3 * longest_id + 1 + DEVICE_ROOM +
+            sizeof("_driving/config") >
+        T2M_TOPIC_MAX)
+        return fail(L, &L->locs[K_HA_PREFIX], "homeassistant.discovery_prefix",
+                    "too long (%zu bytes): with the instance ids its topics would pass %d bytes",
+                    prefix, T2M_TOPIC_MAX);
+    return 0;
+}
+
 static int resolve_units(struct loader *L)
 {
     struct t2m_config *cfg = L->cfg;
@@ -1481,6 +1510,7 @@ struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *e
     if (rc == 0) rc = check_upstream(&L);
     if (rc == 0) rc = check_instances(&L);
     if (rc == 0) rc = check_mqtt(&L);
+    if (rc == 0) rc = check_topic_room(&L);
     if (rc == 0) rc = resolve_units(&L);
     /* The error text is already formatted: the file names it points into may go now. */
     config_destroy(&L.lc);

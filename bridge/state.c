@@ -17,8 +17,8 @@
 #include "trip.h"
 
 #define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
-#define TOPIC_MAX 1024 /* SPEC section 2: the practical bound on a topic */
-#define SCAN_MS 1000   /* trip timeouts and expiry are checked this often */
+#define T2M_TOPIC_MAX 1024 /* SPEC section 2: the practical bound on a topic */
+#define SCAN_MS 1000       /* trip timeouts and expiry are checked this often */
 #define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
 
 struct t2m_state {
@@ -34,7 +34,7 @@ struct t2m_state {
     struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
     int64_t next_scan_ms;                   /* INT64_MAX: nothing to scan for */
     struct t2m_repeat rep_topic, rep_full;
-    char topic[TOPIC_MAX + 1];
+    char topic[T2M_TOPIC_MAX + 1];
     char payload[T2M_PAYLOAD_MAX];
     char event[EVENT_MAX];
 };
@@ -59,7 +59,7 @@ static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const
         st->stats->dropped[T2M_DROP_INVALID_TOKEN]++;
         if (t2m_repeat_hit(&st->rep_topic, 0) == 1)
             T2M_WARN("state", "a device token makes its topics longer than %d bytes: dropped",
-                     TOPIC_MAX);
+                     T2M_TOPIC_MAX);
         return false;
     }
     return true;

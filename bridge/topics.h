@@ -4,6 +4,10 @@
 
 #include <stddef.h>
 
+/* SPEC section 2: the longest topic the bridge builds (a practical bound below MQTT's 65,535);
+ * config.c makes sure the fixed parts leave room for devices. */
+#define T2M_TOPIC_MAX 1024
+
 /* Percent-encodes one segment: bytes outside [A-Za-z0-9._~-] become %XX (upper-case hex).
  * Returns the encoded length (NUL-terminated), or -1 when inlen is 0 or > T2M_TOKEN_MAX (256),
  * or when out is too small (3*256+1 always fits). */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh - the bridge end to end on this machine: a private mosquitto, the simulator streaming
-# five vehicles, the bridge configured by environment alone, and the live positions printed.
+# five vehicles (short trips with parked periods between them, some updates lacking fields), the
+# bridge configured by environment alone, and the live state, trips and trip events printed.
 # Ctrl-C stops all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,8 @@ pids+=($!)
 
 mkfifo "$tmp/sim.out"
 build/release/tests/sim/telematics-sim --port 0 --instance demo --token demo-token \
-    --devices 5 --rate 5 >"$tmp/sim.out" 2>"$tmp/sim.log" &
+    --devices 5 --rate 5 --trip-seconds 45 --park-seconds 15 --partial-every 7 \
+    >"$tmp/sim.out" 2>"$tmp/sim.log" &
 pids+=($!)
 read -r line <"$tmp/sim.out"
 sim_port=${line##*:}

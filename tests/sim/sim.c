@@ -71,8 +71,11 @@ struct settings {
     uint64_t close_after, abort_after, silent_after;
     bool no_auth_reply, bad_tokens, stamp_ms;
     int auth_error;
-    int auth_then_error; /* authenticated, then this error and close */
-    bool early_update;   /* one device_update before `authenticated` */
+    int auth_then_error;    /* authenticated, then this error and close */
+    bool early_update;      /* one device_update before `authenticated` */
+    double trip_seconds;    /* trips last trip_seconds..2x; 0 = 600..2400 s */
+    double park_seconds;    /* parked park_seconds..2x between trips, no updates; 0 = never */
+    uint64_t partial_every; /* every Nth update lacks fields (kinds rotate); 0 = never */
     uint64_t junk_every, fragment, huge_frame, blast;
     double rate, ping_interval, auth_timeout;
     unsigned devices;
@@ -99,6 +102,7 @@ static struct {
     unsigned ndev_alloc;
     unsigned rr;
     uint64_t bad_counter;
+    uint64_t partial_counter;
     struct sim_rng junk_rng;
     lws_sorted_usec_list_t sul_gen;
     lws_usec_t rate_epoch;
@@ -161,8 +165,11 @@ static int ensure_devices(unsigned n)
         struct sim_device *d = realloc(g.devs, n * sizeof(*d));
         if (!d) return -1;
         g.devs = d;
-        for (unsigned i = g.ndev_alloc; i < n; i++)
+        for (unsigned i = g.ndev_alloc; i < n; i++) {
             sim_device_init(&g.devs[i], g.seed, i);
+            g.devs[i].trip_s = g.set.trip_seconds;
+            g.devs[i].park_s = g.set.park_seconds;
+        }
         g.ndev_alloc = n;
     }
     g.set.devices = n;
@@ -326,19 +333,26 @@ static void generate_one(lws_usec_t now)
 
     struct sim_device *dev = &g.devs[d];
     sim_device_advance_to(dev, now);
+    if (sim_device_parked(dev)) return; /* engine off: a parked car reports nothing */
     long long ts = g.set.stamp_ms ? unix_ms() : unix_s();
     const char *token = NULL;
     if (g.set.bad_tokens && g.bad_counter++ % 3 == 2)
         token = sim_bad_token((unsigned)(g.bad_counter / 3));
     char base[4096], own[4096];
-    int bl = sim_render_update(base, sizeof(base), dev, token, ts);
+    unsigned partial = 0; /* 0: a whole update, else 1 + the partial kind */
+    if (g.set.partial_every && ++g.partial_counter % g.set.partial_every == 0)
+        partial = 1 + (unsigned)(g.partial_counter / g.set.partial_every) % SIM_PARTIAL_KINDS;
+    int bl = partial ? sim_render_partial(base, sizeof(base), dev, token, ts, partial - 1)
+                     : sim_render_update(base, sizeof(base), dev, token, ts);
     if (bl < 0) return;
     lws_start_foreach_dll(struct lws_dll2 *, p, lws_dll2_get_head(&g.conns))
     {
         /* No `continue` in here: lws_end_foreach_dll holds the step to the next node. */
         struct conn *c = lws_container_of(p, struct conn, node);
         if (wants_device(c, d) && c->device_token) {
-            int ol = sim_render_update(own, sizeof(own), dev, c->device_token, ts);
+            int ol = partial ? sim_render_partial(own, sizeof(own), dev, c->device_token, ts,
+                                                  partial - 1)
+                             : sim_render_update(own, sizeof(own), dev, c->device_token, ts);
             if (ol >= 0) conn_push_update(c, own, (size_t)ol);
         } else if (wants_device(c, d)) {
             conn_push_update(c, base, (size_t)bl);
@@ -895,6 +909,18 @@ static int apply_setting(const char *key, const char *v, char *err, size_t errle
         }
     } else if (!strcmp(key, "no_auth_reply")) {
         if ((rc = parse_bool(v, &b)) == 0) g.set.no_auth_reply = b;
+    } else if (!strcmp(key, "trip_seconds") || !strcmp(key, "park_seconds")) {
+        if ((rc = parse_double(v, 86400, &d)) == 0) {
+            bool trip = key[0] == 't';
+            *(trip ? &g.set.trip_seconds : &g.set.park_seconds) = d;
+            for (unsigned i = 0; i < g.ndev_alloc; i++) {
+                *(trip ? &g.devs[i].trip_s : &g.devs[i].park_s) = d;
+                /* A shorter trip length applies to the trip under way too. */
+                if (trip && d > 0 && g.devs[i].trip_left > 2 * d) g.devs[i].trip_left = 2 * d;
+            }
+        }
+    } else if (!strcmp(key, "partial_every")) {
+        if ((rc = parse_u64(v, UINT32_MAX, &u)) == 0) g.set.partial_every = u;
     } else if (!strcmp(key, "early_update")) {
         if ((rc = parse_bool(v, &b)) == 0) g.set.early_update = b;
     } else if (!strcmp(key, "bad_tokens")) {
@@ -978,6 +1004,9 @@ static json_object *settings_json(void)
     json_object_object_add(o, "blast", json_object_new_int64((int64_t)g.set.blast));
     json_object_object_add(o, "bad_tokens", json_object_new_boolean(g.set.bad_tokens));
     json_object_object_add(o, "early_update", json_object_new_boolean(g.set.early_update));
+    json_object_object_add(o, "trip_seconds", json_object_new_double(g.set.trip_seconds));
+    json_object_object_add(o, "park_seconds", json_object_new_double(g.set.park_seconds));
+    json_object_object_add(o, "partial_every", json_object_new_int64((int64_t)g.set.partial_every));
     json_object_object_add(o, "stamp_ms", json_object_new_boolean(g.set.stamp_ms));
     json_object_object_add(o, "rate", json_object_new_double(g.set.rate));
     json_object_object_add(o, "ping_interval", json_object_new_double(g.set.ping_interval));
@@ -1240,6 +1269,9 @@ static void usage(FILE *f)
         "  --fragment BYTES    send messages as WebSocket fragments of BYTES (fragment)\n"
         "  --bad-tokens        every 3rd update carries a hostile device token (bad_tokens)\n"
         "  --early-update      a device_update (device early-device) before authenticated\n"
+        "  --trip-seconds S    trips last S..2S seconds (default 600..2400) (trip_seconds)\n"
+        "  --park-seconds S    parked S..2S seconds between trips, no updates (park_seconds)\n"
+        "  --partial-every N   every Nth update lacks fields, kinds rotate (partial_every)\n"
         "Bench:\n"
         "  --blast N           after auth send N updates as fast as the socket takes (blast)\n"
         "  --stamp-ms          Timestamp = send time in Unix ms (stamp_ms)\n"
@@ -1289,6 +1321,9 @@ int main(int argc, char **argv)
         {"fragment", 1, "fragment"},
         {"bad-tokens", 0, "bad_tokens"},
         {"early-update", 0, "early_update"},
+        {"trip-seconds", 1, "trip_seconds"},
+        {"park-seconds", 1, "park_seconds"},
+        {"partial-every", 1, "partial_every"},
         {"blast", 1, "blast"},
         {"stamp-ms", 0, "stamp_ms"},
     };

@@ -78,8 +78,14 @@ static double angle_diff(double a, double b)
 static void new_trip(struct sim_device *d)
 {
     sim_uuid(&d->rng, true, d->track_token);
-    d->trip_left = sim_rng_range(&d->rng, 600, 2400);
+    d->trip_left = d->trip_s > 0 ? sim_rng_range(&d->rng, d->trip_s, 2 * d->trip_s)
+                                 : sim_rng_range(&d->rng, 600, 2400);
     d->trips++;
+}
+
+bool sim_device_parked(const struct sim_device *d)
+{
+    return d->park_left > 0;
 }
 
 void sim_device_init(struct sim_device *d, uint64_t seed, unsigned index)
@@ -166,6 +172,12 @@ static void step(struct sim_device *d, double dt)
 
     d->trip_left -= dt;
     if (d->trip_left <= 0) {
+        if (d->park_s > 0) { /* parked: engine off until the next trip */
+            d->park_left = sim_rng_range(&d->rng, d->park_s, 2 * d->park_s);
+            d->speed = 0;
+            d->trip_left = 1e300;
+            return;
+        }
         new_trip(d);
         d->stop_left = sim_rng_range(&d->rng, 20, 60);
     }
@@ -177,6 +189,15 @@ void sim_device_advance(struct sim_device *d, double dt)
     if (dt > 3600) dt = 3600;
     while (dt > 0) {
         double s = dt > 1.0 ? 1.0 : dt;
+        if (d->park_left > 0) { /* parked: only the clock moves */
+            d->park_left -= s;
+            if (d->park_left <= 0) {
+                d->park_left = 0;
+                new_trip(d);
+            }
+            dt -= s;
+            continue;
+        }
         step(d, s);
         dt -= s;
     }
@@ -252,6 +273,49 @@ int sim_render_update(char *out, size_t cap, const struct sim_device *d, const c
                      "\"position\":{\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
                      "\"Accuracy\":%s,\"Timestamp\":%lld,\"Heading\":%s}}",
                      tok, d->track_token, lat, lon, spd, acc, timestamp, hdg);
+    return (n < 0 || (size_t)n >= cap) ? -1 : n;
+}
+
+int sim_render_partial(char *out, size_t cap, const struct sim_device *d, const char *token,
+                       long long timestamp, unsigned kind)
+{
+    char tok[256], lat[32], lon[32], spd[32], acc[32], hdg[32], ts[32];
+    if (!token) token = d->token;
+    if (sim_json_escape(tok, sizeof(tok), token, strlen(token)) < 0) return -1;
+    sim_fmt_num(lat, d->lat, 6);
+    sim_fmt_num(lon, d->lon, 6);
+    sim_fmt_num(spd, d->speed, 2);
+    sim_fmt_num(acc, d->accuracy, 1);
+    sim_fmt_num(hdg, norm_deg(d->heading) >= 359.95 ? 0 : norm_deg(d->heading), 1);
+    snprintf(ts, sizeof(ts), "%lld", timestamp);
+    char pos[512];
+    switch (kind % SIM_PARTIAL_KINDS) {
+    case 0:
+        snprintf(pos, sizeof(pos),
+                 "\"Latitude\":%s,\"Longitude\":%s,\"Accuracy\":%s,"
+                 "\"Timestamp\":%s",
+                 lat, lon, acc, ts);
+        break;
+    case 1:
+        snprintf(pos, sizeof(pos),
+                 "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
+                 "\"Timestamp\":%s,\"Heading\":%s",
+                 lat, lon, spd, ts, hdg);
+        break;
+    case 2:
+        snprintf(pos, sizeof(pos), "\"Speed\":%s,\"Timestamp\":%s", spd, ts);
+        break;
+    default:
+        snprintf(pos, sizeof(pos),
+                 "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
+                 "\"Accuracy\":%s,\"Heading\":%s",
+                 lat, lon, spd, acc, hdg);
+        break;
+    }
+    int n = snprintf(out, cap,
+                     "{\"type\":\"device_update\",\"device_token\":\"%s\",\"track_token\":\"%s\","
+                     "\"position\":{%s}}",
+                     tok, d->track_token, pos);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
 }
 

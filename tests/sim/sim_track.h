@@ -40,6 +40,9 @@ struct sim_device {
     double stop_left;      /* s still to wait at a light once stopped */
     double seg_left;       /* m to the next intersection */
     double trip_left;      /* s until this trip ends */
+    double trip_s;         /* trip length: trip_s..2*trip_s s; 0 = the default 600..2400 s */
+    double park_s;         /* parked park_s..2*park_s s between trips (no updates); 0 = never */
+    double park_left;      /* s still parked; > 0: parked, nothing to report */
     int64_t last_us;       /* monotonic time of the last advance; 0 = never */
     uint64_t trips;
 };
@@ -49,6 +52,9 @@ void sim_device_init(struct sim_device *d, uint64_t seed, unsigned index);
 
 /* Moves the device forward by dt seconds (any size; integrated in steps of at most 1 s). */
 void sim_device_advance(struct sim_device *d, double dt);
+
+/* True while the device is parked between two trips: it sends nothing then. */
+bool sim_device_parked(const struct sim_device *d);
 
 /* Advances the device to monotonic time now_us (the first call only records the time). */
 void sim_device_advance_to(struct sim_device *d, int64_t now_us);
@@ -65,6 +71,14 @@ int sim_json_escape(char *out, size_t cap, const char *s, size_t len);
  * and Timestamp value. Returns the length, or -1 if cap is too small. */
 int sim_render_update(char *out, size_t cap, const struct sim_device *d, const char *token,
                       long long timestamp);
+
+/* Number of partial update kinds sim_render_partial rotates through. */
+#define SIM_PARTIAL_KINDS 4
+
+/* A device_update that lacks fields, as real feeds do now and then: kind 0 no Speed and
+ * Heading, 1 no Accuracy, 2 only Speed and Timestamp (no coordinates), 3 no Timestamp. */
+int sim_render_partial(char *out, size_t cap, const struct sim_device *d, const char *token,
+                       long long timestamp, unsigned kind);
 
 /* Number of junk kinds sim_render_junk rotates through. */
 #define SIM_JUNK_KINDS 10

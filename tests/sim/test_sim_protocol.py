@@ -22,7 +22,7 @@ UUID_UPPER = re.compile(r"^[0-9A-F]{8}-[0-9A-F]{4}-4[0-9A-F]{3}-[89AB][0-9A-F]{3
 CITIES = [(40.7128, -74.0060), (52.52, 13.405), (51.5074, -0.1278), (48.1351, 11.582)]
 MISBEHAVIOUR_OFF = dict(close_after=0, abort_after=0, silent_after=0, no_auth_reply=0,
                         auth_error=0, auth_then_error=0, early_update=0, junk_every=0, fragment=0,
-                        bad_tokens=0, rate=50)
+                        bad_tokens=0, rate=50, trip_seconds=0, park_seconds=0, partial_every=0)
 
 
 def metres(a, b):
@@ -308,6 +308,38 @@ class SimTest(unittest.TestCase):
                 seen.add(m["device_token"])
         self.assertTrue({"a/b", "+", "#", "$SYS", "../x", ""} & seen, seen)
         self.assertTrue(any(len(t) == 300 for t in seen) or len(seen) >= 8, seen)
+
+    def test_trips_parking_and_partial_updates(self):
+        """Trips with a start and an end (a new track_token each), parked periods with no
+        updates, and updates that lack fields now and then."""
+        self.sim.set(trip_seconds=0.3, park_seconds=0.5, partial_every=3)
+        c = self.authed()
+        tok = self.sim.stats()["device_tokens"][0]
+        tracks, kinds, last_ts, gap = [], set(), None, 0.0
+        deadline = time.monotonic() + 20
+        while (len(tracks) < 3 or len(kinds) < 4 or gap < 0.4) and time.monotonic() < deadline:
+            u = c.recv_type("device_update")
+            if u["device_token"] != tok:
+                continue
+            now = time.monotonic()
+            if not tracks or tracks[-1] != u["track_token"]:
+                if tracks and last_ts is not None:
+                    gap = max(gap, now - last_ts)  # the parked time between two trips
+                tracks.append(u["track_token"])
+            last_ts = now
+            p = u["position"]
+            if "Speed" not in p:
+                kinds.add("no speed")
+            if "Accuracy" not in p:
+                kinds.add("no accuracy")
+            if "Latitude" not in p:
+                kinds.add("no coordinates")
+            if "Timestamp" not in p:
+                kinds.add("no timestamp")
+        self.assertGreaterEqual(len(set(tracks)), 3, tracks)
+        self.assertEqual(len(set(tracks)), len(tracks), "a trip's token never comes back")
+        self.assertEqual(kinds, {"no speed", "no accuracy", "no coordinates", "no timestamp"})
+        self.assertGreaterEqual(gap, 0.4)
 
     def test_single_device_mode(self):
         tok = self.sim.stats()["device_tokens"][1]

@@ -847,6 +847,24 @@ static void test_hostile_values(void)
     CU_ASSERT_PTR_NOT_NULL(c);
     t2m_config_free(c);
 
+    /* SPEC 2: a base topic or discovery prefix that leaves no room for a device's topics */
+    static char big[4096];
+    memset(big, 'b', 3000);
+    snprintf(big + 3000, sizeof(big) - 3000, "\"; };\n");
+    snprintf(text, sizeof(text), "%smqtt = {\n base_topic = \"", inst);
+    char *longtext = malloc(strlen(text) + sizeof(big));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(longtext);
+    strcpy(longtext, text);
+    strcat(longtext, big);
+    expect_err(longtext, ":3: mqtt.base_topic: too long (3000 bytes): with the instance ids its "
+                         "topics would pass 1024 bytes");
+    strcpy(longtext, inst);
+    strcat(longtext, "homeassistant = { discovery_prefix = \"");
+    strcat(longtext, big);
+    expect_err(longtext, ":2: homeassistant.discovery_prefix: too long (3000 bytes): with the "
+                         "instance ids its topics would pass 1024 bytes");
+    free(longtext);
+
     /* A NUL escape in a secret would cut the token short. */
     expect_err("instances = ( { id = \"a\";\n access_token = \"ab\\x00cd\"; } );\n",
                ":2: a string holds a NUL byte (\\x00)");
