@@ -647,7 +647,7 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
         u.heading = v;
         u.has |= T2M_HAS_HEADING;
     }
-    size_t tl;
+    size_t tl = 0;
     const char *track = get_string(o, "track_token", &tl);
     if ((lack & T2M_HAS_TRACK) && track && tl > 0 && tl <= 255) {
         memcpy(u.track_token, track, tl);
@@ -683,7 +683,7 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
 
 static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o, int64_t now_ms)
 {
-    size_t tl;
+    size_t tl = 0;
     const char *track = get_string(o, "track_token", &tl);
     const char *state = get_string(o, "state", NULL);
     int64_t start;
@@ -754,7 +754,7 @@ bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *pay
 {
     unsigned inst;
     char token[T2M_TOKEN_MAX + 1];
-    size_t tl;
+    size_t tl = 0;
     bool is_trip = false;
     if (!parse_topic(st, topic, "position", &inst, token, &tl)) {
         if (!parse_topic(st, topic, "trip", &inst, token, &tl)) return false;

@@ -373,7 +373,8 @@ class TestShutdown(Base):
         self.start_broker()
         sim = self.sim("--rate", "50", "--devices", "5")
         b = self.bridge(sim.url, self.broker.url)
-        wait_for(lambda: len(self.sub.topics("telematics/inst1/")) >= 5, 20, "positions")
+        wait_for(lambda: len([t for t in self.sub.topics("telematics/inst1/")
+                              if t.endswith("/position")]) >= 5, 20, "positions")
         self.sub.close()
         self.sub = None
         self.broker.stop()

@@ -156,14 +156,56 @@ static void test_attributes(void)
     memset(&empty, 0, sizeof(empty));
     for (int a = 0; a < T2M_ATTR_COUNT; a++)
         T2M_ASSERT_STR(attr((enum t2m_attr)a, &empty, &units), "<absent>");
-    const char *names[] = {"latitude", "longitude", "speed",      "accuracy",
-                           "heading",  "timestamp", "track_token"};
+    const char *names[] = {"latitude",  "longitude",   "speed",     "accuracy", "heading",
+                           "timestamp", "track_token", "last_seen", "driving"};
+    CU_ASSERT_EQUAL(sizeof(names) / sizeof(names[0]), T2M_ATTR_COUNT);
     for (int a = 0; a < T2M_ATTR_COUNT; a++)
         T2M_ASSERT_STR(t2m_payload_attr_name((enum t2m_attr)a), names[a]);
+    /* last_seen and driving come from the state, not from the update */
+    struct t2m_state_extra x = {"Van 12", 1640995201000, 1, "Depot"};
+    char buf[64];
+    units.timestamp = T2M_TS_ISO;
+    CU_ASSERT(t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_LAST_SEEN, u, &x, &units));
+    T2M_ASSERT_STR(buf, "2022-01-01T00:00:01Z");
+    CU_ASSERT(t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_DRIVING, u, &x, &units));
+    T2M_ASSERT_STR(buf, "true");
+    x.driving = -1;
+    CU_ASSERT_EQUAL(t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_DRIVING, u, &x, &units),
+                    0);
+    CU_ASSERT_EQUAL(t2m_payload_attribute(buf, sizeof(buf), T2M_ATTR_LAST_SEEN, u, &units), 0);
+    units.timestamp = T2M_TS_UNIX_MS;
     char small[4];
     CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_SPEED, u, &units), 0);
     CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_TIMESTAMP, u, &units), 0);
     CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_HEADING, u, &units), 3);
+}
+
+/* SPEC 2.1: the state payload is the position plus name, last_seen, driving, zone. */
+static void test_state_payload(void)
+{
+    struct t2m_units units = metric();
+    struct t2m_state_extra x = {"Van \"12\"", 1640995201000, 1, "Depot"};
+    size_t n = t2m_payload_state(out, sizeof(out), "I", 1, sample(), &x, &units);
+    CU_ASSERT(n > 0);
+    T2M_ASSERT_STR(out,
+                   "{\"instance_id\":\"I\",\"device_token\":\"e4855fba-0d7e-4dbd-baad-"
+                   "aae9d0b90c15\",\"name\":\"Van \\\"12\\\"\",\"track_token\":\"9F6A4F03-300B-"
+                   "4C14-8847-DAC537E8D70C\",\"latitude\":40.7128,\"longitude\":-74.006,"
+                   "\"speed\":28.26,\"speed_unit\":\"km/h\",\"accuracy\":5,\"accuracy_unit\":"
+                   "\"m\",\"gps_accuracy\":5,\"heading\":180,\"timestamp\":\"2022-01-01T00:00:"
+                   "00Z\",\"last_seen\":\"2022-01-01T00:00:01Z\",\"driving\":true,\"zone\":"
+                   "\"Depot\"}");
+    struct t2m_state_extra none = {NULL, 0, -1, NULL};
+    char plain[T2M_PAYLOAD_MAX];
+    t2m_payload_position(plain, sizeof(plain), "I", 1, sample(), &units);
+    t2m_payload_state(out, sizeof(out), "I", 1, sample(), &none, &units);
+    T2M_ASSERT_STR(out, plain);
+    x.driving = 0;
+    x.name = NULL;
+    x.zone = NULL;
+    t2m_payload_state(out, sizeof(out), "I", 1, sample(), &x, &units);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, ",\"driving\":false}"));
+    CU_ASSERT_PTR_NULL(strstr(out, "name"));
 }
 
 static void test_status(void)
@@ -202,6 +244,7 @@ int main(void)
         {"absent and rejected fields are left out", test_absent_fields},
         {"escaping and buffer bounds", test_escaping_and_bounds},
         {"attribute values", test_attributes},
+        {"state payload: name, last_seen, driving, zone", test_state_payload},
         {"status payload", test_status},
         {NULL, NULL},
     };
