@@ -225,15 +225,13 @@ static void on_mqtt_connected(void *user)
     struct t2m_bridge *b = user;
     T2M_INFO("mqtt", "connected to %s", b->cfg->mqtt.url);
     b->stall_kicked = false;
-    if (b->stopping) { /* back during the shutdown flush: deliver what is queued, then go */
-        t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
-        t2m_publisher_on_connected(b->pub);
-        return;
-    }
-    t2m_publisher_publish_urgent(b->pub, b->state_topic, "online", 6, 1, true);
-    if (b->cfg->homeassistant.enabled)
+    /* Back during the shutdown flush: the broker (perhaps another node, or one that lost its
+     * retained messages) still gets every device's latest state, then the bridge goes. */
+    t2m_publisher_publish_urgent(b->pub, b->state_topic, b->stopping ? "offline" : "online",
+                                 b->stopping ? 7 : 6, 1, true);
+    if (b->cfg->homeassistant.enabled && !b->stopping)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
-    readback_start(b);
+    if (!b->stopping) readback_start(b);
     for (size_t i = 0; i < b->n_inst; i++)
         publish_status(b, i);
     /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
