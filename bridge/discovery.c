@@ -256,8 +256,8 @@ static int emit_entity(const struct t2m_discovery_ctx *c, const struct dev_ids *
     struct t2m_out b = {payload, sizeof payload, 0, false};
     payload[0] = '\0';
 
-    if (fmt(topic, sizeof topic, "%s/%s/%s/%s_%s/config", c->prefix, comp[e->kind], d->node,
-            d->dev, e->suffix) < 0 ||
+    if (fmt(topic, sizeof topic, "%s/%s/%s/%s_%s/config", c->prefix, comp[e->kind], d->node, d->dev,
+            e->suffix) < 0 ||
         fmt(uid, sizeof uid, "%s_%s", d->uid, e->suffix) < 0)
         return -1;
     const char *state = e->topic[0] == 't' ? d->trip : e->topic[0] == 'e' ? d->event : d->position;
@@ -364,11 +364,11 @@ int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance
         {ENT_SENSOR, "zone", "Zone", "p",
          "{{ value_json.zone if 'zone' in value_json else 'none' }}", "enum", NULL, NULL,
          "mdi:map-marker-radius", NULL, -1, zones},
-        {ENT_SENSOR, "trip_distance", "Trip distance", "t", "{{ value_json.distance }}",
-         "distance", trip_dist, "measurement", "mdi:map-marker-distance", NULL, -2, NULL},
+        {ENT_SENSOR, "trip_distance", "Trip distance", "t", "{{ value_json.distance }}", "distance",
+         trip_dist, "measurement", "mdi:map-marker-distance", NULL, -2, NULL},
         {ENT_BINARY, "driving", "Driving", "p",
-         "{{ 'ON' if value_json.driving | default(false) else 'OFF' }}", "moving", NULL, NULL,
-         NULL, NULL, -1, NULL},
+         "{{ 'ON' if value_json.driving | default(false) else 'OFF' }}", "moving", NULL, NULL, NULL,
+         NULL, -1, NULL},
         /* HA's event entity reads the type from event_type: the payload's event, kept whole as
          * the event's attributes. */
         {ENT_EVENT, "event", "Event", "e",
@@ -458,12 +458,12 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
             fmt(eid, sizeof eid, "sensor.%s_%s_state", bslug, islug) < 0 ||
             fmt(name, sizeof name, "Instance %s state", inst) < 0)
             return -1;
-        r = emit_bridge_entity(c, "sensor", node, object, uid, eid, name, status,
-                               "{{ value_json.state }}",
-                               ",\"device_class\":\"enum\",\"options\":[\"connecting\","
-                               "\"authenticating\",\"subscribed\",\"reconnecting\",\"auth_failed\"],"
-                               "\"entity_category\":\"diagnostic\"",
-                               emit, user);
+        r = emit_bridge_entity(
+            c, "sensor", node, object, uid, eid, name, status, "{{ value_json.state }}",
+            ",\"device_class\":\"enum\",\"options\":[\"connecting\","
+            "\"authenticating\",\"subscribed\",\"reconnecting\",\"auth_failed\"],"
+            "\"entity_category\":\"diagnostic\"",
+            emit, user);
         if (r != 0) return r;
     }
     char uid[DISC_ID_MAX + 32], eid[DISC_ID_MAX + 32], info[DISC_TOPIC_MAX];
@@ -471,8 +471,7 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
         fmt(eid, sizeof eid, "sensor.%s_devices", bslug) < 0 ||
         t2m_topic_join(info, sizeof info, 3, c->base_topic, "bridge", "info") < 0)
         return -1;
-    return emit_bridge_entity(c, "sensor", node, "devices", uid, eid, "Devices", info,
-                              "{{ value_json.devices }}",
-                              ",\"state_class\":\"measurement\",\"icon\":\"mdi:car-multiple\"", emit,
-                              user);
+    return emit_bridge_entity(
+        c, "sensor", node, "devices", uid, eid, "Devices", info, "{{ value_json.devices }}",
+        ",\"state_class\":\"measurement\",\"icon\":\"mdi:car-multiple\"", emit, user);
 }

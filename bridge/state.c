@@ -28,7 +28,8 @@ struct t2m_state {
     t2m_action_fn fn;
     void *user;
     struct t2m_devices *devices;
-    char (*iseg)[SEG_MAX]; /* instance ids as topic segments */
+    char (*iseg)[SEG_MAX];   /* instance ids as topic segments */
+    const char **zone_names; /* the configured zones' names, for the zone sensor */
     struct t2m_discovery_ctx disc;
     bool connected;
     struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
@@ -802,7 +803,12 @@ struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *
     };
     st->devices = t2m_devices_new((size_t)cfg->upstream.max_devices);
     st->iseg = calloc(cfg->n_instances ? cfg->n_instances : 1, sizeof(*st->iseg));
-    if (!st->devices || !st->iseg) goto fail;
+    st->zone_names = calloc(cfg->n_zones ? cfg->n_zones : 1, sizeof(*st->zone_names));
+    if (!st->devices || !st->iseg || !st->zone_names) goto fail;
+    for (size_t i = 0; i < cfg->n_zones; i++)
+        st->zone_names[i] = cfg->zones[i].name;
+    st->disc.zones = st->zone_names;
+    st->disc.n_zones = cfg->n_zones;
     for (size_t i = 0; i < cfg->n_instances; i++) {
         const char *id = cfg->instances[i].id;
         if (t2m_topic_segment(st->iseg[i], SEG_MAX, id, strlen(id)) < 0) goto fail;
@@ -818,6 +824,7 @@ void t2m_state_free(struct t2m_state *st)
     if (!st) return;
     t2m_devices_free(st->devices);
     free(st->iseg);
+    free(st->zone_names);
     free(st);
 }
 

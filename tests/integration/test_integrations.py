@@ -20,7 +20,8 @@ TOK_A = "e4855fba-0d7e-4dbd-baad-aae9d0b90c15"  # aliased "Van 12" in ALIASES
 TOK_B = "b2f0c0de-1111-2222-3333-444455556666"  # no alias: named after its token
 TOK_C = "c0ffee00-aaaa-bbbb-cccc-ddddeeeeffff"
 ALIASES = 'devices = ( { token = "%s"; name = "Van 12"; } );' % TOK_A
-SENSORS = ("speed", "heading", "accuracy", "timestamp")
+SENSORS = ("speed", "heading", "accuracy", "fix_time", "last_seen")  # on the position topic
+UID = "t2m_telematics2mqtt__inst1__"  # this bridge's unique_id prefix, then <I>__<D>
 T0 = 1640995200
 
 
@@ -44,9 +45,12 @@ def sensor_topic(dev_id, sensor, inst="inst1"):
     return "homeassistant/sensor/t2m_%s/%s_%s/config" % (inst, dev_id, sensor)
 
 
-def device_config_topics(dev_id, inst="inst1", timestamp=True):
-    return [tracker_topic(dev_id, inst)] + [sensor_topic(dev_id, s, inst) for s in SENSORS
-                                            if timestamp or s != "timestamp"]
+def device_config_topics(dev_id, inst="inst1"):
+    """Every config of a device (SPEC 4): tracker, sensors, trip distance, driving, event."""
+    return ([tracker_topic(dev_id, inst)] + [sensor_topic(dev_id, s, inst) for s in SENSORS] +
+            [sensor_topic(dev_id, "trip_distance", inst),
+             "homeassistant/binary_sensor/t2m_%s/%s_driving/config" % (inst, dev_id),
+             "homeassistant/event/t2m_%s/%s_event/config" % (inst, dev_id)])
 
 
 def render(template, raw, this_state="previous"):
@@ -136,13 +140,15 @@ class TestDiscovery(Base):
             tr = json.loads(snap[tracker_topic(tok)])  # KeyError = not retained
             self.assertEqual(tr["json_attributes_topic"], pos_topic(tok))
             self.assertEqual(tr["source_type"], "gps")
-            self.assertEqual(tr["unique_id"], "t2m_inst1__" + tok)
+            self.assertEqual(tr["unique_id"], UID + tok)
+            self.assertNotIn("object_id", tr)
+            self.assertTrue(tr["default_entity_id"].startswith("device_tracker."))
             self.assertEqual(tr["availability"], [{"topic": "telematics/bridge/state",
                                                    "payload_available": "online",
                                                    "payload_not_available": "offline"}])
             dev = tr["device"]
             self.assertEqual(dev["name"], name)
-            self.assertEqual(dev["identifiers"], ["t2m_inst1__" + tok])
+            self.assertEqual(dev["identifiers"], [UID + tok])
             self.assertEqual(dev["via_device"], "telematics2mqtt")
             self.assertTrue(dev["manufacturer"] and dev["model"])
             self.assertEqual(tr["origin"]["name"], "telematics2mqtt")
@@ -162,15 +168,20 @@ class TestDiscovery(Base):
         self.assertEqual(sc["heading"]["unit_of_measurement"], "\u00b0")
         self.assertEqual((sc["accuracy"]["device_class"], sc["accuracy"]["unit_of_measurement"]),
                          ("distance", "m"))
-        self.assertEqual(sc["timestamp"]["device_class"], "timestamp")
-        self.assertNotIn("unit_of_measurement", sc["timestamp"])
+        self.assertEqual(sc["heading"]["state_class"], "measurement_angle")
+        self.assertEqual(sc["fix_time"]["device_class"], "timestamp")
+        self.assertNotIn("unit_of_measurement", sc["fix_time"])
+        self.assertEqual(json.loads(snap[tracker_topic(TOK_A)])["default_entity_id"],
+                         "device_tracker.van_12")
+        self.assertEqual(sc["speed"]["default_entity_id"], "sensor.van_12_speed")
         self.assertTrue(is_int(sc["speed"]["suggested_display_precision"]))
         # what Home Assistant would show: the templates rendered on the real position
         raw = snap[pos_topic(TOK_A)]
         self.assertEqual(render(sc["speed"]["value_template"], raw), "28.26")
         self.assertEqual(render(sc["heading"]["value_template"], raw), "180")
         self.assertEqual(render(sc["accuracy"]["value_template"], raw), "5")
-        self.assertEqual(render(sc["timestamp"]["value_template"], raw), "2022-01-01T00:00:00Z")
+        self.assertEqual(render(sc["fix_time"]["value_template"], raw), "2022-01-01T00:00:00Z")
+        self.assertEqual(render(sc["last_seen"]["value_template"], raw), json.loads(raw)["last_seen"])
         self.assertEqual(pa["gps_accuracy"], 5)
 
         # an update without speed and heading: the merged state keeps the last known values
@@ -180,7 +191,7 @@ class TestDiscovery(Base):
         raw = self.sub.get(pos_topic(TOK_A))
         self.assertEqual(render(sc["speed"]["value_template"], raw), "28.26")
         self.assertEqual(render(sc["heading"]["value_template"], raw), "180")
-        self.assertEqual(render(sc["timestamp"]["value_template"], raw), "2022-01-01T00:00:10Z")
+        self.assertEqual(render(sc["fix_time"]["value_template"], raw), "2022-01-01T00:00:10Z")
 
     def test_ids_are_collision_free_and_follow_percent_encoded_topics(self):
         self.start_bridge()
@@ -229,7 +240,7 @@ class TestResend(Base):
         bridge_cfg = "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst1_connected/config"
         wait_for(lambda: self.sub.get(bridge_cfg), 5, "bridge config")
         configs = sorted(t for t in self.sub.topics("homeassistant/") if t.endswith("/config"))
-        self.assertEqual(len(configs), 2 * 5 + 1)
+        self.assertEqual(len(configs), 2 * len(device_config_topics(TOK_A)) + 3)
         return configs, {t: self.sub.get(pos_topic(t)) for t in (TOK_A, TOK_B)}
 
     def assert_all_again(self, configs, positions, start=0):
@@ -342,7 +353,7 @@ class TestUnits(Base):
         snap = retained_snapshot(self.broker.port)
         self.assertEqual(json.loads(snap[sensor_topic(TOK_A, "speed")])["unit_of_measurement"],
                          "kn")
-        self.assertIn(sensor_topic(TOK_A, "timestamp"), snap)
+        self.assertIn(sensor_topic(TOK_A, "fix_time"), snap)
 
 
 class TestOwnTracks(Base):

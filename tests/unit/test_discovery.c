@@ -8,78 +8,46 @@
 #include "protocol.h"
 #include "t2m_test.h"
 
-/* https://www.home-assistant.io/integrations/device_tracker.mqtt/ (Configuration Variables) */
-static const char *const TRACKER_KEYS[] = {
-    "availability", "availability_mode", "availability_template", "availability_topic", "device",
-    "icon", "json_attributes_template", "json_attributes_topic", "name", "object_id",
-    "payload_available", "payload_home", "payload_not_available", "payload_not_home",
-    "payload_reset", "platform", "qos", "source_type", "state_topic", "unique_id", "value_template",
-    /* https://www.home-assistant.io/integrations/mqtt/#discovery-payload: every platform */
-    "origin", NULL};
+/* The key lists below are copied from Home Assistant's MQTT integration (facts, not code):
+ * homeassistant/components/mqtt/schemas.py (MQTT_ENTITY_COMMON_SCHEMA: availability*, device,
+ * enabled_by_default, entity_category, icon, json_attributes_*, unique_id, origin and, since
+ * 2025.10, default_entity_id, which replaces the deprecated object_id that 2026.4 ignores) plus
+ * each platform's PLATFORM_SCHEMA_MODERN in device_tracker.py, sensor.py, binary_sensor.py and
+ * event.py; "platform" and "qos" from the discovery schema. object_id is left out on purpose:
+ * the bridge must not send it. */
+#define COMMON_KEYS                                                                                \
+    "availability", "availability_mode", "availability_template", "availability_topic", "device",  \
+        "default_entity_id", "enabled_by_default", "entity_category", "entity_picture", "icon",    \
+        "json_attributes_template", "json_attributes_topic", "name", "origin",                     \
+        "payload_available", "payload_not_available", "platform", "qos", "unique_id", "encoding"
 
-/* https://www.home-assistant.io/integrations/sensor.mqtt/ (Configuration Variables) */
-static const char *const SENSOR_KEYS[] = {"availability",
-                                          "availability_mode",
-                                          "availability_template",
-                                          "availability_topic",
-                                          "device",
+/* device_tracker.py */
+static const char *const TRACKER_KEYS[] = {
+    COMMON_KEYS,   "payload_home", "payload_not_home", "payload_reset",
+    "source_type", "state_topic",  "value_template",   NULL};
+
+/* sensor.py (and components/sensor/const.py for state_class: measurement_angle, 2025.x) */
+static const char *const SENSOR_KEYS[] = {COMMON_KEYS,
                                           "device_class",
-                                          "enabled_by_default",
-                                          "encoding",
-                                          "entity_category",
-                                          "entity_picture",
                                           "expire_after",
                                           "force_update",
-                                          "icon",
-                                          "json_attributes_template",
-                                          "json_attributes_topic",
                                           "last_reset_value_template",
-                                          "name",
-                                          "object_id",
                                           "options",
-                                          "payload_available",
-                                          "payload_not_available",
-                                          "platform",
                                           "suggested_display_precision",
-                                          "qos",
                                           "state_class",
                                           "state_topic",
-                                          "unique_id",
                                           "unit_of_measurement",
                                           "value_template",
-                                          "origin",
                                           NULL};
 
-/* https://www.home-assistant.io/integrations/binary_sensor.mqtt/ (Configuration Variables) */
-static const char *const BINARY_KEYS[] = {"availability",
-                                          "availability_mode",
-                                          "availability_template",
-                                          "availability_topic",
-                                          "device",
-                                          "device_class",
-                                          "enabled_by_default",
-                                          "encoding",
-                                          "entity_category",
-                                          "entity_picture",
-                                          "expire_after",
-                                          "force_update",
-                                          "icon",
-                                          "json_attributes_template",
-                                          "json_attributes_topic",
-                                          "name",
-                                          "object_id",
-                                          "off_delay",
-                                          "payload_available",
-                                          "payload_not_available",
-                                          "payload_off",
-                                          "payload_on",
-                                          "platform",
-                                          "qos",
-                                          "state_topic",
-                                          "unique_id",
-                                          "value_template",
-                                          "origin",
-                                          NULL};
+/* binary_sensor.py */
+static const char *const BINARY_KEYS[] = {
+    COMMON_KEYS,   "device_class", "expire_after", "force_update",   "off_delay",
+    "payload_off", "payload_on",   "state_topic",  "value_template", NULL};
+
+/* event.py */
+static const char *const EVENT_KEYS[] = {COMMON_KEYS,   "device_class",   "event_types",
+                                         "state_topic", "value_template", NULL};
 
 /* The `device` map, identical on the three pages above */
 static const char *const DEVICE_KEYS[] = {"configuration_url",
@@ -100,10 +68,10 @@ static const char *const DEVICE_KEYS[] = {"configuration_url",
 static const char *const AVAIL_KEYS[] = {"payload_available", "payload_not_available", "topic",
                                          "value_template", NULL};
 
-/* https://www.home-assistant.io/integrations/mqtt/#discovery-payload (`origin`) */
+/* schemas.py MQTT_ORIGIN_INFO_SCHEMA (`origin`) */
 static const char *const ORIGIN_KEYS[] = {"name", "sw_version", "support_url", NULL};
 
-#define MAX_CONFIGS 16
+#define MAX_CONFIGS 32
 
 struct captured {
     int count;
@@ -195,7 +163,8 @@ static void assert_common(json_object *o, const char *base)
     assert_keys(org, ORIGIN_KEYS);
     assert_str(org, "name", "telematics2mqtt");
     assert_str(org, "sw_version", "0.1.0");
-    assert_str(org, "support_url", "https://github.com/telematics2mqtt/telematics2mqtt");
+    CU_ASSERT_PTR_NULL(get(org, "support_url")); /* no placeholder: the project has no home yet */
+    CU_ASSERT_PTR_NULL(get(o, "object_id"));     /* deprecated, ignored since HA 2026.4 */
 
     json_object *dev = get(o, "device");
     CU_ASSERT_FATAL(dev && json_object_is_type(dev, json_type_object));
@@ -211,7 +180,8 @@ static struct t2m_units metric = {T2M_SPEED_KMH, T2M_DIST_M, T2M_TS_ISO, 2, NULL
 
 static struct t2m_discovery_ctx ctx(const struct t2m_units *u)
 {
-    struct t2m_discovery_ctx c = {"homeassistant", "telematics", "telematics2mqtt", "0.1.0", u};
+    struct t2m_discovery_ctx c = {
+        "homeassistant", "telematics", "telematics2mqtt", "0.1.0", u, NULL, 0};
     return c;
 }
 
@@ -223,77 +193,135 @@ static int device(const struct t2m_discovery_ctx *c, const char *inst, const cha
     return t2m_discovery_device(c, inst, strlen(inst), tok, strlen(tok), name, capture, cap);
 }
 
+#define UID "t2m_telematics2mqtt__inst-1__" TOKEN
+#define NDEV 9 /* tracker, speed, heading, accuracy, fix time, last seen, trip, driving, event */
+
 static void test_sample_device(void)
 {
     static struct captured cap;
     struct t2m_discovery_ctx c = ctx(&metric);
     CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "Van 12", &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     for (int i = 0; i < cap.count; i++)
         CU_ASSERT_FATAL(cap.valid[i]);
 
-    T2M_ASSERT_STR(cap.topic[0], "homeassistant/device_tracker/t2m_inst-1/" TOKEN "/config");
-    T2M_ASSERT_STR(cap.topic[1], "homeassistant/sensor/t2m_inst-1/" TOKEN "_speed/config");
-    T2M_ASSERT_STR(cap.topic[2], "homeassistant/sensor/t2m_inst-1/" TOKEN "_heading/config");
-    T2M_ASSERT_STR(cap.topic[3], "homeassistant/sensor/t2m_inst-1/" TOKEN "_accuracy/config");
-    T2M_ASSERT_STR(cap.topic[4], "homeassistant/sensor/t2m_inst-1/" TOKEN "_timestamp/config");
+    const char *topics[NDEV] = {
+        "homeassistant/device_tracker/t2m_inst-1/" TOKEN "/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_speed/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_heading/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_accuracy/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_fix_time/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_last_seen/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_trip_distance/config",
+        "homeassistant/binary_sensor/t2m_inst-1/" TOKEN "_driving/config",
+        "homeassistant/event/t2m_inst-1/" TOKEN "_event/config",
+    };
+    const char *entity_ids[NDEV] = {
+        "device_tracker.van_12",       "sensor.van_12_speed",          "sensor.van_12_heading",
+        "sensor.van_12_accuracy",      "sensor.van_12_fix_time",       "sensor.van_12_last_seen",
+        "sensor.van_12_trip_distance", "binary_sensor.van_12_driving", "event.van_12_event",
+    };
+    const char *const *keys[NDEV] = {TRACKER_KEYS, SENSOR_KEYS, SENSOR_KEYS,
+                                     SENSOR_KEYS,  SENSOR_KEYS, SENSOR_KEYS,
+                                     SENSOR_KEYS,  BINARY_KEYS, EVENT_KEYS};
+    for (int i = 0; i < NDEV; i++) {
+        T2M_ASSERT_STR(cap.topic[i], topics[i]);
+        assert_keys(cap.obj[i], keys[i]);
+        assert_common(cap.obj[i], "telematics");
+        assert_str(cap.obj[i], "default_entity_id", entity_ids[i]);
+        CU_ASSERT(t2m_discovery_ours(&c, gets(cap.obj[i], "unique_id"),
+                                     strlen(gets(cap.obj[i], "unique_id"))));
+    }
 
     const char *pos = "telematics/inst-1/" TOKEN "/position";
     json_object *t = cap.obj[0];
-    assert_keys(t, TRACKER_KEYS);
-    assert_common(t, "telematics");
     CU_ASSERT(get(t, "name") == NULL && json_object_object_get_ex(t, "name", NULL));
     assert_str(t, "json_attributes_topic", pos);
     assert_str(t, "source_type", "gps");
-    assert_str(t, "unique_id", "t2m_inst-1__" TOKEN);
-    assert_str(t, "object_id", "t2m_inst-1__" TOKEN);
+    assert_str(t, "unique_id", UID);
     json_object *dev = get(t, "device");
     assert_str(dev, "name", "Van 12");
     assert_str(dev, "manufacturer", "Damoov / telematicssdk");
     assert_str(dev, "model", "Telematics device");
     assert_str(dev, "via_device", "telematics2mqtt");
     T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(get(dev, "identifiers"), 0)),
-                   "t2m_inst-1__" TOKEN);
-
-    const char *fields[] = {"speed", "heading", "accuracy", "timestamp"};
-    for (int i = 1; i < 5; i++) {
-        json_object *s = cap.obj[i];
-        assert_keys(s, SENSOR_KEYS);
-        assert_common(s, "telematics");
-        assert_str(s, "state_topic", pos);
-        const char *tmpl = gets(s, "value_template");
-        char want[64];
-        snprintf(want, sizeof want, "value_json.%s", fields[i - 1]);
-        CU_ASSERT(tmpl && strstr(tmpl, want) != NULL);
-        /* a payload without the field keeps the previous state */
-        snprintf(want, sizeof want, "'%s' in value_json", fields[i - 1]);
-        CU_ASSERT(tmpl && strstr(tmpl, want) != NULL);
-        /* sensors refer to the tracker's device by its identifier only */
-        json_object *sd = get(s, "device");
+                   UID);
+    for (int i = 1; i < NDEV; i++) {
+        /* entities refer to the tracker's device by its identifier only */
+        json_object *sd = get(cap.obj[i], "device");
         CU_ASSERT_EQUAL(json_object_object_length(sd), 1);
         T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(get(sd, "identifiers"), 0)),
-                       "t2m_inst-1__" TOKEN);
+                       UID);
     }
+    /* speed: a field never reported renders '' (HA keeps the state) */
+    assert_str(cap.obj[1], "state_topic", pos);
+    assert_str(cap.obj[1], "value_template",
+               "{{ value_json.speed if 'speed' in value_json else '' }}");
     assert_str(cap.obj[1], "device_class", "speed");
     assert_str(cap.obj[1], "unit_of_measurement", "km/h");
     assert_str(cap.obj[1], "state_class", "measurement");
     json_object *prec = get(cap.obj[1], "suggested_display_precision");
     CU_ASSERT(prec && json_object_is_type(prec, json_type_int) && json_object_get_int(prec) == 2);
+    /* heading: an angle */
     CU_ASSERT_PTR_NULL(get(cap.obj[2], "device_class"));
     assert_str(cap.obj[2], "unit_of_measurement", "\xc2\xb0");
     assert_str(cap.obj[2], "icon", "mdi:compass");
-    assert_str(cap.obj[2], "state_class", "measurement");
+    assert_str(cap.obj[2], "state_class", "measurement_angle");
     CU_ASSERT_EQUAL(json_object_get_int(get(cap.obj[2], "suggested_display_precision")), 0);
     assert_str(cap.obj[3], "device_class", "distance");
     assert_str(cap.obj[3], "unit_of_measurement", "m");
-    assert_str(cap.obj[4], "device_class", "timestamp");
-    CU_ASSERT_PTR_NULL(get(cap.obj[4], "unit_of_measurement"));
-    CU_ASSERT_PTR_NULL(get(cap.obj[4], "state_class"));
+    assert_str(cap.obj[3], "entity_category", "diagnostic");
+    /* fix time and last seen: timestamps, no fallback to this.state */
+    for (int i = 4; i <= 5; i++) {
+        assert_str(cap.obj[i], "device_class", "timestamp");
+        CU_ASSERT_PTR_NULL(get(cap.obj[i], "unit_of_measurement"));
+        CU_ASSERT_PTR_NULL(get(cap.obj[i], "state_class"));
+        CU_ASSERT_PTR_NULL(strstr(gets(cap.obj[i], "value_template"), "this.state"));
+    }
+    assert_str(cap.obj[4], "value_template", "{{ value_json.timestamp }}");
+    assert_str(cap.obj[5], "value_template", "{{ value_json.last_seen }}");
+    /* trip distance reads the trip topic */
+    assert_str(cap.obj[6], "state_topic", "telematics/inst-1/" TOKEN "/trip");
+    assert_str(cap.obj[6], "device_class", "distance");
+    assert_str(cap.obj[6], "unit_of_measurement", "km");
+    assert_str(cap.obj[6], "value_template", "{{ value_json.distance }}");
+    /* driving */
+    assert_str(cap.obj[7], "device_class", "moving");
+    assert_str(cap.obj[7], "payload_on", "ON");
+    assert_str(cap.obj[7], "state_topic", pos);
+    /* the event entity: its types, and event_type mapped from the payload's event */
+    assert_str(cap.obj[8], "state_topic", "telematics/inst-1/" TOKEN "/event");
+    json_object *types = get(cap.obj[8], "event_types");
+    CU_ASSERT_FATAL(types && json_object_is_type(types, json_type_array));
+    const char *want[] = {"trip_started", "trip_ended", "zone_entered", "zone_left",
+                          "device_removed"};
+    CU_ASSERT_EQUAL_FATAL(json_object_array_length(types), 5);
+    for (size_t i = 0; i < 5; i++)
+        T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(types, i)), want[i]);
+    CU_ASSERT_PTR_NOT_NULL(strstr(gets(cap.obj[8], "value_template"), "event_type="));
 
     /* all unique ids of one device differ */
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
+    for (int i = 0; i < NDEV; i++)
+        for (int j = i + 1; j < NDEV; j++)
             CU_ASSERT(strcmp(gets(cap.obj[i], "unique_id"), gets(cap.obj[j], "unique_id")));
+    release(&cap);
+
+    /* zones configured: a zone enum sensor with every zone and "none" */
+    const char *zones[] = {"Depot", "Home \"base\""};
+    c.zones = zones;
+    c.n_zones = 2;
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, NULL, &cap), 0);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV + 1);
+    T2M_ASSERT_STR(cap.topic[6], "homeassistant/sensor/t2m_inst-1/" TOKEN "_zone/config");
+    assert_keys(cap.obj[6], SENSOR_KEYS);
+    assert_str(cap.obj[6], "device_class", "enum");
+    json_object *opts = get(cap.obj[6], "options");
+    CU_ASSERT_FATAL(opts && json_object_array_length(opts) == 3);
+    T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(opts, 1)), "Home \"base\"");
+    T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(opts, 2)), "none");
+    /* entity ids from the token when there is no alias */
+    assert_str(cap.obj[0], "default_entity_id",
+               "device_tracker.e4855fba_7c1e_4e5b_9b3a_2f6d8c9e0a11");
     release(&cap);
 }
 
@@ -302,44 +330,39 @@ static void test_name_falls_back_to_token(void)
     static struct captured cap;
     struct t2m_discovery_ctx c = ctx(&metric);
     CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, NULL, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     assert_str(get(cap.obj[0], "device"), "name", TOKEN);
     release(&cap);
     CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "", &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     assert_str(get(cap.obj[0], "device"), "name", TOKEN);
     release(&cap);
 }
 
-static void test_units_and_timestamp_sensor(void)
+static void test_units_and_timestamp_sensors(void)
 {
     static struct captured cap;
     struct t2m_units imperial = {T2M_SPEED_MPH, T2M_DIST_FT, T2M_TS_UNIX, 1, NULL};
     struct t2m_discovery_ctx c = ctx(&imperial);
     CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
-    /* no timestamp sensor: HA's timestamp class needs ISO 8601, not unix seconds */
-    CU_ASSERT_EQUAL_FATAL(cap.count, 4);
-    for (int i = 0; i < cap.count; i++) {
+    /* timestamp sensors for every units.timestamp: unix numbers become datetimes */
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
+    for (int i = 0; i < cap.count; i++)
         CU_ASSERT_FATAL(cap.valid[i]);
-        CU_ASSERT(strstr(cap.topic[i], "timestamp") == NULL);
-    }
     assert_str(cap.obj[1], "unit_of_measurement", "mph");
     assert_str(cap.obj[3], "unit_of_measurement", "ft");
+    assert_str(cap.obj[4], "value_template", "{{ as_datetime(value_json.timestamp) }}");
+    assert_str(cap.obj[5], "value_template", "{{ as_datetime(value_json.last_seen) }}");
+    assert_str(cap.obj[6], "unit_of_measurement", "mi");
     CU_ASSERT_EQUAL(json_object_get_int(get(cap.obj[1], "suggested_display_precision")), 1);
     release(&cap);
 
     struct t2m_units kn = {T2M_SPEED_KN, T2M_DIST_M, T2M_TS_UNIX_MS, 2, NULL};
     c = ctx(&kn);
     CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 4);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     assert_str(cap.obj[1], "unit_of_measurement", "kn");
-    release(&cap);
-
-    struct t2m_units ms = {T2M_SPEED_MS, T2M_DIST_M, T2M_TS_ISO, 2, NULL};
-    c = ctx(&ms);
-    CU_ASSERT_EQUAL(device(&c, "i", "d", NULL, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
-    assert_str(cap.obj[1], "unit_of_measurement", "m/s");
+    assert_str(cap.obj[4], "value_template", "{{ as_datetime(value_json.timestamp / 1000) }}");
     release(&cap);
 }
 
@@ -363,8 +386,8 @@ static int collect(const char *inst, size_t ilen, const char *tok, size_t tlen, 
 
 static void test_ids_collision_free(void)
 {
-    static char ids[64][1024];
-    static char topics[64][4096];
+    static char ids[6 * NDEV][1024];
+    static char topics[6 * NDEV][4096];
     int n = 0;
     n = collect("i", 1, "a/b", 3, ids, topics, n);
     n = collect("i", 1, "a_b", 3, ids, topics, n);
@@ -373,7 +396,7 @@ static void test_ids_collision_free(void)
     /* pairs a single '_' separator would merge: "a"+"2f\xab" and "a/"+"ab" */
     n = collect("a", 1, "2f\xab", 3, ids, topics, n);
     n = collect("a/", 2, "ab", 2, ids, topics, n);
-    CU_ASSERT_EQUAL_FATAL(n, 30);
+    CU_ASSERT_EQUAL_FATAL(n, 6 * NDEV);
     for (int i = 0; i < n; i++) {
         for (const char *p = ids[i]; *p; p++)
             CU_ASSERT(strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
@@ -392,7 +415,7 @@ static void test_hostile_token_gives_valid_json(void)
     const char tok[] = "q\"b\\s/+#$\x01\n\xff\xc3\xa9";
     CU_ASSERT_EQUAL(
         t2m_discovery_device(&c, "in\"st", 5, tok, sizeof tok - 1, "Al\"ias\\", capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     for (int i = 0; i < cap.count; i++) {
         CU_ASSERT(cap.valid[i]);
         /* topics stay inside the discovery prefix, one level each, no wildcards */
@@ -411,7 +434,7 @@ static void test_hostile_token_gives_valid_json(void)
 
     /* the token as device name: escaped, still valid (invalid bytes kept as \u00XX) */
     CU_ASSERT_EQUAL(t2m_discovery_device(&c, "i", 1, tok, sizeof tok - 1, NULL, capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     CU_ASSERT(cap.valid[0]);
     const char *nm = gets(get(cap.obj[0], "device"), "name");
     CU_ASSERT(nm && strncmp(nm, "q\"b\\s/+#$\x01\n", 11) == 0);
@@ -436,7 +459,7 @@ static void test_bad_input_rejected(void)
     /* the longest token still fits */
     CU_ASSERT_EQUAL(
         t2m_discovery_device(&c, big, T2M_TOKEN_MAX, big, T2M_TOKEN_MAX, NULL, capture, &cap), 0);
-    CU_ASSERT_EQUAL(cap.count, 5);
+    CU_ASSERT_EQUAL(cap.count, NDEV);
     for (int i = 0; i < cap.count; i++)
         CU_ASSERT(cap.valid[i]);
     release(&cap);
@@ -444,12 +467,12 @@ static void test_bad_input_rejected(void)
     memset(big, '/', sizeof big);
     CU_ASSERT_EQUAL(
         t2m_discovery_device(&c, big, T2M_TOKEN_MAX, big, T2M_TOKEN_MAX, NULL, capture, &cap), 0);
-    CU_ASSERT_EQUAL(cap.count, 5);
+    CU_ASSERT_EQUAL(cap.count, NDEV);
     release(&cap);
 
     const char *insts[] = {"ok", ""};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), -1);
-    CU_ASSERT_EQUAL(cap.count, 1);
+    CU_ASSERT_EQUAL(cap.count, 2); /* the first instance's two, then the refusal */
     release(&cap);
     struct t2m_discovery_ctx noid = ctx(&metric);
     noid.bridge_id = "";
@@ -479,47 +502,73 @@ static void test_bridge(void)
     struct t2m_discovery_ctx c = ctx(&metric);
     const char *insts[] = {"inst-1", "my/inst"};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 2);
-    T2M_ASSERT_STR(
-        cap.topic[0],
-        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst-1_connected/config");
-    T2M_ASSERT_STR(
-        cap.topic[1],
-        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/my_2finst_connected/config");
-    for (int i = 0; i < 2; i++) {
+    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    const char *topics[] = {
+        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst-1_connected/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/inst-1_state/config",
+        "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/my_2finst_connected/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/my_2finst_state/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/devices/config",
+    };
+    for (int i = 0; i < 5; i++) {
         json_object *o = cap.obj[i];
         CU_ASSERT_FATAL(cap.valid[i]);
-        assert_keys(o, BINARY_KEYS);
+        T2M_ASSERT_STR(cap.topic[i], topics[i]);
+        assert_keys(o, i == 0 || i == 2 ? BINARY_KEYS : SENSOR_KEYS);
         assert_common(o, "telematics");
-        assert_str(o, "device_class", "connectivity");
-        assert_str(o, "payload_on", "ON");
-        assert_str(o, "payload_off", "OFF");
-        const char *tmpl = gets(o, "value_template");
-        CU_ASSERT(tmpl && strstr(tmpl, "value_json.state == 'subscribed'") != NULL);
         json_object *dev = get(o, "device");
         T2M_ASSERT_STR(
             json_object_get_string(json_object_array_get_idx(get(dev, "identifiers"), 0)),
             "telematics2mqtt");
         assert_str(dev, "name", "telematics2mqtt");
-        assert_str(dev, "manufacturer", "telematics2mqtt");
         assert_str(dev, "model", "bridge");
         assert_str(dev, "sw_version", "0.1.0");
+        CU_ASSERT(t2m_discovery_ours(&c, gets(o, "unique_id"), strlen(gets(o, "unique_id"))));
     }
+    assert_str(cap.obj[0], "device_class", "connectivity");
+    assert_str(cap.obj[0], "default_entity_id", "binary_sensor.telematics2mqtt_inst_1_connected");
+    const char *tmpl = gets(cap.obj[0], "value_template");
+    CU_ASSERT(tmpl && strstr(tmpl, "value_json.state == 'subscribed'") != NULL);
     assert_str(cap.obj[0], "state_topic", "telematics/inst-1/status");
-    assert_str(cap.obj[1], "state_topic", "telematics/my%2Finst/status");
-    CU_ASSERT(strcmp(gets(cap.obj[0], "unique_id"), gets(cap.obj[1], "unique_id")) != 0);
+    assert_str(cap.obj[2], "state_topic", "telematics/my%2Finst/status");
+    /* the instance state: an enum of SPEC 2's states */
+    assert_str(cap.obj[1], "device_class", "enum");
+    assert_str(cap.obj[1], "value_template", "{{ value_json.state }}");
+    CU_ASSERT_EQUAL(json_object_array_length(get(cap.obj[1], "options")), 5);
+    /* the device count reads bridge/info */
+    assert_str(cap.obj[4], "state_topic", "telematics/bridge/info");
+    assert_str(cap.obj[4], "value_template", "{{ value_json.devices }}");
+    assert_str(cap.obj[4], "default_entity_id", "sensor.telematics2mqtt_devices");
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            CU_ASSERT(strcmp(gets(cap.obj[i], "unique_id"), gets(cap.obj[j], "unique_id")) != 0);
     release(&cap);
 
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, NULL, 0, capture, &cap), 0);
-    CU_ASSERT_EQUAL(cap.count, 0);
+    CU_ASSERT_EQUAL(cap.count, 1); /* the device count only */
+    release(&cap);
+}
+
+/* Withdrawal may clear only this bridge's configs: another client id never matches. */
+static void test_ours(void)
+{
+    struct t2m_discovery_ctx c = ctx(&metric);
+    const char *mine = "t2m_telematics2mqtt__i__d_speed";
+    CU_ASSERT(t2m_discovery_ours(&c, mine, strlen(mine)));
+    const char *other[] = {"t2m_telematics2mqtt2__i__d", "t2m_telematics__i__d", "t2m_i__d",
+                           "t2m_telematics2mqtt__",      "zigbee2mqtt_0x1234",   ""};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+        CU_ASSERT_FALSE(t2m_discovery_ours(&c, other[i], strlen(other[i])));
+    c.bridge_id = "telematics2mqtt2";
+    CU_ASSERT_FALSE(t2m_discovery_ours(&c, mine, strlen(mine)));
 }
 
 static void test_custom_prefix_and_base(void)
 {
     static struct captured cap;
-    struct t2m_discovery_ctx c = {"ha/disc", "fleet/t2m", "br\"idge", NULL, &metric};
+    struct t2m_discovery_ctx c = {"ha/disc", "fleet/t2m", "br\"idge", NULL, &metric, NULL, 0};
     CU_ASSERT_EQUAL(device(&c, "i", "d", "n", &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     T2M_ASSERT_STR(cap.topic[0], "ha/disc/device_tracker/t2m_i/d/config");
     assert_str(cap.obj[0], "json_attributes_topic", "fleet/t2m/i/d/position");
     assert_str(get(cap.obj[0], "device"), "via_device", "br\"idge");
@@ -531,7 +580,7 @@ static void test_custom_prefix_and_base(void)
     release(&cap);
     const char *insts[] = {"i"};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 1, capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 1);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 3);
     CU_ASSERT(cap.valid[0]);
     T2M_ASSERT_STR(cap.topic[0], "ha/disc/binary_sensor/t2m_bridge_br_22idge/i_connected/config");
     release(&cap);
@@ -542,12 +591,13 @@ int main(void)
     static const struct t2m_test_case cases[] = {
         {"sample device: topics, keys, values", test_sample_device},
         {"device name falls back to the token", test_name_falls_back_to_token},
-        {"units; timestamp sensor only for iso", test_units_and_timestamp_sensor},
+        {"units; timestamp sensors for every format", test_units_and_timestamp_sensors},
         {"unique ids and topics collision-free", test_ids_collision_free},
         {"hostile token still gives valid JSON", test_hostile_token_gives_valid_json},
         {"bad input rejected, longest token fits", test_bad_input_rejected},
         {"emit result stops the walk", test_emit_stops},
-        {"bridge connectivity sensors", test_bridge},
+        {"bridge: connectivity, state, device count", test_bridge},
+        {"withdrawal matches this bridge's ids only", test_ours},
         {"custom prefix and base topic", test_custom_prefix_and_base},
         {NULL, NULL},
     };
