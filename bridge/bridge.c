@@ -13,10 +13,12 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "out.h"
 #include "mqtt.h"
 #include "owntracks.h"
 #include "payload.h"
 #include "publisher.h"
+#include "request.h"
 #include "state.h"
 #include "stats.h"
 #include "topics.h"
@@ -56,7 +58,13 @@ struct t2m_bridge {
     bool stall_kicked; /* this connection was already dropped for stalling */
     lws_usec_t stop_deadline;
     lws_sorted_usec_list_t sul_stop, sul_state, sul_health;
-    bool readback;     /* reading the retained state back (until the marker returns) */
+    bool readback; /* reading the retained state back (until the marker returns) */
+    char info_topic[T2M_TOPIC_MAX + 1], request_filter[T2M_TOPIC_MAX + 1];
+    char info[T2M_PAYLOAD_MAX * 2]; /* B/bridge/info as last published */
+    size_t info_len;
+    int64_t info_ms, started_ms;
+    char *config_json; /* the effective configuration, secrets left out, for bridge/info */
+    struct t2m_repeat rep_request;
     size_t readback_n; /* retained messages of ours read back on this connection */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
@@ -195,10 +203,12 @@ static void on_update(void *user, unsigned idx, const struct t2m_update *u)
  * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
 static void readback_start(struct t2m_bridge *b)
 {
-    char pos[1100], trip[1100];
-    t2m_state_readback_topics(b->state, pos, trip, sizeof(pos));
-    b->readback = pos[0] && trip[0] && t2m_mqtt_subscribe(b->mqtt, pos, 1) == T2M_MQTT_OK &&
+    char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
+    t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
+    b->readback = pos[0] && trip[0] && conf[0] &&
+                  t2m_mqtt_subscribe(b->mqtt, pos, 1) == T2M_MQTT_OK &&
                   t2m_mqtt_subscribe(b->mqtt, trip, 1) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, conf, 1) == T2M_MQTT_OK &&
                   t2m_mqtt_subscribe(b->mqtt, b->marker_topic, 1) == T2M_MQTT_OK;
     if (!b->readback) {
         T2M_WARN("bridge", "cannot read the retained state back from the broker");
@@ -210,14 +220,149 @@ static void readback_start(struct t2m_bridge *b)
 
 static void readback_done(struct t2m_bridge *b)
 {
-    char pos[1100], trip[1100];
-    t2m_state_readback_topics(b->state, pos, trip, sizeof(pos));
+    char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
+    t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
     t2m_mqtt_unsubscribe(b->mqtt, pos);
     t2m_mqtt_unsubscribe(b->mqtt, trip);
+    t2m_mqtt_unsubscribe(b->mqtt, conf);
     t2m_mqtt_unsubscribe(b->mqtt, b->marker_topic);
     b->readback = false;
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
+    t2m_state_readback_done(b->state, wall_ms());
+}
+
+/* ---- bridge/info and requests (SPEC section 2.3) ---- */
+
+static int64_t stall_limit_ms(const struct t2m_bridge *b);
+
+/* Renders B/bridge/info; publishes it when it changed, at most once a second (force: now). */
+static void info_publish(struct t2m_bridge *b, bool force)
+{
+    if (!t2m_mqtt_connected(b->mqtt)) return;
+    int64_t now = mono_ms();
+    if (!force && now - b->info_ms < 1000) return;
+    const char *ids[b->n_inst ? b->n_inst : 1], *states[b->n_inst ? b->n_inst : 1];
+    for (size_t i = 0; i < b->n_inst; i++) {
+        ids[i] = b->cfg->instances[i].id;
+        states[i] = t2m_upstream_state_name(b->inst[i].state);
+    }
+    char buf[T2M_PAYLOAD_MAX * 2];
+    size_t n =
+        t2m_payload_info(buf, sizeof(buf), T2M_VERSION, b->started_ms, ids, states, b->n_inst,
+                         t2m_state_count(b->state), b->config_json, &b->cfg->units.resolved);
+    if (!n || (b->info_len == n && memcmp(b->info, buf, n) == 0 && !force)) return;
+    if (n > sizeof(b->info)) return;
+    memcpy(b->info, buf, n);
+    b->info_len = n;
+    b->info_ms = now;
+    publish(b, b->info_topic, buf, n, 1, true);
+}
+
+static void respond(struct t2m_bridge *b, const char *cmd, const struct t2m_request *r,
+                    const char *data, const char *error)
+{
+    char topic[T2M_TOPIC_MAX + 1], small[1024];
+    if (t2m_topic_join(topic, sizeof(topic), 4, b->cfg->mqtt.base_topic, "bridge", "response",
+                       cmd) < 0)
+        return;
+    size_t need = (data ? strlen(data) : 0) + sizeof(r->transaction) + 512;
+    char *buf = need <= sizeof(small) ? small : malloc(need);
+    if (!buf) return;
+    size_t n = t2m_request_response(buf, need, r, data, error);
+    if (n) publish(b, topic, buf, n, 1, false);
+    if (buf != small) free(buf);
+}
+
+/* healthy / reason as /healthz says them */
+static const char *unhealthy_reason(const struct t2m_bridge *b)
+{
+    if (!t2m_mqtt_connected(b->mqtt)) return "mqtt disconnected";
+    if (b->stall_seen || t2m_publisher_stalled_ms(b->pub) > stall_limit_ms(b))
+        return "mqtt deliveries stalled (no acknowledgement)";
+    for (size_t i = 0; i < b->n_inst; i++)
+        if (b->inst[i].state == T2M_UP_AUTH_FAILED) return "instance auth_failed";
+    return NULL;
+}
+
+#define DEVICES_REPLY_MAX (8u << 20) /* a devices reply larger than this asks for a filter */
+
+static void on_request(struct t2m_bridge *b, const char *cmd, const void *payload, size_t len)
+{
+    struct t2m_request r;
+    char err[256];
+    if (t2m_request_parse(cmd, payload, len, &r, err, sizeof(err)) != 0) {
+        if (t2m_repeat_hit(&b->rep_request, mono_ms()) == 1)
+            T2M_WARN("bridge", "request %s refused: %s", cmd, err);
+        respond(b, cmd, &r, NULL, err);
+        return;
+    }
+    int inst = r.has_instance ? t2m_state_instance(b->state, r.instance) : -1;
+    if (r.has_instance && inst < 0) {
+        respond(b, cmd, &r, NULL, "unknown instance");
+        return;
+    }
+    char data[512];
+    switch (r.cmd) {
+    case T2M_REQ_DEVICE_REMOVE:
+        if (t2m_state_remove(b->state, (unsigned)inst, r.device, r.device_len, wall_ms()) != 0) {
+            respond(b, cmd, &r, NULL, "unknown device");
+            return;
+        }
+        T2M_INFO("bridge", "request: device %s of %s removed", r.device, r.instance);
+        respond(b, cmd, &r, NULL, NULL);
+        break;
+    case T2M_REQ_DEVICE_RENAME:
+        if (t2m_state_rename(b->state, (unsigned)inst, r.device, r.device_len, r.name, wall_ms()) !=
+            0) {
+            respond(b, cmd, &r, NULL, "unknown device");
+            return;
+        }
+        respond(b, cmd, &r, NULL, NULL);
+        break;
+    case T2M_REQ_HEALTH_CHECK: {
+        const char *why = unhealthy_reason(b);
+        struct t2m_out o = {data, sizeof(data), 0, false};
+        t2m_out_str(&o, why ? "{\"healthy\":false,\"reason\":" : "{\"healthy\":true");
+        if (why) t2m_out_json(&o, why, strlen(why));
+        t2m_out_str(&o, "}");
+        respond(b, cmd, &r, t2m_out_finish(&o) ? data : "{}", NULL);
+        break;
+    }
+    case T2M_REQ_OPTIONS: {
+        enum t2m_log_level lvl;
+        if (t2m_log_parse_level(r.log_level, &lvl) != 0) {
+            respond(b, cmd, &r, NULL, "log_level must be debug, info, warn or error");
+            return;
+        }
+        t2m_log_set_level(lvl);
+        T2M_WARN("bridge", "request: log level now %s", t2m_log_level_name(lvl));
+        snprintf(data, sizeof(data), "{\"log_level\":\"%s\"}", t2m_log_level_name(lvl));
+        respond(b, cmd, &r, data, NULL);
+        break;
+    }
+    case T2M_REQ_DEVICES: {
+        size_t cap = 65536;
+        for (;;) {
+            char *buf = malloc(cap);
+            if (!buf) break;
+            size_t n = t2m_state_render_devices(b->state, inst, buf, cap);
+            if (n) {
+                respond(b, cmd, &r, buf, NULL);
+                free(buf);
+                return;
+            }
+            free(buf);
+            if (cap >= DEVICES_REPLY_MAX) break;
+            cap *= 4;
+        }
+        respond(b, cmd, &r, NULL, "too many devices for one reply: filter by \"instance\"");
+        break;
+    }
+    default:
+        break;
+    }
+    check_congestion(b);
 }
 
 static void on_mqtt_connected(void *user)
@@ -232,6 +377,7 @@ static void on_mqtt_connected(void *user)
     if (b->cfg->homeassistant.enabled && !b->stopping)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
     if (!b->stopping) readback_start(b);
+    if (b->cfg->mqtt.requests && !b->stopping) t2m_mqtt_subscribe(b->mqtt, b->request_filter, 1);
     for (size_t i = 0; i < b->n_inst; i++)
         publish_status(b, i);
     /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
@@ -240,6 +386,7 @@ static void on_mqtt_connected(void *user)
     send_bridge_discovery(b);
     t2m_state_connected(b->state, true, wall_ms());
     t2m_publisher_on_connected(b->pub);
+    if (!b->stopping) info_publish(b, true);
 }
 
 static void on_mqtt_disconnected(void *user, const char *reason)
@@ -283,6 +430,7 @@ static void health_cb(lws_sorted_usec_list_t *sul)
                  (double)stalled / 1000.0, t2m_publisher_inflight(b->pub));
         t2m_mqtt_reconnect(b->mqtt, "deliveries stalled");
     }
+    info_publish(b, false);
     lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
 
@@ -300,6 +448,11 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
             return;
         }
     }
+    size_t pl = strlen(b->request_filter) - 1; /* B/bridge/request/ */
+    if (b->cfg->mqtt.requests && strncmp(topic, b->request_filter, pl) == 0 && topic[pl]) {
+        on_request(b, topic + pl, payload, len);
+        return;
+    }
     if (b->cfg->homeassistant.enabled && strcmp(topic, b->cfg->homeassistant.status_topic) == 0 &&
         len == 6 && memcmp(payload, "online", 6) == 0) {
         T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
@@ -314,11 +467,7 @@ static size_t render_healthz(void *user, char *buf, size_t n, int *status)
 {
     struct t2m_bridge *b = user;
     bool mqtt_ok = t2m_mqtt_connected(b->mqtt);
-    const char *reason = mqtt_ok ? NULL : "mqtt disconnected";
-    if (!reason && (b->stall_seen || t2m_publisher_stalled_ms(b->pub) > stall_limit_ms(b)))
-        reason = "mqtt deliveries stalled (no acknowledgement)";
-    for (size_t i = 0; !reason && i < b->n_inst; i++)
-        if (b->inst[i].state == T2M_UP_AUTH_FAILED) reason = "instance auth_failed";
+    const char *reason = unhealthy_reason(b);
     *status = reason ? 503 : 200;
     size_t o = (size_t)snprintf(buf, n, "{\"status\":\"%s\",", reason ? "error" : "ok");
     if (reason && o < n) o += (size_t)snprintf(buf + o, n - o, "\"reason\":\"%s\",", reason);
@@ -384,6 +533,15 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     };
 
     b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
+    b->started_ms = wall_ms();
+    b->config_json = t2m_config_json(cfg);
+    if (t2m_topic_join(b->info_topic, sizeof(b->info_topic), 3, cfg->mqtt.base_topic, "bridge",
+                       "info") < 0 ||
+        t2m_topic_join(b->request_filter, sizeof(b->request_filter), 4, cfg->mqtt.base_topic,
+                       "bridge", "request", "#") < 0) {
+        snprintf(err, errlen, "mqtt.base_topic too long");
+        goto fail;
+    }
     /* Not retained, inside the bridge's own topics, unique per process. */
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
@@ -569,5 +727,6 @@ void t2m_bridge_free(struct t2m_bridge *b)
     t2m_mqtt_free(b->mqtt);
     t2m_publisher_free(b->pub);
     t2m_state_free(b->state);
+    free(b->config_json);
     free(b);
 }

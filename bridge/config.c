@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -1702,4 +1703,52 @@ void t2m_config_print(const struct t2m_config *cfg, FILE *out)
     fputs(");\n", out);
     for (size_t g = 1; g < sizeof(groups) / sizeof(groups[0]); g++)
         print_group(out, cfg, groups[g]);
+}
+
+/* ---- bridge/info ---- */
+
+static json_object *key_json(const void *base, const struct key *k)
+{
+    const void *p = (const char *)base + k->off;
+    switch (k->type) {
+    case T_BOOL:
+    case T_FORMAT:
+        return json_object_new_boolean(*(const bool *)p);
+    case T_INT:
+        return json_object_new_int(*(const int *)p);
+    case T_FLOAT:
+        return json_object_new_double(*(const double *)p);
+    case T_LEVEL:
+        return json_object_new_string(t2m_log_level_name(*(const enum t2m_log_level *)p));
+    case T_STR:
+        break;
+    }
+    const char *v = *(char *const *)p;
+    return json_object_new_string(k->secret && *v ? "<redacted>" : v);
+}
+
+char *t2m_config_json(const struct t2m_config *cfg)
+{
+    json_object *root = json_object_new_object();
+    if (!root) return NULL;
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        json_object *grp = json_object_new_object();
+        for (size_t i = 0; i < N_KEYS; i++)
+            if (strcmp(keys[i].group, groups[g]) == 0)
+                json_object_object_add(grp, keys[i].name, key_json(cfg, &keys[i]));
+        json_object_object_add(root, groups[g], grp);
+    }
+    json_object *inst = json_object_new_array();
+    for (size_t i = 0; i < cfg->n_instances; i++)
+        json_object_array_add(inst, json_object_new_string(cfg->instances[i].id));
+    json_object_object_add(root, "instances", inst);
+    json_object *zones = json_object_new_array();
+    for (size_t i = 0; i < cfg->n_zones; i++)
+        json_object_array_add(zones, json_object_new_string(cfg->zones[i].name));
+    json_object_object_add(root, "zones", zones);
+    json_object_object_add(root, "devices", json_object_new_int((int)cfg->n_devices));
+    char *out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
+                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(root);
+    return out;
 }

@@ -114,6 +114,10 @@ void t2m_config_free(struct t2m_config *cfg);
 /* Prints the effective configuration in libconfig syntax, secrets as "<redacted>". */
 void t2m_config_print(const struct t2m_config *cfg, FILE *out);
 
+/* The effective configuration as one JSON object (for B/bridge/info): every group's keys, the
+ * instance ids, zone names and the number of aliases; secrets as "<redacted>". Malloc'd. */
+char *t2m_config_json(const struct t2m_config *cfg);
+
 /* The alias configured for a device token, or NULL. */
 const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, size_t len);
 

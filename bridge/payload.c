@@ -2,6 +2,7 @@
  * Hand-written appends into the caller's buffer: this runs once per update on the hot path. */
 #include "payload.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "out.h"
@@ -220,6 +221,33 @@ size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_
                      error_message ? strlen(error_message) : 0);
         T2M_OUT_LIT(&o, "}");
     }
+    T2M_OUT_LIT(&o, "}");
+    return t2m_out_finish(&o);
+}
+
+size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t started_ms,
+                        const char *const *ids, const char *const *states, size_t n_inst,
+                        size_t devices, const char *config_json, const struct t2m_units *units)
+{
+    struct t2m_out o = {buf, n, 0, !buf || n == 0};
+    if (o.full) return 0;
+    if (!units) units = &default_units;
+    T2M_OUT_LIT(&o, "{\"version\":");
+    t2m_out_json(&o, version ? version : "", version ? strlen(version) : 0);
+    T2M_OUT_LIT(&o, ",\"started\":");
+    put_ts_json(&o, started_ms, units);
+    T2M_OUT_LIT(&o, ",\"instances\":[");
+    for (size_t i = 0; i < n_inst; i++) {
+        T2M_OUT_LIT(&o, "{\"id\":");
+        t2m_out_json(&o, ids[i], strlen(ids[i]));
+        T2M_OUT_LIT(&o, ",\"state\":");
+        t2m_out_json(&o, states[i], strlen(states[i]));
+        t2m_out_str(&o, i + 1 < n_inst ? "}," : "}");
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "],\"devices\":%zu,\"config\":", devices);
+    t2m_out_str(&o, num);
+    t2m_out_str(&o, config_json ? config_json : "{}");
     T2M_OUT_LIT(&o, "}");
     return t2m_out_finish(&o);
 }

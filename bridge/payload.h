@@ -66,4 +66,11 @@ size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_
                           const char *connection_id, int error_code, const char *error_message,
                           const struct t2m_units *units);
 
+/* B/bridge/info (SPEC section 2): {"version":..,"started":..,"instances":[{"id":..,"state":..}],
+ * "devices":N,"config":<config_json>}. `started` in units->timestamp; config_json NULL = {}.
+ * Returns length or 0 if it does not fit. */
+size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t started_ms,
+                        const char *const *ids, const char *const *states, size_t n_inst,
+                        size_t devices, const char *config_json, const struct t2m_units *units);
+
 #endif

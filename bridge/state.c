@@ -21,6 +21,14 @@
 #define SCAN_MS 1000       /* trip timeouts and expiry are checked this often */
 #define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
 
+/* A device/rename alias (rare: a list is enough). */
+struct rename {
+    unsigned inst;
+    char *token;
+    size_t len;
+    char *name;
+};
+
 struct t2m_state {
     const struct t2m_config *cfg;
     const struct t2m_units *units;
@@ -35,6 +43,11 @@ struct t2m_state {
     struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
     int64_t next_scan_ms;                   /* INT64_MAX: nothing to scan for */
     struct t2m_repeat rep_topic, rep_full;
+    struct rename *renames;
+    size_t n_renames;
+    char **seen_configs; /* read back: discovery configs of this bridge, for the withdrawal */
+    size_t n_seen, cap_seen;
+    int64_t started_s; /* OwnTracks transitions' wtst */
     char topic[T2M_TOPIC_MAX + 1];
     char payload[T2M_PAYLOAD_MAX];
     char event[EVENT_MAX];
@@ -68,6 +81,12 @@ static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const
 
 static const char *alias_of(const struct t2m_state *st, const struct t2m_device *d)
 {
+    for (size_t i = 0; i < st->n_renames; i++) {
+        const struct rename *r = &st->renames[i];
+        if (r->inst == d->instance && r->len == d->token_len &&
+            memcmp(r->token, d->token, r->len) == 0)
+            return r->name;
+    }
     return t2m_config_alias(st->cfg, d->token, d->token_len);
 }
 
@@ -291,6 +310,45 @@ static void zones_update(struct t2m_state *st, struct t2m_device *d, const struc
     d->zone = (int16_t)now;
 }
 
+/* SPEC section 5: the same zone change as an OwnTracks transition, which Home Assistant's
+ * OwnTracks integration and the Recorder take (lat, lon, desc and event are what they read). */
+static void owntracks_transition(struct t2m_state *st, struct t2m_device *d, bool enter, int zone,
+                                 int64_t fix_ms)
+{
+    char la[32], lo[32], tid[3], dseg[SEG_MAX];
+    if (!st->cfg->owntracks.enabled || !((d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON)) ||
+        !t2m_units_format_shortest(la, sizeof(la), d->lat) ||
+        !t2m_units_format_shortest(lo, sizeof(lo), d->lon))
+        return;
+    const char *alias = alias_of(st, d);
+    t2m_owntracks_tid(tid, alias ? alias : d->token, alias ? strlen(alias) : d->token_len);
+    struct t2m_out o = {st->event, sizeof(st->event), 0, false};
+    T2M_OUT_LIT(&o, "{\"_type\":\"transition\",\"event\":\"");
+    t2m_out_str(&o, enter ? "enter" : "leave");
+    T2M_OUT_LIT(&o, "\",\"desc\":");
+    const char *zn = st->cfg->zones[zone].name;
+    t2m_out_json(&o, zn, strlen(zn));
+    char tail[256];
+    int w = snprintf(tail, sizeof(tail),
+                     ",\"t\":\"c\",\"tst\":%lld,\"wtst\":%lld,\"lat\":%s,\"lon\":%s",
+                     (long long)(fix_ms / 1000), (long long)st->started_s, la, lo);
+    if (w < 0 || (size_t)w >= sizeof(tail)) return;
+    t2m_out_str(&o, tail);
+    if (d->has & T2M_HAS_ACCURACY) {
+        long long acc = llround(d->accuracy);
+        w = snprintf(tail, sizeof(tail), ",\"acc\":%lld", acc < 1 ? 1 : acc);
+        if (w > 0 && (size_t)w < sizeof(tail)) t2m_out_str(&o, tail);
+    }
+    T2M_OUT_LIT(&o, ",\"tid\":\"");
+    t2m_out_str(&o, tid);
+    T2M_OUT_LIT(&o, "\"}");
+    size_t n = t2m_out_finish(&o);
+    if (n && t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+        t2m_topic_join(st->topic, sizeof(st->topic), 4, "owntracks", st->iseg[d->instance], dseg,
+                       "event") >= 0)
+        act(st, T2M_ACT_PUBLISH, st->topic, st->event, n, 1, false, false);
+}
+
 static void zone_event(struct t2m_state *st, struct t2m_device *d, const char *name, int zone,
                        int64_t fix_ms)
 {
@@ -302,6 +360,7 @@ static void zone_event(struct t2m_state *st, struct t2m_device *d, const char *n
     t2m_out_json(&o, zn, strlen(zn));
     t2m_out_str(&o, pos);
     if (t2m_out_finish(&o)) event(st, d, name, fix_ms, frag);
+    owntracks_transition(st, d, strcmp(name, "zone_entered") == 0, zone, fix_ms);
 }
 
 /* ---- throttle ---- */
@@ -399,6 +458,7 @@ static struct t2m_device *device(struct t2m_state *st, unsigned inst, const char
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
                       int64_t now_ms)
 {
+    if (!st->started_s) st->started_s = now_ms / 1000;
     if (inst >= st->cfg->n_instances) return;
     struct t2m_device *d = device(st, inst, u->device_token, u->device_token_len, now_ms);
     if (!d) return;
@@ -541,6 +601,7 @@ static void forget_discovered(struct t2m_device *d, void *user)
 
 void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms)
 {
+    if (!st->started_s) st->started_s = now_ms / 1000;
     st->connected = connected;
     if (connected)
         t2m_state_republish(st, now_ms);
@@ -550,11 +611,15 @@ void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms)
 
 /* ---- read-back ---- */
 
-void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, size_t n)
+void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, char *config,
+                               size_t n)
 {
     if (t2m_topic_join(position, n, 4, st->cfg->mqtt.base_topic, "+", "+", "position") < 0)
         position[0] = '\0';
     if (t2m_topic_join(trip, n, 4, st->cfg->mqtt.base_topic, "+", "+", "trip") < 0) trip[0] = '\0';
+    if (t2m_topic_join(config, n, 5, st->cfg->homeassistant.discovery_prefix, "+", "+", "+",
+                       "config") < 0)
+        config[0] = '\0';
 }
 
 static bool get_number(json_object *o, const char *key, double *v)
@@ -750,6 +815,117 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     if (driving) arm_scan(st, now_ms);
 }
 
+/* A retained discovery config: remembered when its unique_id is this bridge's. */
+static bool readback_config(struct t2m_state *st, const char *topic, const void *payload,
+                            size_t len)
+{
+    size_t pl = strlen(st->cfg->homeassistant.discovery_prefix);
+    size_t tl = strlen(topic);
+    if (strncmp(topic, st->cfg->homeassistant.discovery_prefix, pl) != 0 || topic[pl] != '/' ||
+        tl < 7 || strcmp(topic + tl - 7, "/config") != 0)
+        return false;
+    if (len == 0 || len > 65536) return true;
+    json_tokener *tok = json_tokener_new_ex(8);
+    json_object *o = tok ? json_tokener_parse_ex(tok, payload, (int)len) : NULL;
+    if (tok) json_tokener_free(tok);
+    size_t ul = 0;
+    const char *uid =
+        o && json_object_is_type(o, json_type_object) ? get_string(o, "unique_id", &ul) : NULL;
+    bool ours = uid && t2m_discovery_ours(&st->disc, uid, ul);
+    json_object_put(o);
+    if (!ours) return true;
+    if (st->n_seen == st->cap_seen) {
+        size_t cap = st->cap_seen ? st->cap_seen * 2 : 64;
+        char **n = realloc(st->seen_configs, cap * sizeof(*n));
+        if (!n) return true;
+        st->seen_configs = n;
+        st->cap_seen = cap;
+    }
+    char *copy = strdup(topic);
+    if (copy) st->seen_configs[st->n_seen++] = copy;
+    return true;
+}
+
+struct topic_set {
+    char **t;
+    size_t n, cap;
+    bool oom;
+};
+
+static int collect_topic(void *user, const char *topic, const char *payload, size_t len)
+{
+    (void)payload;
+    (void)len;
+    struct topic_set *set = user;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 256;
+        char **n = realloc(set->t, cap * sizeof(*n));
+        if (!n) {
+            set->oom = true;
+            return 1;
+        }
+        set->t = n;
+        set->cap = cap;
+    }
+    if (!(set->t[set->n] = strdup(topic))) {
+        set->oom = true;
+        return 1;
+    }
+    set->n++;
+    return 0;
+}
+
+struct collect_ctx {
+    struct t2m_state *st;
+    struct topic_set *set;
+};
+
+static void collect_device(struct t2m_device *d, void *user)
+{
+    struct collect_ctx *c = user;
+    if (d->flags & T2M_DEVF_REMOVED) return;
+    const char *id = c->st->cfg->instances[d->instance].id;
+    t2m_discovery_device(&c->st->disc, id, strlen(id), d->token, d->token_len, alias_of(c->st, d),
+                         collect_topic, c->set);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
+{
+    (void)now_ms;
+    struct topic_set want = {NULL, 0, 0, false};
+    if (st->cfg->homeassistant.enabled) {
+        struct collect_ctx c = {st, &want};
+        t2m_devices_foreach(st->devices, collect_device, &c);
+        const char *ids[st->cfg->n_instances ? st->cfg->n_instances : 1];
+        for (size_t i = 0; i < st->cfg->n_instances; i++)
+            ids[i] = st->cfg->instances[i].id;
+        t2m_discovery_bridge(&st->disc, ids, st->cfg->n_instances, collect_topic, &want);
+    }
+    size_t cleared = 0;
+    if (!want.oom) { /* without the whole set, withdrawing anything could be wrong */
+        if (want.n) qsort(want.t, want.n, sizeof(*want.t), cmp_str);
+        for (size_t i = 0; i < st->n_seen; i++) {
+            const char *t = st->seen_configs[i];
+            if (want.n && bsearch(&t, want.t, want.n, sizeof(*want.t), cmp_str)) continue;
+            act(st, T2M_ACT_CLEAR, t, "", 0, 1, true, false);
+            cleared++;
+        }
+    }
+    if (cleared)
+        T2M_INFO("state", "withdrew %zu Home Assistant configs that no longer apply", cleared);
+    for (size_t i = 0; i < want.n; i++)
+        free(want.t[i]);
+    free(want.t);
+    for (size_t i = 0; i < st->n_seen; i++)
+        free(st->seen_configs[i]);
+    st->n_seen = 0;
+}
+
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         int64_t now_ms)
 {
@@ -758,7 +934,8 @@ bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *pay
     size_t tl = 0;
     bool is_trip = false;
     if (!parse_topic(st, topic, "position", &inst, token, &tl)) {
-        if (!parse_topic(st, topic, "trip", &inst, token, &tl)) return false;
+        if (!parse_topic(st, topic, "trip", &inst, token, &tl))
+            return readback_config(st, topic, payload, len);
         is_trip = true;
     }
     if (len == 0 || len > T2M_PAYLOAD_MAX) return true; /* cleared, or not ours to parse */
@@ -779,6 +956,108 @@ bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *pay
     }
     json_object_put(o);
     return true;
+}
+
+/* ---- requests ---- */
+
+int t2m_state_instance(const struct t2m_state *st, const char *id)
+{
+    for (size_t i = 0; i < st->cfg->n_instances; i++)
+        if (id && strcmp(st->cfg->instances[i].id, id) == 0) return (int)i;
+    return -1;
+}
+
+static struct t2m_device *known(struct t2m_state *st, unsigned inst, const char *token, size_t len)
+{
+    struct t2m_device *d = t2m_devices_get(st->devices, inst, token, len, false, NULL);
+    return d && !(d->flags & T2M_DEVF_REMOVED) ? d : NULL;
+}
+
+int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                     int64_t now_ms)
+{
+    struct t2m_device *d = known(st, inst, token, len);
+    if (!d) return -1;
+    remove_device(st, d, "request", now_ms);
+    return 0;
+}
+
+int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                     const char *name, int64_t now_ms)
+{
+    struct t2m_device *d = known(st, inst, token, len);
+    if (!d || !name) return -1;
+    struct rename *r = NULL;
+    for (size_t i = 0; i < st->n_renames && !r; i++)
+        if (st->renames[i].inst == inst && st->renames[i].len == len &&
+            memcmp(st->renames[i].token, token, len) == 0)
+            r = &st->renames[i];
+    char *copy = strdup(name);
+    if (!copy) return -1;
+    if (!r) {
+        struct rename *n = realloc(st->renames, (st->n_renames + 1) * sizeof(*n));
+        char *tok = malloc(len + 1);
+        if (n) st->renames = n;
+        if (!n || !tok) {
+            free(tok);
+            free(copy);
+            return -1;
+        }
+        r = &st->renames[st->n_renames++];
+        memcpy(tok, token, len);
+        tok[len] = '\0';
+        *r = (struct rename){inst, tok, len, NULL};
+    }
+    free(r->name);
+    r->name = copy;
+    d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* the configs carry the name: again */
+    if (d->flags & T2M_DEVF_HAS_STATE) {
+        d->flags &= (uint8_t)~T2M_DEVF_PENDING;
+        publish_state(st, d, now_ms);
+    } else if (st->connected) {
+        discovery(st, d, false);
+    }
+    return 0;
+}
+
+struct render_ctx {
+    const struct t2m_state *st;
+    int inst;
+    struct t2m_out *o;
+    bool first;
+};
+
+static void render_one(struct t2m_device *d, void *user)
+{
+    struct render_ctx *c = user;
+    if ((c->inst >= 0 && d->instance != (unsigned)c->inst) || (d->flags & T2M_DEVF_REMOVED) ||
+        c->o->full)
+        return;
+    struct t2m_update u;
+    t2m_device_load(d, &u);
+    struct t2m_state_extra x;
+    extra_of(c->st, d, &x);
+    const char *id = c->st->cfg->instances[d->instance].id;
+    if (!c->first) t2m_out_str(c->o, ",");
+    c->first = false;
+    if (c->o->full) return;
+    size_t room = c->o->n - c->o->len;
+    size_t n = t2m_payload_state(c->o->buf + c->o->len, room, id, strlen(id), &u, &x, c->st->units);
+    if (n == 0 || n >= room)
+        c->o->full = true;
+    else
+        c->o->len += n;
+}
+
+size_t t2m_state_render_devices(const struct t2m_state *st, int inst, char *buf, size_t n)
+{
+    struct t2m_out o = {buf, n, 0, !buf || n < 3};
+    if (o.full) return 0;
+    t2m_out_str(&o, "[");
+    struct render_ctx c = {st, inst, &o, true};
+    t2m_devices_foreach(st->devices, render_one, &c);
+    t2m_out_str(&o, "]");
+    return t2m_out_finish(&o);
 }
 
 /* ---- life cycle ---- */
@@ -825,6 +1104,14 @@ void t2m_state_free(struct t2m_state *st)
     t2m_devices_free(st->devices);
     free(st->iseg);
     free(st->zone_names);
+    for (size_t i = 0; i < st->n_renames; i++) {
+        free(st->renames[i].token);
+        free(st->renames[i].name);
+    }
+    free(st->renames);
+    for (size_t i = 0; i < st->n_seen; i++)
+        free(st->seen_configs[i]);
+    free(st->seen_configs);
     free(st);
 }
 

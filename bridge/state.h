@@ -58,13 +58,34 @@ void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms);
 /* Home Assistant came back online: discovery and states again. */
 void t2m_state_republish(struct t2m_state *st, int64_t now_ms);
 
-/* The topics to subscribe to for the read-back (SPEC section 2.1): B/+/+/position, B/+/+/trip. */
-void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, size_t n);
+/* The topics to subscribe to for the read-back (SPEC sections 2.1 and 4): B/+/+/position,
+ * B/+/+/trip and P/+/+/+/config (each buffer n bytes). */
+void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, char *config,
+                               size_t n);
 /* A retained message read back from the broker. Positions and trips of this bridge's instances
  * restore the merged state, the stale guard and an open trip; a message older than what the
- * core already holds only fills fields it lacks. Returns true when the topic was one of ours. */
+ * core already holds only fills fields it lacks. Discovery configs whose unique_id is this
+ * bridge's are remembered for the withdrawal. Returns true when the topic was one of those. */
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         int64_t now_ms);
+/* The read-back is complete: every remembered discovery config the present configuration would
+ * not publish (a removed device, a sensor turned off, Home Assistant turned off) is cleared
+ * (SPEC section 4). */
+void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms);
+
+/* Requests (SPEC section 2.3). The instance by its id: its index, or -1. */
+int t2m_state_instance(const struct t2m_state *st, const char *id);
+/* device/remove: every retained topic of the device cleared, device_removed (reason request),
+ * the device forgotten. -1 when the bridge does not know it. */
+int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                     int64_t now_ms);
+/* device/rename: the alias for this run (the config file's wins at the next start); discovery
+ * and the state are re-published with it. -1 unknown device or out of memory. */
+int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                     const char *name, int64_t now_ms);
+/* devices: a JSON array of every device's state (inst < 0: all instances) into buf. Returns the
+ * length, or 0 when it does not fit. */
+size_t t2m_state_render_devices(const struct t2m_state *st, int inst, char *buf, size_t n);
 
 size_t t2m_state_count(const struct t2m_state *st);
 /* Approximate heap bytes of the device table. */

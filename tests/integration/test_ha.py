@@ -1,0 +1,268 @@
+"""Issue 13, SPEC 2.3, 4 and 5 end to end: B/bridge/info, the bridge/request API with its
+bad-input corpus, withdrawal of Home Assistant configs that no longer apply (and only this
+bridge's), events on the event entity's topic, OwnTracks transitions. mosquitto +
+telematics-sim + the bridge on loopback."""
+
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from harness import (Bridge, Broker, Sim, Subscriber, free_port, retained_snapshot,  # noqa: E402
+                     wait_for)
+
+TOKEN = "ha-test-token-123456"
+DEV = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01"
+DEV2 = "b2f0c0de-1111-2222-3333-444455556666"
+T0 = 1700000000
+REQ = "telematics/bridge/request/"
+RESP = "telematics/bridge/response/"
+
+
+def update(dev, ts, lat=52.0, lon=4.0, track="T1", acc=5.0):
+    return {"type": "device_update", "device_token": dev, "track_token": track,
+            "position": {"Latitude": lat, "Longitude": lon, "Speed": 10.0, "Accuracy": acc,
+                         "Timestamp": ts, "Heading": 90.0}}
+
+
+def owntracks_transition_consumer(msg):
+    """What Home Assistant's OwnTracks integration (components/owntracks/messages.py) reads of a
+    transition, with its checks: (location, event, gps, accuracy), or an exception."""
+    if msg.get("_type") != "transition":
+        raise ValueError("not a transition")
+    if msg.get("desc") is None:
+        raise ValueError("Location missing from Entering/Leaving message")
+    if msg["event"] not in ("enter", "leave"):
+        raise ValueError("Misformatted mqtt msgs, _type=transition, event=%s" % msg["event"])
+    gps = (msg["lat"], msg["lon"]) if msg["lat"] is not None and msg["lon"] is not None else None
+    return msg["desc"].lstrip("-"), msg["event"], gps, msg.get("acc"), msg.get("t"), msg["tid"]
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.tmpdir = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpdir.name
+        self.broker = Broker(self.tmp).start()
+        self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
+        self.sub = Subscriber(self.broker.port)
+        self.bridges = []
+
+    def tearDown(self):
+        failed = harness.outcome_failed(self)
+        rcs = [b.stop() if b.alive() else None for b in self.bridges]
+        self.sub.close()
+        self.sim.stop()
+        self.broker.stop()
+        outs = [b.output() for b in self.bridges]
+        if failed:
+            for out in outs:
+                sys.stderr.write("---- bridge log ----\n" + out[-5000:])
+        self.tmpdir.cleanup()
+        for out in outs:
+            for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+                self.assertNotIn(bad, out)
+            self.assertNotIn(TOKEN, out)
+        for rc in rcs:
+            self.assertIn(rc, (None, 0))
+
+    def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt"):
+        conf = """
+upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
+instances = ( { id = "inst1"; access_token = "%s"; } );
+mqtt = { url = "%s"; client_id = "%s"; password = "hunter2-secret"; username = "u"; %s };
+http = { listen = ""; };
+log = { level = "info"; };
+%s
+""" % (self.sim.url, TOKEN, self.broker.url, client_id, mqtt, extra)
+        b = Bridge(self.tmp, conf).start()
+        self.bridges.append(b)
+        n = self.sim.stats()["authenticated"]
+        wait_for(lambda: self.sim.stats()["authenticated"] > n and
+                 self.sim.stats()["authenticated_active"] >= 1, 15, "authenticated")
+        wait_for(lambda: "read back" in b.output(), 15, "the read-back")
+        return b
+
+    def stop_bridge(self, b):
+        self.assertEqual(b.stop(), 0)
+        self.bridges.remove(b)
+
+    def request(self, cmd, payload, key=None):
+        """Publishes one request and waits for its response (matched by the transaction)."""
+        self.sub.client.publish(REQ + cmd, payload, qos=1)
+        return wait_for(lambda: self.response(cmd, key), 10, "the response to " + cmd)
+
+    def response(self, cmd, key=None):
+        with self.sub.lock:
+            for t, p, _ in reversed(self.sub.messages):
+                if t == RESP + cmd:
+                    r = json.loads(p)
+                    if key is None or r.get("transaction") == key:
+                        return r
+        return None
+
+    def configs(self, snap, uid_prefix="t2m_telematics2mqtt__"):
+        return {t: json.loads(p) for t, p in snap.items() if t.startswith("homeassistant/") and
+                p and json.loads(p).get("unique_id", "").startswith(uid_prefix)}
+
+
+class TestBridgeInfo(Base):
+    def test_info_retained_and_secret_free(self):
+        self.start_bridge()
+        self.sim.send(update(DEV, T0))
+        info = wait_for(lambda: (lambda i: i if i and i["devices"] == 1 else None)(
+            self.sub.json("telematics/bridge/info")), 10, "bridge/info with the device")
+        self.assertEqual(info["instances"], [{"id": "inst1", "state": "subscribed"}])
+        self.assertTrue(info["version"])
+        self.assertTrue(info["started"])
+        self.assertEqual(info["config"]["mqtt"]["base_topic"], "telematics")
+        self.assertEqual(info["config"]["mqtt"]["password"], "<redacted>")
+        raw = retained_snapshot(self.broker.port)["telematics/bridge/info"]
+        self.assertNotIn("hunter2-secret", raw)
+        self.assertNotIn(TOKEN, raw)
+
+
+class TestRequests(Base):
+    def test_remove_rename_devices_health_options(self):
+        b = self.start_bridge(extra='owntracks = { enabled = true; };',
+                              mqtt="attribute_topics = true;")
+        self.sim.send(update(DEV, T0))
+        self.sim.send(update(DEV2, T0))
+        wait_for(lambda: self.sub.get("telematics/inst1/%s/position" % DEV2), 10, "positions")
+
+        r = self.request("health_check", '{"transaction":"h1"}', "h1")
+        self.assertEqual((r["status"], r["data"]["healthy"]), ("ok", True))
+
+        r = self.request("devices", '{"instance":"inst1","transaction":7}', 7)
+        self.assertEqual(r["status"], "ok")
+        self.assertEqual(sorted(d["device_token"] for d in r["data"]), sorted([DEV, DEV2]))
+
+        r = self.request("device/rename", json.dumps(
+            {"instance": "inst1", "device": DEV, "name": "Van 12", "transaction": "n1"}), "n1")
+        self.assertEqual(r["status"], "ok")
+        wait_for(lambda: (self.sub.json("telematics/inst1/%s/position" % DEV) or {}).get("name")
+                 == "Van 12", 10, "the renamed state")
+        tracker = "homeassistant/device_tracker/t2m_inst1/%s/config" % DEV
+        wait_for(lambda: (self.sub.json(tracker) or {}).get("device", {}).get("name") ==
+                 "Van 12", 10, "the renamed discovery")
+
+        r = self.request("options", '{"log_level":"debug","transaction":"o1"}', "o1")
+        self.assertEqual((r["status"], r["data"]["log_level"]), ("ok", "debug"))
+        wait_for(lambda: "log level now debug" in b.output(), 5, "the new level")
+
+        # remove: every retained topic of the device goes, and the bridge forgets it
+        r = self.request("device/remove", json.dumps(
+            {"instance": "inst1", "device": DEV, "transaction": {"n": [1, 2]}}), {"n": [1, 2]})
+        self.assertEqual(r["status"], "ok")
+        wait_for(lambda: any(t.endswith("/event") and '"device_removed"' in p
+                             for t, p, _ in self.sub.messages), 10, "device_removed")
+        snap = retained_snapshot(self.broker.port)
+        self.assertEqual([t for t in snap if DEV in t], [])
+        self.assertTrue([t for t in snap if DEV2 in t])  # the other device keeps everything
+        r = self.request("devices", '{"transaction":"d2"}', "d2")
+        self.assertEqual([d["device_token"] for d in r["data"]], [DEV2])
+        r = self.request("device/remove", json.dumps(
+            {"instance": "inst1", "device": DEV, "transaction": "again"}), "again")
+        self.assertEqual((r["status"], r["error"]), ("error", "unknown device"))
+
+    def test_bad_requests_each_get_an_error_and_change_nothing(self):
+        b = self.start_bridge()
+        self.sim.send(update(DEV, T0))
+        wait_for(lambda: self.sub.get("telematics/inst1/%s/position" % DEV), 10, "position")
+        corpus = [
+            ("device/remove", "not json"),
+            ("device/remove", "[1,2]"),
+            ("device/remove", '{"instance":"inst1"}'),
+            ("device/remove", '{"instance":"nope","device":"%s"}' % DEV),
+            ("device/remove", '{"instance":"inst1","device":5}'),
+            ("device/rename", '{"instance":"inst1","device":"%s"}' % DEV),
+            ("device/rename", '{"instance":"inst1","device":"%s","name":"a\\nb"}' % DEV),
+            ("options", '{"log_level":"loud"}'),
+            ("options", "{}"),
+            ("no/such/command", "{}"),
+            ("devices", '{"instance":""}'),
+            ("devices", b"\xff\xfe"),
+            ("devices", ""),
+            ("health_check", '{"transaction":"' + "x" * 600 + '"}'),
+            ("devices", "{" + " " * (1 << 20) + "}"),  # 1 MB
+        ]
+        for cmd, payload in corpus:
+            self.sub.client.publish(REQ + cmd, payload, qos=1)
+        wait_for(lambda: self.sub.count(lambda t, p: t.startswith(RESP)) >= len(corpus), 20,
+                 "a response to every request")
+        responses = [json.loads(p) for t, p, _ in self.sub.messages if t.startswith(RESP)]
+        self.assertEqual(len(responses), len(corpus))
+        self.assertTrue(all(r["status"] == "error" and r["error"] for r in responses),
+                        responses)
+        # a storm of bad requests: still one response each, no crash
+        for i in range(300):
+            self.sub.client.publish(REQ + "device/remove", '{"transaction":%d}' % i, qos=0)
+        wait_for(lambda: self.sub.count(lambda t, p: t == RESP + "device/remove") >= 300, 30,
+                 "300 responses")
+        self.assertTrue(b.alive())
+        snap = retained_snapshot(self.broker.port)
+        self.assertIn("telematics/inst1/%s/position" % DEV, snap)  # nothing removed
+
+
+class TestWithdrawal(Base):
+    def test_stale_configs_withdrawn_and_another_bridge_untouched(self):
+        zones = 'zones = ( { name = "Depot"; latitude = 52.0; longitude = 4.0; radius = 150.0; } );'
+        other = self.start_bridge(client_id="other-bridge", mqtt='base_topic = "other";')
+        b = self.start_bridge(extra=zones)
+        self.sim.send(update(DEV, T0))
+        zone_cfg = "homeassistant/sensor/t2m_inst1/%s_zone/config" % DEV
+        wait_for(lambda: self.sub.get(zone_cfg), 10, "the zone sensor")
+        snap = retained_snapshot(self.broker.port)
+        theirs = self.configs(snap, "t2m_other-bridge__")
+        self.assertTrue(theirs)
+        ours = self.configs(snap)
+        self.assertIn(zone_cfg, ours)
+        self.stop_bridge(b)
+
+        # zones removed from the configuration: exactly the zone sensor goes
+        b = self.start_bridge()
+        wait_for(lambda: zone_cfg not in retained_snapshot(self.broker.port), 10,
+                 "the zone sensor withdrawn")
+        snap = retained_snapshot(self.broker.port)
+        self.assertEqual(set(self.configs(snap)), set(ours) - {zone_cfg})
+        self.stop_bridge(b)
+
+        # Home Assistant turned off: every config of this bridge goes, the other's stay
+        b = self.start_bridge(extra="homeassistant = { enabled = false; };")
+        wait_for(lambda: not self.configs(retained_snapshot(self.broker.port)), 10,
+                 "every config withdrawn")
+        snap = retained_snapshot(self.broker.port)
+        self.assertEqual(self.configs(snap, "t2m_other-bridge__"), theirs)
+        self.assertIn("telematics/inst1/%s/position" % DEV, snap)  # the state stays
+        self.assertTrue(other.alive())
+
+
+class TestEventsAndOwnTracks(Base):
+    def test_events_on_the_event_entity_topic_and_owntracks_transitions(self):
+        self.start_bridge(extra='owntracks = { enabled = true; };\n'
+                                'zones = ( { name = "Depot"; latitude = 52.0; longitude = 4.0; '
+                                'radius = 150.0; } );')
+        self.sim.send(update(DEV, T0, lat=52.0005))
+        self.sim.send(update(DEV, T0 + 10, lat=52.01))
+        ev_cfg = wait_for(lambda: self.sub.json(
+            "homeassistant/event/t2m_inst1/%s_event/config" % DEV), 10, "the event entity")
+        topic = ev_cfg["state_topic"]
+        wait_for(lambda: self.sub.count(lambda t, p: t == topic) >= 3, 10, "events")
+        kinds = [json.loads(p)["event"] for t, p, _ in self.sub.messages if t == topic]
+        self.assertEqual(kinds[:3], ["trip_started", "zone_entered", "zone_left"])
+        self.assertTrue(set(kinds) <= set(ev_cfg["event_types"]))
+        ot = "owntracks/inst1/%s/event" % DEV
+        wait_for(lambda: self.sub.count(lambda t, p: t == ot) >= 2, 10, "OwnTracks transitions")
+        msgs = [json.loads(p) for t, p, _ in self.sub.messages if t == ot]
+        got = [owntracks_transition_consumer(m) for m in msgs]
+        self.assertEqual([(g[0], g[1]) for g in got], [("Depot", "enter"), ("Depot", "leave")])
+        self.assertEqual(got[0][2], (52.0005, 4.0))
+        self.assertEqual((got[0][3], got[0][4]), (5, "c"))
+        self.assertEqual(msgs[0]["tst"], T0)
+        self.assertNotIn(ot, retained_snapshot(self.broker.port))  # transitions are events
+
+
+if __name__ == "__main__":
+    unittest.main()
