@@ -541,6 +541,102 @@ static void test_discovery_before_first_position(void)
     done(st);
 }
 
+/* SPEC 4: after the read-back, every config of this bridge that the present configuration
+ * would not publish is cleared; the rest, and every other bridge's, stay. */
+static void test_withdraw_plan(void)
+{
+    struct t2m_state *st = mk_conn("homeassistant = { enabled = true; };", true);
+    /* the retained state knows device d; its configs and stale ones come back too */
+    const char *pos = "{\"device_token\":\"d\",\"latitude\":1,\"longitude\":2,"
+                      "\"timestamp\":1700000000000}";
+    t2m_state_retained(st, POS, pos, strlen(pos), T0);
+    struct {
+        const char *topic, *uid;
+        bool stale;
+    } configs[] = {
+        {"homeassistant/device_tracker/t2m_i/d/config", "t2m_telematics2mqtt__i__d", false},
+        {"homeassistant/sensor/t2m_i/d_speed/config", "t2m_telematics2mqtt__i__d_speed", false},
+        /* zones are not configured: the zone sensor is stale */
+        {"homeassistant/sensor/t2m_i/d_zone/config", "t2m_telematics2mqtt__i__d_zone", true},
+        /* a device the broker no longer has a position of */
+        {"homeassistant/sensor/t2m_i/gone_speed/config", "t2m_telematics2mqtt__i__gone_speed",
+         true},
+        /* the bridge's own instance sensors stay */
+        {"homeassistant/sensor/t2m_bridge_telematics2mqtt/i_state/config",
+         "t2m_telematics2mqtt__bridge__i_state", false},
+        /* another bridge's and another integration's configs are never touched */
+        {"homeassistant/sensor/t2m_i/x_speed/config", "t2m_other__i__x_speed", false},
+        {"homeassistant/sensor/0x12/temp/config", "zigbee2mqtt_0x12_temp", false},
+    };
+    char payload[256];
+    for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+        snprintf(payload, sizeof(payload), "{\"unique_id\":\"%s\"}", configs[i].uid);
+        CU_ASSERT(t2m_state_retained(st, configs[i].topic, payload, strlen(payload), T0));
+    }
+    clear();
+    t2m_state_readback_done(st, T0);
+    for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+        struct rec *r = last(configs[i].topic, NULL);
+        if (configs[i].stale) {
+            CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+            CU_ASSERT_EQUAL(r->kind, T2M_ACT_CLEAR);
+            CU_ASSERT(r->retain);
+        } else {
+            CU_ASSERT_PTR_NULL(r);
+        }
+    }
+    CU_ASSERT_EQUAL(nrec, 2);
+    done(st);
+
+    /* Home Assistant turned off: every config of this bridge goes */
+    st = mk("");
+    for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+        snprintf(payload, sizeof(payload), "{\"unique_id\":\"%s\"}", configs[i].uid);
+        t2m_state_retained(st, configs[i].topic, payload, strlen(payload), T0);
+    }
+    clear();
+    t2m_state_readback_done(st, T0);
+    CU_ASSERT_EQUAL(nrec, 5);
+    CU_ASSERT_PTR_NULL(last("homeassistant/sensor/0x12/temp/config", NULL));
+    done(st);
+}
+
+/* device/remove and device/rename through the core. */
+static void test_remove_and_rename(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    CU_ASSERT_EQUAL(t2m_state_instance(st, "i"), 0);
+    CU_ASSERT_EQUAL(t2m_state_instance(st, "x"), -1);
+    CU_ASSERT_EQUAL(t2m_state_rename(st, 0, "nope", 4, "N", T0), -1);
+    clear();
+    CU_ASSERT_EQUAL(t2m_state_rename(st, 0, "d", 1, "Van 12", T0 + 1), 0);
+    json_object *p = json_of(POS);
+    T2M_ASSERT_STR(str(p, "name"), "Van 12");
+    json_object_put(p);
+    char buf[4096];
+    CU_ASSERT(t2m_state_render_devices(st, 0, buf, sizeof(buf)) > 0);
+    json_object *arr = json_tokener_parse(buf);
+    CU_ASSERT_FATAL(arr && json_object_array_length(arr) == 1);
+    T2M_ASSERT_STR(str(json_object_array_get_idx(arr, 0), "name"), "Van 12");
+    json_object_put(arr);
+    CU_ASSERT_EQUAL(t2m_state_render_devices(st, 0, buf, 20), 0); /* does not fit */
+    clear();
+    CU_ASSERT_EQUAL(t2m_state_remove(st, 0, "d", 1, T0 + 2), 0);
+    T2M_ASSERT_STR(events(EVENT), "device_removed");
+    json_object *e = json_of(EVENT);
+    T2M_ASSERT_STR(str(e, "reason"), "request");
+    json_object_put(e);
+    CU_ASSERT_EQUAL(last(POS, NULL)->kind, T2M_ACT_CLEAR);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 0);
+    CU_ASSERT_EQUAL(t2m_state_remove(st, 0, "d", 1, T0 + 3), -1);
+    CU_ASSERT(t2m_state_render_devices(st, -1, buf, sizeof(buf)) > 0);
+    T2M_ASSERT_STR(buf, "[]");
+    done(st);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
@@ -558,6 +654,8 @@ int main(void)
         {"2.1 read-back restores state and trip", test_readback_restores},
         {"2.1 older read-back never overwrites live", test_readback_older_does_not_overwrite_live},
         {"4 discovery before the first position", test_discovery_before_first_position},
+        {"4 withdraw plan", test_withdraw_plan},
+        {"2.3 remove and rename", test_remove_and_rename},
         {NULL, NULL},
     };
     int rc = t2m_test_run("state", cases);
