@@ -17,43 +17,49 @@ from harness import (Bridge, Broker, Sim, bridge_conf, free_port, wait_for)  # n
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FLOWS = os.path.join(HERE, "..", "..", "deploy", "node-red", "flows.json")
+WORLDMAP_FLOWS = os.path.join(HERE, "..", "..", "deploy", "node-red", "worldmap.json")
+WORLDMAP = "node-red-contrib-web-worldmap@5"
 SETTINGS = os.path.join(HERE, "nodered", "settings.js")
 CACHE = os.environ.get("T2M_NODERED_CACHE",
                        os.path.join(os.path.expanduser("~"), ".cache", "t2m-nodered"))
 PACKAGE = "node-red@3"
 INSTALL_TIMEOUT = 300
-STAMP = os.path.join(CACHE, "t2m-installed-" + PACKAGE)
 
 
 def red_js():
     return os.path.join(CACHE, "node_modules", "node-red", "red.js")
 
 
-def install_node_red():
-    """Installs PACKAGE into CACHE once (a stamp file marks a finished install); returns the
-    path of red.js or raises with npm's output."""
+def install_node_red(package=PACKAGE, check=red_js):
+    """Installs a package into CACHE once (a stamp file marks a finished install); returns
+    check() (the path it needs) or raises with npm's output."""
     for tool in ("node", "npm"):
         if not shutil.which(tool):
             raise AssertionError("%s is not installed: test_nodered needs Node.js (>= 14) and npm "
                                  "on PATH, and the npm registry reachable once" % tool)
-    if os.path.exists(STAMP) and os.path.exists(red_js()):
-        return red_js()
+    stamp = os.path.join(CACHE, "t2m-installed-" + package)
+    if os.path.exists(stamp) and os.path.exists(check()):
+        return check()
     os.makedirs(CACHE, exist_ok=True)
     # optional dependencies (bcrypt) and install scripts would download prebuilt binaries from
     # outside the npm registry; Node-RED falls back to bcryptjs without them
     cmd = ["npm", "install", "--prefix", CACHE, "--no-audit", "--no-fund",
-           "--no-update-notifier", "--omit=optional", "--ignore-scripts", PACKAGE]
+           "--no-update-notifier", "--omit=optional", "--ignore-scripts", package]
     try:
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            stdin=subprocess.DEVNULL, timeout=INSTALL_TIMEOUT)
     except subprocess.TimeoutExpired as e:
         raise AssertionError("npm install %s timed out after %d s:\n%s" %
                              (PACKAGE, INSTALL_TIMEOUT, e.output or ""))
-    if r.returncode != 0 or not os.path.exists(red_js()):
+    if r.returncode != 0 or not os.path.exists(check()):
         raise AssertionError("%s failed (%d):\n%s" % (" ".join(cmd), r.returncode, r.stdout))
-    with open(STAMP, "w") as f:
+    with open(stamp, "w") as f:
         f.write(r.stdout)
-    return red_js()
+    return check()
+
+
+def worldmap_dir():
+    return os.path.join(CACHE, "node_modules", "node-red-contrib-web-worldmap")
 
 
 def file_node(node_id, tab, path, y):
@@ -90,7 +96,7 @@ def read_lines(path):
         return []  # not written yet, or a line half written
 
 
-class TestNodeRed(unittest.TestCase):
+class NodeRedBase(unittest.TestCase):
     def setUp(self):
         self.red = install_node_red()
         self.tmpdir = tempfile.TemporaryDirectory()
@@ -117,9 +123,12 @@ class TestNodeRed(unittest.TestCase):
         self.tmpdir.cleanup()
         self.assertEqual(rc, 0, "bridge exit status %r:\n%s" % (rc, out[-4000:]))
 
-    def start_node_red(self, flows):
+    def start_node_red(self, flows, modules=()):
         user_dir = os.path.join(self.tmp, "nr")
-        os.makedirs(user_dir)
+        os.makedirs(os.path.join(user_dir, "node_modules"))
+        # Node-RED loads node packages from <userDir>/node_modules
+        for m in modules:
+            os.symlink(m, os.path.join(user_dir, "node_modules", os.path.basename(m)))
         flows_path = os.path.join(user_dir, "flows.json")
         with open(flows_path, "w") as f:
             json.dump(flows, f, indent=2)
@@ -135,6 +144,9 @@ class TestNodeRed(unittest.TestCase):
         with open(self.nr_log, errors="replace") as f:
             return f.read()
 
+
+
+class TestNodeRed(NodeRedBase):
     def test_positions_arrive_through_node_red(self):
         received = os.path.join(self.tmp, "received.jsonl")
         markers = os.path.join(self.tmp, "markers.jsonl")
@@ -173,6 +185,82 @@ class TestNodeRed(unittest.TestCase):
             self.assertAlmostEqual(m["speed"], p["speed"] / 3.6, delta=0.01)
             self.assertEqual(m["bearing"], p["heading"])
             self.assertEqual(m["accuracy"], p["gps_accuracy"])
+
+
+def make_worldmap_flows(broker_port, to_map, events):
+    """deploy/node-red/worldmap.json with the broker on our port, a file node on every wire
+    into the worldmap node (what the map receives) and one behind the trip event list."""
+    with open(WORLDMAP_FLOWS) as f:
+        flows = json.load(f)
+    by_id = {n["id"]: n for n in flows}
+    types = [n["type"] for n in flows]
+    assert types.count("worldmap") == 1 and types.count("mqtt-broker") == 1, types
+    world = [n for n in flows if n["type"] == "worldmap"][0]
+    tab = world["z"]
+    for n in flows:
+        if n["type"] == "mqtt-broker":
+            n["broker"], n["port"] = "127.0.0.1", str(broker_port)
+    flows.append(file_node("t2mtest000000011", tab, to_map, 320))
+    flows.append(file_node("t2mtest000000012", tab, events, 380))
+    for n in flows:
+        for out in n.get("wires", []):
+            if world["id"] in out:
+                out.append("t2mtest000000011")
+    events_fn = [n for n in flows if n["type"] == "function" and n["name"] == "last trip events"]
+    assert len(events_fn) == 1
+    by_id[events_fn[0]["id"]]["wires"][0].append("t2mtest000000012")
+    return flows
+
+
+class TestWorldMap(NodeRedBase):
+    """Issue 13: the second flow draws every device on node-red-contrib-web-worldmap (installed
+    from npm), labelled with its alias, its trip as a track, greyed while the bridge is offline,
+    and lists trip events."""
+
+    def test_world_map_markers_tracks_offline_and_events(self):
+        wm = install_node_red(WORLDMAP, worldmap_dir)
+        to_map = os.path.join(self.tmp, "to_map.jsonl")
+        events = os.path.join(self.tmp, "events.jsonl")
+        self.start_node_red(make_worldmap_flows(self.broker.port, to_map, events), [wm])
+        self.sim.control("set?trip_seconds=2&park_seconds=1")  # trips start and end all along
+        toks = self.sim.stats()["device_tokens"]
+        conf = bridge_conf(self.sim.url, self.broker.url,
+                           extra='devices = ( { token = "%s"; name = "Van 12"; } );' % toks[0])
+        self.bridge = Bridge(self.tmp, conf).start()
+
+        def markers():
+            if self.nr.poll() is not None:
+                raise AssertionError("Node-RED exited:\n" + self.log()[-4000:])
+            return [m for m in read_lines(to_map) if "lat" in m]
+
+        try:
+            wait_for(lambda: len({m["name"] for m in markers()}) >= 3, 60, "markers of 3 devices")
+            wait_for(lambda: any("line" in m and len(m["line"]) >= 2 for m in read_lines(to_map)),
+                     30, "a trip track")
+            wait_for(lambda: read_lines(events), 30, "the trip event list")
+        except AssertionError:
+            sys.stderr.write("---- node-red log ----\n" + self.log()[-4000:])
+            raise
+        log = self.log()
+        self.assertNotIn("Waiting for missing types", log)  # the worldmap node loaded
+        self.assertIn("worldmap", log.lower())
+        by_name = {}
+        for m in markers():
+            by_name[m["name"]] = m
+            self.assertEqual(m["icon"], "car")
+            self.assertIn(m["iconColor"], ("green", "blue"))
+        self.assertEqual(by_name[toks[0]]["label"], "Van 12")  # the alias, from the state
+        self.assertEqual(by_name[toks[1]]["label"], toks[1])
+        track = [m for m in read_lines(to_map) if "line" in m][-1]
+        self.assertTrue(all(len(pt) == 2 for pt in track["line"]))
+        self.assertTrue(track["name"].endswith(" trip"))
+        ev = read_lines(events)[-1]
+        self.assertTrue(any(" trip_started" in line for line in ev), ev)
+        # the bridge goes: its will (offline) greys every marker
+        n = len(read_lines(to_map))
+        self.assertEqual(self.bridge.stop(), 0)
+        wait_for(lambda: {m["name"] for m in read_lines(to_map)[n:]
+                          if m.get("iconColor") == "grey"} >= set(by_name), 20, "grey markers")
 
 
 if __name__ == "__main__":
