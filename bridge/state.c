@@ -727,6 +727,7 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
     memcpy(u.device_token, d->token, d->token_len);
     u.device_token_len = d->token_len;
     bool had_state = d->flags & T2M_DEVF_HAS_STATE;
+    if (!had_state) d->flags |= T2M_DEVF_RESTORED;
     int64_t keep_ts = d->ts_ms;
     if (t2m_device_store(d, &u, had_state ? keep_ts : ts) != 0) return;
     int64_t seen;
@@ -894,9 +895,25 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct restored_ctx {
+    struct t2m_state *st;
+    int64_t now_ms;
+};
+
+/* A device known from the read-back alone goes out again in the present configuration (units,
+ * alias, discovery), so the broker never keeps a state rendered the old way. */
+static void republish_restored(struct t2m_device *d, void *user)
+{
+    struct restored_ctx *c = user;
+    if (!(d->flags & T2M_DEVF_RESTORED) || (d->flags & T2M_DEVF_REMOVED)) return;
+    d->flags &= (uint8_t) ~(T2M_DEVF_RESTORED | T2M_DEVF_DISCOVERED | T2M_DEVF_PENDING);
+    if (d->flags & T2M_DEVF_HAS_STATE) publish_state(c->st, d, c->now_ms);
+}
+
 void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
 {
-    (void)now_ms;
+    struct restored_ctx rc = {st, now_ms};
+    t2m_devices_foreach(st->devices, republish_restored, &rc);
     struct topic_set want = {NULL, 0, 0, false};
     if (st->cfg->homeassistant.enabled) {
         struct collect_ctx c = {st, &want};

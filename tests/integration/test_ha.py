@@ -239,6 +239,29 @@ class TestWithdrawal(Base):
         self.assertTrue(other.alive())
 
 
+class TestUnitsSwitch(Base):
+    def test_timestamp_format_switch_keeps_configs_and_state_consistent(self):
+        """units.timestamp iso -> unix and a restart: the fix time sensor's config is re-sent
+        with a template for numbers, and the retained state is re-rendered in unix seconds at
+        once (before: HA logged "Invalid state message" at every update)."""
+        b = self.start_bridge()
+        self.sim.send(update(DEV, T0))
+        fix = "homeassistant/sensor/t2m_inst1/%s_fix_time/config" % DEV
+        wait_for(lambda: self.sub.json(fix), 10, "the fix time sensor")
+        self.assertEqual(self.sub.json(fix)["value_template"], "{{ value_json.timestamp }}")
+        before = set(self.configs(retained_snapshot(self.broker.port)))
+        self.stop_bridge(b)
+        self.start_bridge(extra='units = { timestamp = "unix"; };')
+        pos = "telematics/inst1/%s/position" % DEV
+        wait_for(lambda: isinstance((self.sub.json(pos) or {}).get("timestamp"), int), 10,
+                 "the state in unix seconds")
+        wait_for(lambda: "as_datetime" in (self.sub.json(fix) or {}).get("value_template", ""),
+                 10, "the fix time template for numbers")
+        snap = retained_snapshot(self.broker.port)
+        self.assertEqual(json.loads(snap[pos])["timestamp"], T0)
+        self.assertEqual(set(self.configs(snap)), before)  # nothing stale, nothing withdrawn
+
+
 class TestEventsAndOwnTracks(Base):
     def test_events_on_the_event_entity_topic_and_owntracks_transitions(self):
         self.start_bridge(extra='owntracks = { enabled = true; };\n'

@@ -96,7 +96,8 @@ static void test_responses(void)
     CU_ASSERT(t2m_request_response(buf, sizeof(buf), &r, "{\"healthy\":true}", NULL) > 0);
     T2M_ASSERT_STR(buf, "{\"status\":\"ok\",\"data\":{\"healthy\":true},\"transaction\":\"x\"}");
     CU_ASSERT(t2m_request_response(buf, sizeof(buf), &r, NULL, "bad \"thing\"") > 0);
-    T2M_ASSERT_STR(buf, "{\"status\":\"error\",\"error\":\"bad \\\"thing\\\"\",\"transaction\":\"x\"}");
+    T2M_ASSERT_STR(buf,
+                   "{\"status\":\"error\",\"error\":\"bad \\\"thing\\\"\",\"transaction\":\"x\"}");
     CU_ASSERT_EQUAL(parse("devices", "{}"), 0);
     CU_ASSERT(t2m_request_response(buf, sizeof(buf), &r, NULL, NULL) > 0);
     T2M_ASSERT_STR(buf, "{\"status\":\"ok\",\"data\":{}}");
