@@ -175,9 +175,11 @@ static int check_discovery_emit(void *user, const char *topic, const char *paylo
 static void check_discovery(const struct t2m_update *u, const char *inst, size_t ilen,
                             const struct t2m_units *units)
 {
-    struct t2m_discovery_ctx ctx = {disc_prefix, "telematics", "telematics2mqtt", "0.1.0", units};
-    /* the track token doubles as a hostile alias (aliases are C strings) */
+    /* the track token doubles as a hostile alias and zone name (both are C strings) */
     const char *name = (u->has & T2M_HAS_TRACK) ? u->track_token : NULL;
+    const char *zones[] = {name};
+    struct t2m_discovery_ctx ctx = {disc_prefix, "telematics",        "telematics2mqtt", "0.1.0",
+                                    units,       name ? zones : NULL, name ? 1 : 0};
     int emitted = 0;
     int r = t2m_discovery_device(&ctx, inst, ilen, u->device_token, u->device_token_len, name,
                                  check_discovery_emit, &emitted);
