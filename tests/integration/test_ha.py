@@ -68,15 +68,15 @@ class Base(unittest.TestCase):
         for rc in rcs:
             self.assertIn(rc, (None, 0))
 
-    def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt"):
+    def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt", instance="inst1"):
         conf = """
 upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
-instances = ( { id = "inst1"; access_token = "%s"; } );
+instances = ( { id = "%s"; access_token = "%s"; } );
 mqtt = { url = "%s"; client_id = "%s"; password = "hunter2-secret"; username = "u"; %s };
 http = { listen = ""; };
 log = { level = "info"; };
 %s
-""" % (self.sim.url, TOKEN, self.broker.url, client_id, mqtt, extra)
+""" % (self.sim.url, instance, TOKEN, self.broker.url, client_id, mqtt, extra)
         b = Bridge(self.tmp, conf).start()
         self.bridges.append(b)
         n = self.sim.stats()["authenticated"]
@@ -209,7 +209,9 @@ class TestRequests(Base):
 class TestWithdrawal(Base):
     def test_stale_configs_withdrawn_and_another_bridge_untouched(self):
         zones = 'zones = ( { name = "Depot"; latitude = 52.0; longitude = 4.0; radius = 150.0; } );'
-        other = self.start_bridge(client_id="other-bridge", mqtt='base_topic = "other";')
+        # another bridge on the broker (its own client id, instance and base topic)
+        other = self.start_bridge(client_id="other-bridge", mqtt='base_topic = "other";',
+                                  instance="inst2")
         b = self.start_bridge(extra=zones)
         self.sim.send(update(DEV, T0))
         zone_cfg = "homeassistant/sensor/t2m_inst1/%s_zone/config" % DEV
