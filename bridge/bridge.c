@@ -64,7 +64,7 @@ struct t2m_bridge {
     size_t info_len;
     int64_t info_ms, started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
-    struct t2m_repeat rep_request;
+    struct t2m_repeat rep_request, rep_refused;
     size_t readback_n; /* retained messages of ours read back on this connection */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
@@ -385,6 +385,7 @@ static void on_mqtt_connected(void *user)
      * coalesce into the queue and leave after the configs, never before. */
     send_bridge_discovery(b);
     t2m_state_connected(b->state, true, wall_ms());
+    t2m_publisher_set_receive_max(b->pub, t2m_mqtt_limits(b->mqtt)->receive_max);
     t2m_publisher_on_connected(b->pub);
     if (!b->stopping) info_publish(b, true);
 }
@@ -398,6 +399,19 @@ static void on_mqtt_disconnected(void *user, const char *reason)
     t2m_publisher_on_disconnected(b->pub);
     t2m_state_connected(b->state, false, wall_ms());
     on_resume(b); /* while offline, keep consuming: the queue coalesces */
+}
+
+/* SPEC 8: a refused publish (PUBACK reason >= 0x80, e.g. 0x87 not authorized) is counted,
+ * logged once a minute, and frees its slot like a delivery. */
+static void on_mqtt_refused(void *user, int msg_id, int reason)
+{
+    struct t2m_bridge *b = user;
+    b->stats.dropped[T2M_DROP_BROKER_REFUSED]++;
+    uint64_t n = t2m_repeat_hit(&b->rep_refused, mono_ms());
+    if (n)
+        T2M_WARN("mqtt", "the broker refused %llu message(s) (reason code 0x%02x)",
+                 (unsigned long long)n, (unsigned)reason & 0xffu);
+    t2m_publisher_on_delivered(b->pub, msg_id);
 }
 
 static void on_mqtt_delivered(void *user, int msg_id)
@@ -567,7 +581,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .max_inflight = 100,
     };
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
-                                     on_mqtt_message};
+                                     on_mqtt_refused, on_mqtt_message};
     b->mqtt = t2m_mqtt_new(ctx, &mo, &mcb, b, err, errlen);
     if (!b->state || !b->mqtt) goto fail;
     /* While connected, back-pressure must slow the upstream before the queue's history bound

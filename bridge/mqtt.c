@@ -241,6 +241,21 @@ bool t2m_mqtt_connected(const struct t2m_mqtt *m)
     return m && m->connected;
 }
 
+static const struct t2m_mqtt_limits no_limits = {0, 0, 2, true, 0};
+
+const struct t2m_mqtt_limits *t2m_mqtt_limits(const struct t2m_mqtt *m)
+{
+    return m && m->connected ? &m->limits : &no_limits;
+}
+
+size_t t2m_mqtt_publish_size(int protocol, size_t topic_len, size_t payload_len, int qos)
+{
+    /* topic (length-prefixed), packet id at QoS > 0, MQTT 5's empty property length, payload */
+    size_t rem = 2 + topic_len + (qos > 0 ? 2 : 0) + (protocol == 5 ? 1 : 0) + payload_len;
+    size_t varint = rem < 128 ? 1 : rem < 16384 ? 2 : rem < 2097152 ? 3 : 4;
+    return 1 + varint + rem;
+}
+
 int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
                      int qos, bool retain, int *msg_id)
 {
@@ -250,6 +265,12 @@ int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload,
         mosquitto_validate_utf8(topic, (int)strlen(topic)) != MOSQ_ERR_SUCCESS)
         return T2M_MQTT_EINVAL;
     if (!m->connected) return T2M_MQTT_ENOTCONN;
+    /* SPEC 8: what the broker announced is honoured before anything reaches the library. */
+    if (qos > m->limits.max_qos) qos = m->limits.max_qos;
+    if (!m->limits.retain_available) retain = false;
+    if (m->limits.max_packet_size &&
+        t2m_mqtt_publish_size(m->protocol, strlen(topic), len, qos) > m->limits.max_packet_size)
+        return T2M_MQTT_ETOOBIG;
     int id = m->next_id;
     int rc = m->ops->publish(m, topic, payload, len, qos, retain, id);
     if (rc != T2M_MQTT_OK) return rc;
@@ -352,6 +373,12 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
     switch (ev->type) {
     case T2M_MQTT_EV_CONNECTED:
         if (!m->connected) {
+            m->limits = ev->has_limits ? ev->limits : no_limits;
+            if (ev->has_limits)
+                T2M_INFO("mqtt",
+                         "broker limits: packet size %lu, receive maximum %u, QoS %d, retain %s",
+                         m->limits.max_packet_size, m->limits.receive_max, m->limits.max_qos,
+                         m->limits.retain_available ? "yes" : "no");
             m->connected = true;
             if (m->cb.connected) m->cb.connected(m->user);
         }
@@ -368,6 +395,14 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
     case T2M_MQTT_EV_DELIVERED:
         if (m->connected && ev->id >= m->min_valid_id && m->cb.delivered)
             m->cb.delivered(m->user, ev->id);
+        break;
+    case T2M_MQTT_EV_REFUSED:
+        if (m->connected && ev->id >= m->min_valid_id) {
+            if (m->cb.refused)
+                m->cb.refused(m->user, ev->id, ev->reason);
+            else if (m->cb.delivered)
+                m->cb.delivered(m->user, ev->id);
+        }
         break;
     case T2M_MQTT_EV_MESSAGE:
         if (m->cb.message)
@@ -401,6 +436,23 @@ void t2m_mqtt_dispatch(struct t2m_mqtt *m)
         free(ev);
     }
     m->dispatching = false;
+}
+
+bool t2m_mqtt_will_refused(struct t2m_mqtt *m, int reason)
+{
+    if (m->protocol != 5 || !m->will_topic) return false;
+    if (reason == 0x9A && !m->will_no_retain) {
+        m->will_no_retain = true;
+        T2M_WARN("mqtt", "the broker has no retained messages: the will (%s) is sent unretained",
+                 m->will_topic);
+        return true;
+    }
+    if (reason == 0x9B && !m->will_qos0) {
+        m->will_qos0 = true;
+        T2M_WARN("mqtt", "the broker takes QoS 0 only: the will is sent at QoS 0");
+        return true;
+    }
+    return false;
 }
 
 int t2m_mqtt_backoff_ms(int attempt)

@@ -22,6 +22,17 @@ enum {
     T2M_MQTT_EAGAIN = -2,   /* the library's buffer is full: try again after a delivery */
     T2M_MQTT_EINVAL = -3,   /* bad topic / payload */
     T2M_MQTT_ERROR = -4,
+    T2M_MQTT_ETOOBIG = -5, /* over the broker's Maximum Packet Size: never sent (SPEC 8) */
+};
+
+/* What an MQTT 5 broker announced in CONNACK (SPEC section 8); MQTT 3.1.1 brokers announce
+ * nothing, and these then say "no limit". */
+struct t2m_mqtt_limits {
+    unsigned long max_packet_size; /* bytes of a whole packet; 0 = no limit */
+    unsigned receive_max;          /* QoS 1 messages in flight at most; 0 = no limit (65535) */
+    int max_qos;                   /* 0, 1 or 2 */
+    bool retain_available;
+    unsigned topic_alias_max; /* the bridge sends no aliases at all: 0 is always honoured */
 };
 
 struct t2m_mqtt_callbacks {
@@ -32,6 +43,9 @@ struct t2m_mqtt_callbacks {
     void (*disconnected)(void *user, const char *reason);
     /* Message `msg_id` (as returned by t2m_mqtt_publish) is done: QoS 1 acked, QoS 0 written. */
     void (*delivered)(void *user, int msg_id);
+    /* Message `msg_id` was refused: a PUBACK with an error reason code (0x80 and up). Its slot
+     * is free as after `delivered`. NULL: `delivered` is called instead. */
+    void (*refused)(void *user, int msg_id, int reason);
     /* A message on a subscribed topic. */
     void (*message)(void *user, const char *topic, const void *payload, size_t len);
 };
@@ -59,7 +73,9 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
 int t2m_mqtt_start(struct t2m_mqtt *m);
 bool t2m_mqtt_connected(const struct t2m_mqtt *m);
 /* Queues one message with the library. On T2M_MQTT_OK *msg_id identifies it for `delivered`
- * (every publish gets exactly one `delivered` unless `disconnected` comes first). */
+ * (every publish gets exactly one `delivered` or `refused` unless `disconnected` comes first).
+ * The broker's limits apply first: QoS lowered to its maximum, retain dropped when it has none,
+ * and a message its Maximum Packet Size cannot take is T2M_MQTT_ETOOBIG, never sent. */
 int t2m_mqtt_publish(struct t2m_mqtt *m, const char *topic, const void *payload, size_t len,
                      int qos, bool retain, int *msg_id);
 int t2m_mqtt_subscribe(struct t2m_mqtt *m, const char *topic, int qos);
@@ -69,6 +85,10 @@ void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password);
 /* Drops the connection as dead (a delivery that stalled) and connects again at once; between
  * attempts, makes the next attempt now (a shutdown that wants to flush). No-op once stopping. */
 void t2m_mqtt_reconnect(struct t2m_mqtt *m, const char *why);
+/* The limits of the current connection (all "none" while disconnected). */
+const struct t2m_mqtt_limits *t2m_mqtt_limits(const struct t2m_mqtt *m);
+/* The size of the PUBLISH packet t2m_mqtt_publish would send (fixed header included). */
+size_t t2m_mqtt_publish_size(int protocol, size_t topic_len, size_t payload_len, int qos);
 /* Clean disconnect (no will), stops reconnecting. */
 void t2m_mqtt_disconnect(struct t2m_mqtt *m);
 /* Frees; no callback fires after this. Call before lws_context_destroy. */

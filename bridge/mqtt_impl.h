@@ -28,6 +28,7 @@ enum t2m_mqtt_ev_type {
     T2M_MQTT_EV_CONNECTED,
     T2M_MQTT_EV_LOST,
     T2M_MQTT_EV_DELIVERED,
+    T2M_MQTT_EV_REFUSED, /* id: the msg id, reason: the PUBACK reason code */
     T2M_MQTT_EV_MESSAGE,
     T2M_MQTT_EV_BACKEND, /* backend-private: handled by ops->backend_event */
 };
@@ -38,6 +39,9 @@ struct t2m_mqtt_ev {
     char *topic; /* owned: MESSAGE the topic; LOST and BACKEND a reason (or NULL) */
     void *payload;
     size_t len;
+    int reason;                    /* REFUSED */
+    bool has_limits;               /* CONNECTED: limits below came with CONNACK */
+    struct t2m_mqtt_limits limits; /* CONNECTED */
 };
 
 /* Events on their way to the loop thread. Paho's threads push, the loop drains. */
@@ -79,7 +83,11 @@ struct t2m_mqtt {
     bool tls_verify;
     int protocol, keepalive, max_inflight;
 
-    bool connected;   /* as the bridge sees it: set and cleared when events are dispatched */
+    bool connected; /* as the bridge sees it: set and cleared when events are dispatched */
+    struct t2m_mqtt_limits limits; /* of the current connection */
+    /* An MQTT 5 broker without retained messages or QoS 1 refuses a will that has them (CONNACK
+     * 0x9A / 0x9B): the next attempt sends the will without. Loop thread only. */
+    bool will_no_retain, will_qos0;
     int next_id;      /* msg ids handed out by t2m_mqtt_publish, 1 .. INT_MAX */
     int min_valid_id; /* deliveries for ids below it belong to a lost connection: dropped */
     bool dispatching;
@@ -99,6 +107,10 @@ bool t2m_mqtt_evq_push(struct t2m_mqtt_evq *q, const struct t2m_mqtt_ev *ev);
 void t2m_mqtt_dispatch(struct t2m_mqtt *m);
 /* Frees queued events without dispatching them. */
 void t2m_mqtt_evq_clear(struct t2m_mqtt_evq *q);
+
+/* A CONNACK refusal the will caused (0x9A retain, 0x9B QoS not supported): adapts the will for
+ * the next attempt. True when it did (reconnect at once). */
+bool t2m_mqtt_will_refused(struct t2m_mqtt *m, int reason);
 
 /* Backoff for attempt n (0 = first retry): 1 s doubling to 30 s, jittered down to half. */
 int t2m_mqtt_backoff_ms(int attempt);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <libwebsockets.h>
 #include <mosquitto.h>
+#include <mqtt_protocol.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
@@ -69,7 +70,26 @@ static const char *mosq_err(int rc)
     return rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc);
 }
 
-static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+/* CONNACK's properties: the limits of SPEC section 8 (MQTT 5 only; absent ones mean none). */
+static void read_limits(const mosquitto_property *props, struct t2m_mqtt_limits *l)
+{
+    *l = (struct t2m_mqtt_limits){0, 0, 2, true, 0};
+    uint32_t u32;
+    uint16_t u16;
+    uint8_t u8;
+    if (mosquitto_property_read_int32(props, MQTT_PROP_MAXIMUM_PACKET_SIZE, &u32, false))
+        l->max_packet_size = u32;
+    if (mosquitto_property_read_int16(props, MQTT_PROP_RECEIVE_MAXIMUM, &u16, false))
+        l->receive_max = u16;
+    if (mosquitto_property_read_byte(props, MQTT_PROP_MAXIMUM_QOS, &u8, false)) l->max_qos = u8;
+    if (mosquitto_property_read_byte(props, MQTT_PROP_RETAIN_AVAILABLE, &u8, false))
+        l->retain_available = u8 != 0;
+    if (mosquitto_property_read_int16(props, MQTT_PROP_TOPIC_ALIAS_MAXIMUM, &u16, false))
+        l->topic_alias_max = u16;
+}
+
+static void on_connect_v5(struct mosquitto *mosq, void *obj, int rc, int flags,
+                          const mosquitto_property *props)
 {
     struct mosq_client *c = obj;
     if (rc == 0) {
@@ -78,12 +98,14 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         c->attempt = 0;
         T2M_INFO("mqtt", "connected to %s:%d (mosquitto, MQTT %s)", c->base.url.host,
                  c->base.url.port, c->base.protocol == 5 ? "5" : "3.1.1");
-        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED};
+        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED, .has_limits = true};
+        read_limits(props, &ev.limits);
         t2m_mqtt_evq_push(&c->base.q, &ev);
     } else {
         const char *why = c->base.protocol == 5 && rc >= 128 ? mosquitto_reason_string(rc)
                                                              : mosquitto_connack_string(rc);
         set_reason(c, "the broker refused the connection: ", why);
+        if (t2m_mqtt_will_refused(&c->base, rc)) c->reconnect_now = true;
         c->lost = true;
     }
 }
@@ -118,11 +140,16 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     c->lost = true;
 }
 
-static void on_publish(struct mosquitto *mosq, void *obj, int mid)
+/* A PUBACK with a reason code of 0x80 or more is a refusal (MQTT 5); its slot is free all the
+ * same. */
+static void on_publish_v5(struct mosquitto *mosq, void *obj, int mid, int reason,
+                          const mosquitto_property *props)
 {
     struct mosq_client *c = obj;
     if (c->outstanding > 0) c->outstanding--;
-    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_DELIVERED, .id = c->ids[mid & 0xffff]};
+    struct t2m_mqtt_ev ev = {.type = reason >= 0x80 ? T2M_MQTT_EV_REFUSED : T2M_MQTT_EV_DELIVERED,
+                             .id = c->ids[mid & 0xffff],
+                             .reason = reason};
     t2m_mqtt_evq_push(&c->base.q, &ev);
 }
 
@@ -255,7 +282,7 @@ static int configure(struct mosq_client *c, struct mosquitto *mosq)
     if (!rc && m->will_topic)
         rc = mosquitto_will_set(mosq, m->will_topic,
                                 m->will_payload ? (int)strlen(m->will_payload) : 0, m->will_payload,
-                                1, true);
+                                m->will_qos0 ? 0 : 1, !m->will_no_retain);
     if (!rc && (m->username || m->password))
         rc = mosquitto_username_pw_set(mosq, m->username ? m->username : "", m->password);
     if (!rc && m->url.tls) {
@@ -265,12 +292,12 @@ static int configure(struct mosq_client *c, struct mosquitto *mosq)
         if (!rc) rc = mosquitto_tls_insecure_set(mosq, !m->tls_verify);
     }
     if (rc) return rc;
-    mosquitto_connect_callback_set(mosq, on_connect);
+    mosquitto_connect_v5_callback_set(mosq, on_connect_v5);
     /* Only TLS needs it: with a log callback set, libmosquitto formats a debug line (and
      * takes a mutex) for every packet sent and received, ~0.5 µs per message. */
     if (m->url.tls) mosquitto_log_callback_set(mosq, on_log);
     mosquitto_disconnect_callback_set(mosq, on_disconnect);
-    mosquitto_publish_callback_set(mosq, on_publish);
+    mosquitto_publish_v5_callback_set(mosq, on_publish_v5);
     mosquitto_message_callback_set(mosq, on_message);
     return MOSQ_ERR_SUCCESS;
 }
@@ -429,9 +456,10 @@ static int mosq_publish(struct t2m_mqtt *m, const char *topic, const void *paylo
     case MOSQ_ERR_INVAL:
     case MOSQ_ERR_PAYLOAD_SIZE:
     case MOSQ_ERR_MALFORMED_UTF8:
-    case MOSQ_ERR_OVERSIZE_PACKET:
     case MOSQ_ERR_QOS_NOT_SUPPORTED:
         return T2M_MQTT_EINVAL;
+    case MOSQ_ERR_OVERSIZE_PACKET:
+        return T2M_MQTT_ETOOBIG;
     default:
         return T2M_MQTT_ERROR;
     }

@@ -44,6 +44,8 @@ struct paho_client {
     lws_sorted_usec_list_t sul_retry;
     int attempt;
     bool connecting, reconnect_pending;
+    bool have_limits; /* limits below came with an MQTT 5 CONNACK (under done_lock) */
+    struct t2m_mqtt_limits limits;
     char reconnect_why[128];    /* for the `disconnected` of a reconnect we asked for */
     atomic_bool ever_connected; /* written by Paho's threads */
     atomic_bool ssl_error_seen; /* on_ssl_error ran during the current attempt */
@@ -76,7 +78,36 @@ static void on_connected(void *context, char *cause)
     atomic_store(&c->ever_connected, true);
     T2M_INFO("mqtt", "connected to %s:%d (paho, MQTT %s)", c->base.url.host, c->base.url.port,
              c->base.protocol == 5 ? "5" : "3.1.1");
-    post_simple(c, T2M_MQTT_EV_CONNECTED, 0, NULL);
+    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED};
+    pthread_mutex_lock(&c->done_lock);
+    if (c->have_limits) {
+        ev.has_limits = true;
+        ev.limits = c->limits;
+    }
+    pthread_mutex_unlock(&c->done_lock);
+    post(c, &ev);
+}
+
+/* MQTT 5 CONNACK: the broker's limits (SPEC section 8), before on_connected posts them. */
+static void on_connect_success5(void *context, MQTTAsync_successData5 *resp)
+{
+    struct paho_client *c = context;
+    struct t2m_mqtt_limits l = {0, 0, 2, true, 0};
+    MQTTProperties *p = resp ? &resp->properties : NULL;
+    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE))
+        l.max_packet_size =
+            (unsigned long)MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE);
+    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+        l.receive_max =
+            (unsigned)MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_MAXIMUM_QOS))
+        l.max_qos = MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_MAXIMUM_QOS);
+    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_RETAIN_AVAILABLE))
+        l.retain_available = MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_RETAIN_AVAILABLE);
+    pthread_mutex_lock(&c->done_lock);
+    c->limits = l;
+    c->have_limits = true;
+    pthread_mutex_unlock(&c->done_lock);
 }
 
 static void on_connection_lost(void *context, char *cause)
@@ -144,7 +175,9 @@ static void connect_failed(struct paho_client *c, int code, const char *msg)
                  "the server ended the handshake)",
                  c->base.url.host);
     }
-    post_simple(c, T2M_MQTT_EV_BACKEND, BE_CONNECT_FAILED, why);
+    struct t2m_mqtt_ev ev = {
+        .type = T2M_MQTT_EV_BACKEND, .id = BE_CONNECT_FAILED, .topic = strdup(why), .reason = code};
+    post(c, &ev);
 }
 
 static void on_connect_failure(void *context, MQTTAsync_failureData *resp)
@@ -170,17 +203,23 @@ static void on_pub_success5(void *context, MQTTAsync_successData5 *resp)
     on_pub_success(context, NULL);
 }
 
+/* A failed publish frees its slot like a delivery: refused by the broker (a PUBACK with an
+ * error reason code) or lost with the connection (then `disconnected` makes the id stale). */
+static void pub_failed(struct paho_slot *s, int reason)
+{
+    atomic_fetch_sub(&s->c->outstanding, 1);
+    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_REFUSED, .id = s->id, .reason = reason};
+    post(s->c, &ev);
+}
+
 static void on_pub_failure(void *context, MQTTAsync_failureData *resp)
 {
-    struct paho_slot *s = context;
-    atomic_fetch_sub(&s->c->outstanding, 1);
-    T2M_DEBUG("mqtt", "publish %d failed: %s", s->id,
-              resp ? MQTTAsync_strerror(resp->code) : "unknown");
+    pub_failed(context, resp ? resp->code : -1);
 }
 
 static void on_pub_failure5(void *context, MQTTAsync_failureData5 *resp)
 {
-    on_pub_failure(context, NULL);
+    pub_failed(context, resp ? (int)resp->reasonCode : -1);
 }
 
 static void signal_disconnect_done(struct paho_client *c)
@@ -256,8 +295,8 @@ static void do_connect(struct paho_client *c)
     if (m->will_topic) {
         wo.topicName = m->will_topic;
         wo.message = m->will_payload ? m->will_payload : "";
-        wo.retained = 1;
-        wo.qos = 1;
+        wo.retained = !m->will_no_retain;
+        wo.qos = m->will_qos0 ? 0 : 1;
         co.will = &wo;
     }
     if (m->url.tls) {
@@ -272,10 +311,12 @@ static void do_connect(struct paho_client *c)
         so.ssl_error_context = c;
         co.ssl = &so;
     }
-    if (v5)
+    if (v5) {
         co.onFailure5 = on_connect_failure5;
-    else
+        co.onSuccess5 = on_connect_success5;
+    } else {
         co.onFailure = on_connect_failure;
+    }
     co.context = c;
 
     c->connecting = true;
@@ -301,6 +342,11 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
     if (ev->id == BE_CONNECT_FAILED) {
         c->connecting = false;
         if (c->base.stopping) return;
+        if (t2m_mqtt_will_refused(m, ev->reason)) {
+            c->attempt = 0;
+            lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, 1);
+            return;
+        }
         const char *why = ev->topic ? ev->topic : "connection failed";
         if (atomic_load(&c->ever_connected)) {
             T2M_DEBUG("mqtt", "reconnect attempt failed: %s", why);

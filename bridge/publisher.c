@@ -62,6 +62,8 @@ struct t2m_publisher {
     int early_id;    /* ... with this id */
     bool drop_warned;
     int64_t progress_ms; /* last acknowledgement, connect, or start of a non-empty window */
+    size_t window;       /* opt.window, or less when the broker's Receive Maximum says so */
+    struct t2m_repeat rep_too_large, rep_rejected;
 };
 
 static void progress(struct t2m_publisher *p)
@@ -395,15 +397,29 @@ static void drain(struct t2m_publisher *p)
 {
     if (p->draining) return;
     p->draining = true;
-    while (p->connected && p->inflight.n < p->opt.window) {
+    while (p->connected && p->inflight.n < p->window) {
         struct entry *e = next_queued(p);
         if (!e) break;
         int rc = send_entry(p, e, true);
         if (rc == T2M_MQTT_EAGAIN || rc == T2M_MQTT_ENOTCONN)
             break; /* stays queued: retried on the next delivery, publish or connect */
-        if (rc != T2M_MQTT_OK) {
-            T2M_WARN(MOD, "dropping a message the client rejected (error %d) on topic %s", rc,
-                     entry_topic(e));
+        if (rc == T2M_MQTT_ETOOBIG) {
+            /* SPEC 8: counted under its own reason, logged once a minute, never retried */
+            if (p->stats) p->stats->dropped[T2M_DROP_BROKER_TOO_LARGE]++;
+            uint64_t n = t2m_repeat_hit(&p->rep_too_large, p->opt.now_ms ? p->opt.now_ms() : 0);
+            if (n)
+                T2M_WARN(MOD,
+                         "%llu message(s) over the broker's Maximum Packet Size dropped (the "
+                         "last on %s)",
+                         (unsigned long long)n, entry_topic(e));
+            unqueue(p, e);
+            free(e);
+        } else if (rc != T2M_MQTT_OK) {
+            uint64_t n = t2m_repeat_hit(&p->rep_rejected, p->opt.now_ms ? p->opt.now_ms() : 0);
+            if (n)
+                T2M_WARN(MOD,
+                         "%llu message(s) the client rejected (error %d) dropped, the last on %s",
+                         (unsigned long long)n, rc, entry_topic(e));
             unqueue(p, e);
             free(e);
         }
@@ -425,6 +441,7 @@ struct t2m_publisher *t2m_publisher_new(struct t2m_mqtt *mqtt,
     p->user = user;
     p->opt = *opt;
     if (p->opt.window == 0) p->opt.window = 1;
+    p->window = p->opt.window;
     if (p->opt.high_water && p->opt.low_water >= p->opt.high_water)
         p->opt.low_water = p->opt.high_water - 1;
     size_t nid = ID_BUCKETS_MIN;
@@ -488,8 +505,7 @@ int t2m_publisher_publish(struct t2m_publisher *p, const char *topic, const void
     memcpy(e->data, topic, tlen + 1);
     if (len) memcpy(e->data + tlen + 1, payload, len);
 
-    if (p->connected && !p->draining && t2m_publisher_queued(p) == 0 &&
-        p->inflight.n < p->opt.window) {
+    if (p->connected && !p->draining && t2m_publisher_queued(p) == 0 && p->inflight.n < p->window) {
         int rc = send_entry(p, e, false);
         if (rc == T2M_MQTT_EAGAIN || rc == T2M_MQTT_ENOTCONN) {
             enqueue(p, e);
@@ -517,6 +533,11 @@ int t2m_publisher_publish_urgent(struct t2m_publisher *p, const char *topic, con
     /* Untracked: its `delivered` arrives with an id the publisher does not know, and is only
      * counted. */
     return t2m_mqtt_publish(p->mqtt, topic, payload, len, qos, retain, &id);
+}
+
+void t2m_publisher_set_receive_max(struct t2m_publisher *p, size_t receive_max)
+{
+    p->window = receive_max && receive_max < p->opt.window ? receive_max : p->opt.window;
 }
 
 void t2m_publisher_on_connected(struct t2m_publisher *p)

@@ -43,6 +43,9 @@ int t2m_publisher_publish(struct t2m_publisher *p, const char *topic, const void
 int t2m_publisher_publish_urgent(struct t2m_publisher *p, const char *topic, const void *payload,
                                  size_t len, int qos, bool retain);
 
+/* The broker's Receive Maximum (0: none): the window never exceeds it (SPEC section 8). */
+void t2m_publisher_set_receive_max(struct t2m_publisher *p, size_t receive_max);
+
 /* Feed from the mqtt.h callbacks (the bridge forwards them). on_connected re-sends what was in
  * flight when the connection was lost, then drains the queue. */
 void t2m_publisher_on_connected(struct t2m_publisher *p);

@@ -12,6 +12,8 @@ enum t2m_drop_reason {
     T2M_DROP_MAX_DEVICES,      /* a new device beyond upstream.max_devices */
     T2M_DROP_OFFLINE_QUEUE,    /* an older queued update pushed out of mqtt.offline_queue */
     T2M_DROP_UNAUTHENTICATED,  /* a device_update before `authenticated` */
+    T2M_DROP_BROKER_TOO_LARGE, /* a message over the broker's Maximum Packet Size: never sent */
+    T2M_DROP_BROKER_REFUSED,   /* a message the broker refused (PUBACK reason code >= 0x80) */
     T2M_DROP_COUNT
 };
 
@@ -24,7 +26,7 @@ struct t2m_stats {
 };
 
 /* "invalid_json", "too_large", "invalid_token", "stale", "max_devices", "offline_queue",
- * "unauthenticated" */
+ * "unauthenticated", "broker_too_large", "broker_refused" */
 const char *t2m_drop_reason_name(enum t2m_drop_reason r);
 
 #endif

@@ -270,12 +270,12 @@ class Subscriber:
         self.client.disconnect()
 
 
-def retained_snapshot(port, prefix="#", settle_topic=None, timeout=10):
+def retained_snapshot(port, prefix="#", settle_topic=None, timeout=10, qos=1):
     """A fresh client's view of the retained messages under prefix: subscribe, then wait until a
     marker message we publish ourselves comes back (everything retained arrives before it)."""
     sub = Subscriber(port, topics=(prefix, "t2m-test/marker"))
     marker = "m%d" % time.monotonic_ns()
-    sub.client.publish("t2m-test/marker", marker, qos=1)
+    sub.client.publish("t2m-test/marker", marker, qos=qos)
     wait_for(lambda: sub.get("t2m-test/marker") == marker, timeout, "retained snapshot")
     with sub.lock:
         snap = dict(sub.retained)

@@ -194,7 +194,7 @@ static void on_message(void *u, const char *topic, const void *payload, size_t l
     snprintf(st.msg_payload, sizeof(st.msg_payload), "%.*s", (int)len, (const char *)payload);
 }
 
-static const struct t2m_mqtt_callbacks cbs = {on_connected, on_disconnected, on_delivered,
+static const struct t2m_mqtt_callbacks cbs = {on_connected, on_disconnected, on_delivered, NULL,
                                               on_message};
 
 /* Keeps lws_service from sleeping past our deadlines when nothing else happens. */
