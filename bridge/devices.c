@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "units.h"
 
 #define INITIAL_BUCKETS 64
@@ -18,15 +19,12 @@ struct t2m_devices {
     size_t max; /* 0 = no limit */
 };
 
-/* FNV-1a over the instance number then the token bytes. */
+/* FNV-1a over the instance number (two bytes, low first) then the token bytes. */
 static uint32_t device_hash(unsigned instance, const char *token, size_t len)
 {
-    uint32_t h = 2166136261u;
-    h = (h ^ (instance & 0xffu)) * 16777619u;
-    h = (h ^ ((instance >> 8) & 0xffu)) * 16777619u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)token[i]) * 16777619u;
-    return h;
+    unsigned char inst[2] = {(unsigned char)(instance & 0xffu),
+                             (unsigned char)((instance >> 8) & 0xffu)};
+    return t2m_fnv1a(t2m_fnv1a(T2M_FNV_INIT, inst, 2), token, len);
 }
 
 /* glibc's chunk for an n-byte malloc: n + 8 rounded up to 16, at least 32 bytes. */

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "text.h"
+
 static enum t2m_log_level g_level = T2M_LOG_INFO;
 static bool g_json;
 static bool g_journal; /* stderr goes to the journal: it timestamps lines itself */
@@ -72,22 +74,6 @@ const char *t2m_log_level_name(enum t2m_log_level level)
 }
 
 /* Appends msg as the body of a JSON string (no quotes); control bytes become \u00XX. */
-static size_t json_body(char *out, size_t n, const char *msg)
-{
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)msg; *p && o + 7 < n; p++) {
-        if (*p == '"' || *p == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)*p;
-        } else if (*p < 0x20) {
-            o += (size_t)snprintf(out + o, n - o, "\\u%04x", *p);
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    out[o] = '\0';
-    return o;
-}
 
 static void emit(enum t2m_log_level level, const char *module, const char *msg)
 {
@@ -101,9 +87,9 @@ static void emit(enum t2m_log_level level, const char *module, const char *msg)
 
     pthread_mutex_lock(&g_lock);
     if (g_json) {
-        char body[2048];
-        json_body(body, sizeof(body), msg);
-        fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":\"%s\"}\n", ts,
+        char body[6 * 1024 + 3]; /* a 1 KiB message, every byte escaped */
+        if (!t2m_json_escape(body, sizeof(body), msg, strlen(msg))) strcpy(body, "\"?\"");
+        fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":%s}\n", ts,
                 t2m_log_level_name(level), module, body);
     } else if (g_journal) {
         fprintf(stderr, "<%d>%s: %s\n",

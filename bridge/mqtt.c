@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "mqtt_impl.h"
 
@@ -457,10 +458,11 @@ bool t2m_mqtt_will_refused(struct t2m_mqtt *m, int reason)
 
 int t2m_mqtt_backoff_ms(int attempt)
 {
-    int b = T2M_MQTT_BACKOFF_MIN_MS;
-    for (int i = 0; i < attempt && b < T2M_MQTT_BACKOFF_MAX_MS; i++)
-        b *= 2;
-    if (b > T2M_MQTT_BACKOFF_MAX_MS) b = T2M_MQTT_BACKOFF_MAX_MS;
-    /* Jitter keeps a fleet of bridges from reconnecting to a restarted broker in lockstep. */
-    return b / 2 + (int)((unsigned)rand() % (unsigned)(b / 2 + 1));
+    /* The one backoff (backoff.c), with full jitter: a fleet of bridges never reconnects to a
+     * restarted broker in lockstep. rand() is enough to spread them; nothing secret rides on it. */
+    double rnd = (double)rand() / ((double)RAND_MAX + 1.0);
+    double s =
+        t2m_backoff_delay(attempt < 0 ? 0u : (unsigned)attempt, T2M_MQTT_BACKOFF_MIN_MS / 1000.0,
+                          T2M_MQTT_BACKOFF_MAX_MS / 1000.0, rnd);
+    return (int)(s * 1000.0);
 }

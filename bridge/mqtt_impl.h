@@ -112,7 +112,7 @@ void t2m_mqtt_evq_clear(struct t2m_mqtt_evq *q);
  * the next attempt. True when it did (reconnect at once). */
 bool t2m_mqtt_will_refused(struct t2m_mqtt *m, int reason);
 
-/* Backoff for attempt n (0 = first retry): 1 s doubling to 30 s, jittered down to half. */
+/* Backoff for attempt n (0 = first retry): t2m_backoff_delay between 1 s and 30 s, in ms. */
 int t2m_mqtt_backoff_ms(int attempt);
 
 #endif

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "text.h" /* t2m_json_escape */
+
 #define T2M_TOKEN_MAX 256 /* longest device/instance token accepted as a topic segment */
 
 enum t2m_msg_type {
@@ -108,9 +110,5 @@ struct t2m_auth {
 size_t t2m_protocol_render_auth(char *buf, size_t n, const struct t2m_auth *a);
 /* Renders {"type":"pong","timestamp":<now_ms>}. */
 size_t t2m_protocol_render_pong(char *buf, size_t n, int64_t now_ms);
-
-/* Appends s (len bytes) as a JSON string literal with quotes, escaping ", \, control bytes and
- * (valid UTF-8 kept) invalid bytes as \u00XX. Returns bytes written or 0 if it does not fit. */
-size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len);
 
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "text.h"
 
 #define MOD "publisher"
 #define TOPIC_BUCKETS_MIN 64
@@ -91,10 +92,7 @@ static const char *entry_payload(const struct entry *e)
 /* FNV-1a: topics are short and mostly share a prefix, which FNV mixes well enough. */
 static uint32_t topic_hash(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
+    return t2m_fnv1a(T2M_FNV_INIT, s, len);
 }
 
 static void list_append(struct list *l, struct entry *e)

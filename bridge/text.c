@@ -90,3 +90,84 @@ size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets)
     }
     return count;
 }
+
+/* Hand-written rather than lws_json_purify: that one needs the whole output bound up front and
+ * drops invalid bytes, where the payload wants them kept visibly as \u00XX. */
+size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (!buf || n < 3 || (!s && len)) return 0;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t o = 0;
+    size_t lim = n - 1; /* room for the NUL */
+    buf[o++] = '"';
+    for (size_t i = 0; i < len;) {
+        unsigned char c = u[i];
+        if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
+            if (o + 1 > lim) return 0;
+            buf[o++] = (char)c;
+            i++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t sl = t2m_utf8_seq(u + i, len - i);
+            if (sl) {
+                if (o + sl > lim) return 0;
+                memcpy(buf + o, u + i, sl);
+                o += sl;
+                i += sl;
+                continue;
+            }
+        }
+        char esc = 0;
+        switch (c) {
+        case '"':
+            esc = '"';
+            break;
+        case '\\':
+            esc = '\\';
+            break;
+        case '\n':
+            esc = 'n';
+            break;
+        case '\r':
+            esc = 'r';
+            break;
+        case '\t':
+            esc = 't';
+            break;
+        case '\b':
+            esc = 'b';
+            break;
+        case '\f':
+            esc = 'f';
+            break;
+        default:
+            break;
+        }
+        if (esc) {
+            if (o + 2 > lim) return 0;
+            buf[o++] = '\\';
+            buf[o++] = esc;
+        } else {
+            if (o + 6 > lim) return 0;
+            memcpy(buf + o, "\\u00", 4);
+            buf[o + 4] = hex[c >> 4];
+            buf[o + 5] = hex[c & 15];
+            o += 6;
+        }
+        i++;
+    }
+    if (o + 1 > lim) return 0;
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return o;
+}
+
+uint32_t t2m_fnv1a(uint32_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Length of the valid UTF-8 sequence at s (at most len bytes, len >= 1): 1 for ASCII, 2..4,
  * or 0 when it is not valid (overlong forms, surrogates, code points past U+10FFFF). */
@@ -21,5 +22,14 @@ bool t2m_text_printable(const char *s, size_t len);
  * never grows. For text that came from the network before it is logged or published. Returns
  * how many were replaced. */
 size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets);
+
+/* Appends s (len bytes) as a JSON string literal with quotes, escaping ", \, control bytes and
+ * (valid UTF-8 kept) invalid bytes as \u00XX. Returns bytes written or 0 if it does not fit. */
+size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len);
+
+/* FNV-1a (32 bit) of len bytes, continuing from h (start with T2M_FNV_INIT): the one hash of
+ * the device table, the publisher's topic map and (SPEC 9) instance sharding. */
+#define T2M_FNV_INIT 2166136261u
+uint32_t t2m_fnv1a(uint32_t h, const void *data, size_t len);
 
 #endif
