@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "text.h"
 #include "topics.h"
 
@@ -318,116 +319,12 @@ static int oom(struct loader *L)
 
 /* ---- value checks ---- */
 
-bool t2m_config_url_tls(const char *scheme)
-{
-    return scheme && (strcmp(scheme, "wss") == 0 || strcmp(scheme, "ssl") == 0 ||
-                      strcmp(scheme, "mqtts") == 0);
-}
-
-static int default_port(const char *scheme)
-{
-    static const struct {
-        const char *s;
-        int port;
-    } ports[] = {{"ws", 80},     {"wss", 443},  {"tcp", 1883},
-                 {"mqtt", 1883}, {"ssl", 8883}, {"mqtts", 8883}};
-    for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
-        if (strcmp(scheme, ports[i].s) == 0) return ports[i].port;
-    return -1;
-}
-
-/* Parses the digits of a port in [p, end): 1..65535, nothing else. */
-static int parse_port(const char *p, const char *end)
-{
-    if (p == end || end - p > 5) return -1;
-    int v = 0;
-    for (; p < end; p++) {
-        if (!isdigit((unsigned char)*p)) return -1;
-        v = v * 10 + (*p - '0');
-    }
-    return v >= 1 && v <= 65535 ? v : -1;
-}
-
-static bool host_ok(const char *h, size_t n, bool v6)
-{
-    if (n == 0) return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)h[i];
-        if (v6 ? !(isxdigit(c) || c == ':' || c == '.' || c == '%')
-               : !(isalnum(c) || c == '-' || c == '.' || c == '_'))
-            return false;
-    }
-    return true;
-}
-
-static int copy_n(char *dst, size_t dl, const char *src, size_t n)
-{
-    if (n >= dl) return -1;
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-    return 0;
-}
-
-/* Splits "host:port" / "[v6]:port" / "host" in [a, end) into host + port (or -1 when absent). */
-static int split_hostport(const char *a, const char *end, char *host, size_t hl, int *port)
-{
-    const char *hs = a, *he, *rest;
-    bool v6 = false;
-    if (*a == '[') {
-        const char *close = memchr(a, ']', (size_t)(end - a));
-        if (!close) return -1;
-        hs = a + 1;
-        he = close;
-        rest = close + 1;
-        v6 = true;
-    } else {
-        he = memchr(a, ':', (size_t)(end - a));
-        if (!he) he = end;
-        rest = he;
-    }
-    if (!host_ok(hs, (size_t)(he - hs), v6) || copy_n(host, hl, hs, (size_t)(he - hs))) return -1;
-    *port = -1;
-    if (rest == end) return 0;
-    if (*rest != ':') return -1;
-    *port = parse_port(rest + 1, end);
-    return *port < 0 ? -1 : 0;
-}
-
-int t2m_config_parse_url(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
-                         char *path, size_t pl)
-{
-    if (!url || !scheme || !host || !port || !path) return -1;
-    const char *sep = strstr(url, "://");
-    if (!sep || sep == url || (size_t)(sep - url) >= sl) return -1;
-    size_t n = (size_t)(sep - url);
-    for (size_t i = 0; i < n; i++)
-        scheme[i] = (char)tolower((unsigned char)url[i]);
-    scheme[n] = '\0';
-    int def = default_port(scheme);
-    if (def < 0) return -1;
-
-    const char *a = sep + 3;
-    const char *end = a + strcspn(a, "/?#");
-    if (memchr(a, '@', (size_t)(end - a))) return -1;
-    if (split_hostport(a, end, host, hl, port)) return -1;
-    if (*port < 0) *port = def;
-
-    for (const char *p = end; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f) return -1;
-    if (*end == '\0') return copy_n(path, pl, "/", 1);
-    if (*end == '/') return copy_n(path, pl, end, strlen(end));
-    if (pl < 2) return -1;
-    path[0] = '/';
-    return copy_n(path + 1, pl - 1, end, strlen(end));
-}
-
 static int check_url(const char *v, char *msg, size_t n, bool ws)
 {
     char scheme[16], host[256], path[1024];
     int port;
     const char *want = ws ? "ws:// or wss://" : "tcp://, mqtt://, ssl:// or mqtts://";
-    if (t2m_config_parse_url(v, scheme, sizeof(scheme), host, sizeof(host), &port, path,
-                             sizeof(path))) {
+    if (t2m_url_parse(v, scheme, sizeof(scheme), host, sizeof(host), &port, path, sizeof(path))) {
         if (strchr(v, '@'))
             snprintf(msg, n, "credentials do not belong in the URL (use username / password)");
         else
@@ -572,10 +469,7 @@ static int check_listen(const char *v, char *msg, size_t n)
     char host[256];
     int port = -1;
     int rc;
-    if (*v == ':')
-        rc = (port = parse_port(v + 1, end)) < 0 ? -1 : 0;
-    else
-        rc = split_hostport(v, end, host, sizeof(host), &port);
+    rc = t2m_addr_split(v, (size_t)(end - v), host, sizeof(host), &port, false, NULL);
     if (rc == 0 && port > 0) return 0;
     snprintf(msg, n, "must be \"HOST:PORT\", \"[IPv6]:PORT\", \":PORT\" or \"\" (off)");
     return -1;

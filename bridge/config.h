@@ -125,16 +125,4 @@ const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, si
  * err filled on failure. Warns (once per call) when the file is readable by group or others. */
 char *t2m_config_read_secret(const char *path, char *err, size_t errlen);
 
-/* Splits "scheme://host[:port][/path]" for ws, wss, tcp, mqtt, ssl and mqtts (scheme matched
- * case-insensitively, written lower-case). host: a name, IPv4 or "[IPv6]" (written without the
- * brackets). port: default 80 / 443 / 1883 / 8883 (ws / wss / tcp, mqtt / ssl, mqtts). path:
- * "/" when absent, else from the first '/' on, query included ("?x" alone gives "/?x").
- * Userinfo ("user:pw@") is refused so credentials never sit in a URL. 0, or -1 when malformed,
- * of another scheme, or a buffer is too small. */
-int t2m_config_parse_url(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
-                         char *path, size_t pl);
-
-/* True for the TLS schemes t2m_config_parse_url writes: "wss", "ssl", "mqtts". */
-bool t2m_config_url_tls(const char *scheme);
-
 #endif

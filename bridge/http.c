@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 
 #define MOD "http"
@@ -208,40 +209,16 @@ static const struct lws_protocols protocols[] = {
 int t2m_http_parse_listen(const char *listen, char *host, size_t hostlen, int *port)
 {
     if (!listen || !host || hostlen == 0 || !port) return -1;
-    host[0] = '\0';
-    const char *colon;
-    const char *h = listen;
-    size_t hlen;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':') return -1;
-        h = listen + 1;
-        hlen = (size_t)(close - h);
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon) return -1;
-        hlen = (size_t)(colon - listen);
-        /* An unbracketed IPv6 address is ambiguous ("::1:80"): require the brackets. */
-        if (memchr(listen, ':', hlen)) return -1;
-    }
-    const char *ps = colon + 1;
-    if (*ps == '\0' || strlen(ps) > 5) return -1;
-    int pv = 0;
-    for (const char *c = ps; *c; c++) {
-        if (*c < '0' || *c > '9') return -1;
-        pv = pv * 10 + (*c - '0');
-    }
-    if (pv > 65535) return -1;
-
     char tmp[INET6_ADDRSTRLEN];
-    if (hlen >= sizeof(tmp)) return -1;
-    memcpy(tmp, h, hlen);
-    tmp[hlen] = '\0';
+    int p;
+    bool v6;
+    if (t2m_addr_split(listen, strlen(listen), tmp, sizeof(tmp), &p, true, &v6) != 0 || p < 0)
+        return -1;
     unsigned char addr[sizeof(struct in6_addr)];
-    if (listen[0] == '[') {
+    if (v6) {
         if (inet_pton(AF_INET6, tmp, addr) != 1) return -1;
-    } else if (hlen > 0) {
+    } else if (tmp[0]) {
+        /* A listener binds an address, not a name: localhost is the one name taken. */
         if (strcmp(tmp, "localhost") == 0)
             strcpy(tmp, "127.0.0.1");
         else if (inet_pton(AF_INET, tmp, addr) != 1)
@@ -249,7 +226,7 @@ int t2m_http_parse_listen(const char *listen, char *host, size_t hostlen, int *p
     }
     if (strlen(tmp) >= hostlen) return -1;
     strcpy(host, tmp);
-    *port = pv;
+    *port = p;
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "backoff.h"
 #include "log.h"
 #include "mqtt_impl.h"
@@ -34,96 +35,37 @@ int t2m_mqtt_url_parse(const char *url, struct t2m_mqtt_url *out, char *err, siz
         snprintf(err, errlen, "mqtt.url is empty");
         return -1;
     }
-    const char *p = url;
-    const char *sep = strstr(url, "://");
-    if (sep) {
-        size_t n = (size_t)(sep - url);
-        if ((n == 3 && strncasecmp(url, "tcp", 3) == 0) ||
-            (n == 4 && strncasecmp(url, "mqtt", 4) == 0)) {
-            out->tls = false;
-        } else if ((n == 3 && strncasecmp(url, "ssl", 3) == 0) ||
-                   (n == 5 && strncasecmp(url, "mqtts", 5) == 0)) {
-            out->tls = true;
-        } else {
-            snprintf(err, errlen,
-                     "mqtt.url: unsupported scheme (use tcp://, mqtt://, ssl:// or mqtts://)");
-            return -1;
-        }
-        p = sep + 3;
-    }
-    out->port = out->tls ? 8883 : 1883;
-
-    /* The authority ends at the first '/'; a trailing "/" alone is tolerated. */
-    size_t alen = strcspn(p, "/");
-    if (p[alen] == '/' && p[alen + 1] != '\0') {
-        snprintf(err, errlen, "mqtt.url: a path is not allowed (only scheme://host:port)");
+    /* A bare host means tcp://host (the one parser, addr.c, wants a scheme). */
+    char full[600];
+    if (snprintf(full, sizeof(full), "%s%s", strstr(url, "://") ? "" : "tcp://", url) >=
+        (int)sizeof(full)) {
+        snprintf(err, errlen, "mqtt.url is too long");
         return -1;
     }
-    if (memchr(p, '@', alen)) {
+    const char *auth = strstr(full, "://") + 3;
+    if (memchr(auth, '@', strcspn(auth, "/"))) {
         /* Credentials in the URL would end up in logs and --check-config output. */
         snprintf(err, errlen,
                  "mqtt.url: credentials in the URL are not supported (use mqtt.username and "
                  "mqtt.password)");
         return -1;
     }
-    const char *host = p, *hend, *port = NULL;
-    if (*p == '[') {
-        const char *close = memchr(p, ']', alen);
-        if (!close) {
-            snprintf(err, errlen, "mqtt.url: missing ']' after an IPv6 address");
-            return -1;
-        }
-        host = p + 1;
-        hend = close;
-        if (close + 1 < p + alen) {
-            if (close[1] != ':') {
-                snprintf(err, errlen, "mqtt.url: expected ':port' after ']'");
-                return -1;
-            }
-            port = close + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', alen);
-        hend = colon ? colon : p + alen;
-        if (colon) port = colon + 1;
-    }
-    size_t hlen = (size_t)(hend - host);
-    if (hlen == 0) {
-        snprintf(err, errlen, "mqtt.url: the host is missing");
+    char scheme[16], path[512];
+    if (t2m_url_parse(full, scheme, sizeof(scheme), out->host, sizeof(out->host), &out->port, path,
+                      sizeof(path)) != 0) {
+        snprintf(err, errlen, "mqtt.url: not a valid tcp://, mqtt://, ssl:// or mqtts:// URL");
         return -1;
     }
-    if (hlen >= sizeof(out->host)) {
-        snprintf(err, errlen, "mqtt.url: the host is longer than %zu bytes", sizeof(out->host) - 1);
+    if (strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0) {
+        snprintf(err, errlen,
+                 "mqtt.url: unsupported scheme (use tcp://, mqtt://, ssl:// or mqtts://)");
         return -1;
     }
-    for (size_t i = 0; i < hlen; i++) {
-        unsigned char c = (unsigned char)host[i];
-        if (!isalnum(c) && c != '.' && c != '-' && c != '_' && c != ':' && c != '%') {
-            snprintf(err, errlen, "mqtt.url: invalid character in the host");
-            return -1;
-        }
+    if (strcmp(path, "/") != 0) {
+        snprintf(err, errlen, "mqtt.url: a path is not allowed (only scheme://host:port)");
+        return -1;
     }
-    memcpy(out->host, host, hlen);
-    out->host[hlen] = '\0';
-    if (port) {
-        const char *pend = p + alen;
-        long v = 0;
-        if (port == pend) {
-            snprintf(err, errlen, "mqtt.url: the port is empty");
-            return -1;
-        }
-        for (const char *q = port; q < pend; q++) {
-            if (!isdigit((unsigned char)*q) || (v = v * 10 + (*q - '0')) > 65535) {
-                snprintf(err, errlen, "mqtt.url: the port must be a number 1..65535");
-                return -1;
-            }
-        }
-        if (v < 1) {
-            snprintf(err, errlen, "mqtt.url: the port must be a number 1..65535");
-            return -1;
-        }
-        out->port = (int)v;
-    }
+    out->tls = t2m_url_tls(scheme);
     return 0;
 }
 

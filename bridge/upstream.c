@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "backoff.h"
 #include "log.h"
 #include "refresh.h"
@@ -301,8 +302,8 @@ static void connect_now(struct t2m_upstream *up)
     lws_sul_cancel(&up->sul_retry);
     char scheme[16], host[256], path[1024];
     int port = 0;
-    if (t2m_config_parse_url(up->cfg->upstream.url, scheme, sizeof(scheme), host, sizeof(host),
-                             &port, path, sizeof(path)) != 0) {
+    if (t2m_url_parse(up->cfg->upstream.url, scheme, sizeof(scheme), host, sizeof(host), &port,
+                      path, sizeof(path)) != 0) {
         T2M_ERROR("upstream", "bad upstream.url");
         return;
     }

@@ -1,6 +1,7 @@
 /* test_config.c - config.c: defaults, every key, every kind of error with its exact
  * "FILE:LINE: ..." text, environment overrides, secret files, redaction, the example file, the
- * print round trip, and t2m_config_parse_url. */
+ * print round trip, and t2m_url_parse. */
+#include "addr.h"
 #include "config.h"
 
 #include <fcntl.h>
@@ -1048,8 +1049,8 @@ static void test_parse_url(void)
     char scheme[16], host[64], path[128];
     int port;
     for (const struct url_case *c = ok; c->url; c++) {
-        int rc = t2m_config_parse_url(c->url, scheme, sizeof(scheme), host, sizeof(host), &port,
-                                      path, sizeof(path));
+        int rc = t2m_url_parse(c->url, scheme, sizeof(scheme), host, sizeof(host), &port, path,
+                               sizeof(path));
         if (rc != 0) fprintf(stderr, "\n  rejected %s\n", c->url);
         CU_ASSERT_EQUAL_FATAL(rc, 0);
         T2M_ASSERT_STR(scheme, c->scheme);
@@ -1064,30 +1065,29 @@ static void test_parse_url(void)
         "ws://h/a b", "tcp://h:1:2",    "ws://h:123456", "ws://ex%41mple", NULL,
     };
     for (int i = 0; bad[i]; i++) {
-        int rc = t2m_config_parse_url(bad[i], scheme, sizeof(scheme), host, sizeof(host), &port,
-                                      path, sizeof(path));
+        int rc = t2m_url_parse(bad[i], scheme, sizeof(scheme), host, sizeof(host), &port, path,
+                               sizeof(path));
         if (rc != -1) fprintf(stderr, "\n  accepted %s\n", bad[i]);
         CU_ASSERT_EQUAL(rc, -1);
     }
     /* Buffers too small. */
     CU_ASSERT_EQUAL(
-        t2m_config_parse_url("wss://h/p", scheme, 3, host, sizeof(host), &port, path, sizeof(path)),
-        -1);
-    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://longhost/p", scheme, sizeof(scheme), host, 8, &port,
-                                         path, sizeof(path)),
+        t2m_url_parse("wss://h/p", scheme, 3, host, sizeof(host), &port, path, sizeof(path)), -1);
+    CU_ASSERT_EQUAL(t2m_url_parse("ws://longhost/p", scheme, sizeof(scheme), host, 8, &port, path,
+                                  sizeof(path)),
                     -1);
-    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://h/longpath", scheme, sizeof(scheme), host,
-                                         sizeof(host), &port, path, 8),
+    CU_ASSERT_EQUAL(t2m_url_parse("ws://h/longpath", scheme, sizeof(scheme), host, sizeof(host),
+                                  &port, path, 8),
                     -1);
-    CU_ASSERT_EQUAL(t2m_config_parse_url("ws://h/1234567", scheme, sizeof(scheme), host,
-                                         sizeof(host), &port, path, 9),
-                    0);
-    CU_ASSERT_TRUE(t2m_config_url_tls("wss"));
-    CU_ASSERT_TRUE(t2m_config_url_tls("ssl"));
-    CU_ASSERT_TRUE(t2m_config_url_tls("mqtts"));
-    CU_ASSERT_FALSE(t2m_config_url_tls("ws"));
-    CU_ASSERT_FALSE(t2m_config_url_tls("tcp"));
-    CU_ASSERT_FALSE(t2m_config_url_tls("mqtt"));
+    CU_ASSERT_EQUAL(
+        t2m_url_parse("ws://h/1234567", scheme, sizeof(scheme), host, sizeof(host), &port, path, 9),
+        0);
+    CU_ASSERT_TRUE(t2m_url_tls("wss"));
+    CU_ASSERT_TRUE(t2m_url_tls("ssl"));
+    CU_ASSERT_TRUE(t2m_url_tls("mqtts"));
+    CU_ASSERT_FALSE(t2m_url_tls("ws"));
+    CU_ASSERT_FALSE(t2m_url_tls("tcp"));
+    CU_ASSERT_FALSE(t2m_url_tls("mqtt"));
 }
 
 static void rm_tmpdir(void)

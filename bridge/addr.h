@@ -1,0 +1,28 @@
+/* addr.h - pure: the one parser of addresses and URLs (upstream.url, mqtt.url, http.listen,
+ * --healthcheck). No I/O, no allocation. */
+#ifndef T2M_ADDR_H
+#define T2M_ADDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Splits "host:port", "[IPv6]:port", "host" or ":port" (len bytes at a): the host without
+ * brackets into host (hl bytes; "" for ":port"), the port (1..65535, or 0 with allow_zero) or -1
+ * when absent, *v6 when it was bracketed. Host names are letters, digits, '-', '.', '_';
+ * bracketed ones hex digits, ':', '.', '%'. 0, or -1 when malformed or a buffer is too small. */
+int t2m_addr_split(const char *a, size_t len, char *host, size_t hl, int *port, bool allow_zero,
+                   bool *v6);
+
+/* Splits "scheme://host[:port][/path]" for ws, wss, tcp, mqtt, ssl and mqtts (scheme matched
+ * case-insensitively, written lower-case). host: a name, IPv4 or "[IPv6]" (written without the
+ * brackets). port: default 80 / 443 / 1883 / 8883 (ws / wss / tcp, mqtt / ssl, mqtts). path:
+ * "/" when absent, else from the first '/' on, query included ("?x" alone gives "/?x").
+ * Userinfo ("user:pw@") is refused so credentials never sit in a URL. 0, or -1 when malformed,
+ * of another scheme, or a buffer is too small. */
+int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
+                  char *path, size_t pl);
+
+/* True for the TLS schemes t2m_url_parse writes: "wss", "ssl", "mqtts". */
+bool t2m_url_tls(const char *scheme);
+
+#endif
