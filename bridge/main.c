@@ -19,6 +19,7 @@
 #include "config.h"
 #include "http.h"
 #include "log.h"
+#include "log_lws.h"
 
 struct app {
     struct t2m_bridge *bridge;

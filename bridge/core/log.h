@@ -1,4 +1,5 @@
-/* log.h - the bridge's one logger: levels, text or JSON lines, lws routed in. */
+/* log.h - the bridge's one logger: levels, text or JSON lines (lws is routed in by io/log_lws.c).
+ */
 #ifndef T2M_LOG_H
 #define T2M_LOG_H
 
@@ -35,9 +36,6 @@ struct t2m_repeat {
 /* Records one occurrence at now_ms. Returns 0 when it stays silent, else the number of
  * occurrences the line printed now stands for (1 the first time, then 1 + those suppressed). */
 uint64_t t2m_repeat_hit(struct t2m_repeat *r, int64_t now_ms);
-
-/* Routes libwebsockets' own log lines (errors and warnings; notices at debug) into t2m_log. */
-void t2m_log_route_lws(void);
 
 #define T2M_ERROR(mod, ...) t2m_log(T2M_LOG_ERROR, mod, __VA_ARGS__)
 #define T2M_WARN(mod, ...) t2m_log(T2M_LOG_WARN, mod, __VA_ARGS__)

@@ -1,7 +1,6 @@
 /* log.c - one line per event on stderr, text or JSON, shared by the loop and Paho's threads. */
 #include "log.h"
 
-#include <libwebsockets.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -119,28 +118,4 @@ void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
     while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
         msg[--len] = '\0';
     emit(level, module, msg);
-}
-
-static void lws_emit(int level, const char *line)
-{
-    enum t2m_log_level l = level & LLL_ERR    ? T2M_LOG_ERROR
-                           : level & LLL_WARN ? T2M_LOG_WARN
-                                              : T2M_LOG_DEBUG;
-    /* lws prefixes its own timestamp "[2026/12/01 06:15:00:1234] E: "; drop it. */
-    const char *p = line;
-    if (*p == '[') {
-        const char *e = strstr(p, "] ");
-        if (e) {
-            p = e + 2;
-            if (p[0] && p[1] == ':' && p[2] == ' ') p += 3;
-        }
-    }
-    t2m_log(l, "lws", "%s", p);
-}
-
-void t2m_log_route_lws(void)
-{
-    int mask = LLL_ERR | LLL_WARN;
-    if (g_level >= T2M_LOG_DEBUG) mask |= LLL_NOTICE;
-    lws_set_log_level(mask, lws_emit);
 }
