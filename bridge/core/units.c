@@ -8,21 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TZ_NAME_MAX 128
 #define TZ_DIR "/usr/share/zoneinfo/"
 #define OFFSET_BLOCK_S 900 /* offsets are cached per 15-minute block of UTC time */
-
-struct t2m_tz {
-    char name[TZ_NAME_MAX];
-    bool utc;
-    /* Cache of the last block looked up: the loop thread is the only user (DESIGN.md). */
-    bool cached;
-    int64_t block;
-    long offset;
-};
 
 double t2m_units_speed(double mps, enum t2m_speed_unit unit)
 {
@@ -111,96 +103,10 @@ int t2m_units_parse_system(const char *s, enum t2m_speed_unit *speed, enum t2m_d
     return -1;
 }
 
-/* A zone name becomes a path under TZ_DIR and the TZ variable: only plain relative names. */
-static bool tz_name_safe(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' || strstr(name, "..")) return false;
-    for (const char *c = name; *c; c++) {
-        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '+' || *c == '/' || *c == '-';
-        if (!ok) return false;
-    }
-    return true;
-}
-
-static bool tz_file_is_tzif(const char *name)
-{
-    char path[sizeof(TZ_DIR) + TZ_NAME_MAX];
-    snprintf(path, sizeof(path), "%s%s", TZ_DIR, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char magic[4];
-    ssize_t r;
-    do {
-        r = read(fd, magic, sizeof(magic));
-    } while (r < 0 && errno == EINTR);
-    close(fd);
-    return r == (ssize_t)sizeof(magic) && memcmp(magic, "TZif", 4) == 0;
-}
-
-struct t2m_tz *t2m_tz_load(const char *name)
-{
-    if (!name || !tz_name_safe(name)) return NULL;
-    /* "UTC" needs no tz database: a container without tzdata still runs with the default. */
-    bool utc = strcmp(name, "UTC") == 0;
-    if (!utc && !tz_file_is_tzif(name)) return NULL;
-    struct t2m_tz *tz = calloc(1, sizeof(*tz));
-    if (!tz) return NULL;
-    snprintf(tz->name, sizeof(tz->name), "%s", name);
-    tz->utc = utc;
-    return tz;
-}
-
-void t2m_tz_free(struct t2m_tz *tz)
-{
-    free(tz);
-}
-
-const char *t2m_tz_name(const struct t2m_tz *tz)
-{
-    return tz ? tz->name : "UTC";
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-/* The process-wide TZ last set, so setenv+tzset run only when the zone changes. */
-static char current_tz[TZ_NAME_MAX];
-
-static long zone_offset_at(const struct t2m_tz *tz, int64_t sec)
-{
-    if (strcmp(current_tz, tz->name) != 0) {
-        setenv("TZ", tz->name, 1);
-        tzset();
-        snprintf(current_tz, sizeof(current_tz), "%s", tz->name);
-    }
-    time_t t = (time_t)sec;
-    struct tm tm;
-    if (!localtime_r(&t, &tm)) return 0;
-    return tm.tm_gmtoff;
-}
-
-/* UTC offset in seconds of tz at Unix time sec. Zone transitions fall on 15-minute boundaries in
- * practice; a block whose two ends disagree is never cached, so the answer is exact regardless. */
-static long zone_offset(const struct t2m_tz *ctz, int64_t sec)
-{
-    if (!ctz || ctz->utc) return 0;
-    /* The cache is the only mutable part; the zone was allocated non-const by t2m_tz_load. */
-    struct t2m_tz *tz = (struct t2m_tz *)ctz;
-    int64_t block = floor_div(sec, OFFSET_BLOCK_S);
-    if (tz->cached && tz->block == block) return tz->offset;
-    int64_t start = block * OFFSET_BLOCK_S;
-    long a = zone_offset_at(tz, start);
-    long b = zone_offset_at(tz, start + OFFSET_BLOCK_S - 1);
-    if (a != b) return zone_offset_at(tz, sec);
-    tz->cached = true;
-    tz->block = block;
-    tz->offset = a;
-    return a;
 }
 
 /* Civil date from days since 1970-01-01 (H. Hinnant's algorithm), valid for the whole range. */
@@ -215,6 +121,317 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *d = doy - (153 * mp + 2) / 5 + 1;
     *m = mp < 10 ? mp + 3 : mp - 9;
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+/* ---- time zones: the TZif file read once, offsets computed from it (no TZ, no tzset) ---- */
+
+/* A POSIX TZ rule (RFC 8536 section 3.3, the TZif footer): "EST5EDT,M3.2.0,M11.1.0". */
+struct tz_rule_date {
+    char kind; /* 'M' month.week.day, 'J' Julian day 1..365 (no Feb 29), 'D' day 0..365 */
+    int month, week, day;
+    long time; /* seconds after local midnight (may be negative or past 24 h) */
+};
+
+struct tz_posix {
+    bool valid, has_dst;
+    long std_off, dst_off; /* seconds east of UTC */
+    struct tz_rule_date start, end;
+};
+
+struct t2m_tz {
+    char name[TZ_NAME_MAX];
+    bool utc;
+    size_t n;              /* transitions */
+    int64_t *at;           /* transition times (Unix s), ascending */
+    long *off;             /* the offset in force from at[i] on */
+    long first_off;        /* before the first transition */
+    struct tz_posix posix; /* after the last transition */
+    /* Cache of the last block looked up: the loop thread is the only user (DESIGN.md). */
+    bool cached;
+    int64_t block;
+    long offset;
+};
+
+static const char *tz_name_end(const char *p)
+{
+    if (*p == '<') {
+        const char *e = strchr(p, '>');
+        return e ? e + 1 : NULL;
+    }
+    const char *s = p;
+    while ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))
+        p++;
+    return p - s >= 3 ? p : NULL;
+}
+
+/* [+-]hh[:mm[:ss]] -> seconds; NULL when malformed. */
+static const char *tz_hms(const char *p, long *out)
+{
+    int sign = 1;
+    if (*p == '+' || *p == '-') sign = *p++ == '-' ? -1 : 1;
+    if (*p < '0' || *p > '9') return NULL;
+    long v[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        if (i && *p != ':') break;
+        if (i) p++;
+        if (*p < '0' || *p > '9') return NULL;
+        while (*p >= '0' && *p <= '9')
+            v[i] = v[i] * 10 + (*p++ - '0');
+    }
+    *out = sign * (v[0] * 3600 + v[1] * 60 + v[2]);
+    return p;
+}
+
+static const char *tz_date(const char *p, struct tz_rule_date *d)
+{
+    d->time = 7200; /* 02:00 unless given */
+    char *e;
+    if (*p == 'M') {
+        d->kind = 'M';
+        d->month = (int)strtol(p + 1, &e, 10);
+        if (*e != '.') return NULL;
+        d->week = (int)strtol(e + 1, &e, 10);
+        if (*e != '.') return NULL;
+        d->day = (int)strtol(e + 1, &e, 10);
+        if (d->month < 1 || d->month > 12 || d->week < 1 || d->week > 5 || d->day < 0 || d->day > 6)
+            return NULL;
+    } else if (*p == 'J' || (*p >= '0' && *p <= '9')) {
+        d->kind = *p == 'J' ? 'J' : 'D';
+        d->day = (int)strtol(*p == 'J' ? p + 1 : p, &e, 10);
+    } else {
+        return NULL;
+    }
+    p = e;
+    if (*p == '/') p = tz_hms(p + 1, &d->time);
+    return p;
+}
+
+static bool tz_posix_parse(const char *s, struct tz_posix *z)
+{
+    memset(z, 0, sizeof(*z));
+    const char *p = tz_name_end(s);
+    long off;
+    if (!p || !(p = tz_hms(p, &off))) return false;
+    z->std_off = -off; /* POSIX counts west of UTC */
+    z->valid = true;
+    if (!*p) return true;
+    if (!(p = tz_name_end(p))) return false;
+    z->dst_off = z->std_off + 3600;
+    if (*p && *p != ',') {
+        if (!(p = tz_hms(p, &off))) return false;
+        z->dst_off = -off;
+    }
+    if (*p != ',' || !(p = tz_date(p + 1, &z->start)) || *p != ',' ||
+        !(p = tz_date(p + 1, &z->end)) || *p)
+        return false;
+    z->has_dst = true;
+    return true;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = floor_div(y, 400);
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static bool leap(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/* Local midnight-based seconds of a rule date in year y (days since the epoch * 86400 + time). */
+static int64_t tz_rule_local(const struct tz_rule_date *d, int64_t y)
+{
+    int64_t days;
+    if (d->kind == 'M') {
+        static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int64_t first = days_from_civil(y, (unsigned)d->month, 1);
+        int wd = (int)((first % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
+        int delta = (d->day - wd + 7) % 7;
+        int64_t day = first + delta + 7 * (d->week - 1);
+        int len = mdays[d->month - 1] + (d->month == 2 && leap(y));
+        if (d->week == 5 && day >= first + len) day -= 7;
+        days = day;
+    } else if (d->kind == 'J') {
+        days = days_from_civil(y, 1, 1) + d->day - 1 + (leap(y) && d->day >= 60);
+    } else {
+        days = days_from_civil(y, 1, 1) + d->day;
+    }
+    return days * 86400 + d->time;
+}
+
+static long tz_posix_offset(const struct tz_posix *z, int64_t t)
+{
+    if (!z->has_dst) return z->std_off;
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(floor_div(t + z->std_off, 86400), &y, &m, &d);
+    int64_t start = tz_rule_local(&z->start, y) - z->std_off; /* in standard time */
+    int64_t end = tz_rule_local(&z->end, y) - z->dst_off;     /* in daylight time */
+    bool dst = start < end ? (t >= start && t < end) : !(t >= end && t < start);
+    return dst ? z->dst_off : z->std_off;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Parses a TZif file (RFC 8536; version 2 and up: the 64-bit block and the footer). */
+static bool tz_parse(struct t2m_tz *tz, const unsigned char *b, size_t len)
+{
+    if (len < 44 || memcmp(b, "TZif", 4) != 0) return false;
+    /* skip the version-1 block: its counts are at offsets 20..43 */
+    size_t cnt[6];
+    for (int i = 0; i < 6; i++)
+        cnt[i] = be32(b + 20 + 4 * i);
+    size_t v1 = 44 + cnt[3] * 5 + cnt[4] * 6 + cnt[5] + cnt[2] * 8 + cnt[1] + cnt[0];
+    if (b[4] < '2' || v1 + 44 > len || memcmp(b + v1, "TZif", 4) != 0) return false;
+    const unsigned char *h = b + v1;
+    for (int i = 0; i < 6; i++)
+        cnt[i] = be32(h + 20 + 4 * i);
+    size_t isut = cnt[0], isstd = cnt[1], leapc = cnt[2], timec = cnt[3], typec = cnt[4],
+           charc = cnt[5];
+    size_t need = 44 + timec * 9 + typec * 6 + charc + leapc * 12 + isstd + isut;
+    if (typec == 0 || typec > 256 || timec > 100000 || v1 + need > len) return false;
+    const unsigned char *t = h + 44, *idx = t + timec * 8, *types = idx + timec;
+    tz->at = calloc(timec ? timec : 1, sizeof(*tz->at));
+    tz->off = calloc(timec ? timec : 1, sizeof(*tz->off));
+    if (!tz->at || !tz->off) return false;
+    for (size_t i = 0; i < timec; i++) {
+        uint64_t u = (uint64_t)be32(t + 8 * i) << 32 | be32(t + 8 * i + 4);
+        tz->at[i] = (int64_t)u;
+        if (idx[i] >= typec) return false;
+        tz->off[i] = (long)(int32_t)be32(types + 6 * idx[i]);
+    }
+    tz->n = timec;
+    tz->first_off = (long)(int32_t)be32(types); /* type 0: before the first transition */
+    /* the footer: "\nTZ-string\n" */
+    const unsigned char *f = h + need;
+    size_t rest = len - v1 - need;
+    char rule[128] = "";
+    if (rest >= 2 && f[0] == '\n') {
+        const unsigned char *nl = memchr(f + 1, '\n', rest - 1);
+        size_t rl = nl ? (size_t)(nl - f - 1) : 0;
+        if (rl < sizeof(rule)) {
+            memcpy(rule, f + 1, rl);
+            rule[rl] = '\0';
+        }
+    }
+    if (rule[0] && !tz_posix_parse(rule, &tz->posix)) return false;
+    return true;
+}
+
+/* A zone name becomes a path under TZ_DIR: only plain relative names. */
+static bool tz_name_safe(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' || strstr(name, "..")) return false;
+    for (const char *c = name; *c; c++) {
+        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                  (*c >= '0' && *c <= '9') || *c == '_' || *c == '+' || *c == '/' || *c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+/* Reads the zone's TZif file whole (they are a few KiB; 1 MiB at most). */
+static unsigned char *tz_read(const char *name, size_t *len)
+{
+    char path[sizeof(TZ_DIR) + TZ_NAME_MAX];
+    snprintf(path, sizeof(path), "%s%s", TZ_DIR, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return NULL;
+    struct stat st;
+    unsigned char *buf = NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= (1 << 20) &&
+        (buf = malloc((size_t)st.st_size))) {
+        size_t got = 0;
+        while (got < (size_t)st.st_size) {
+            ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) break;
+            got += (size_t)r;
+        }
+        *len = got;
+    }
+    close(fd);
+    return buf;
+}
+
+struct t2m_tz *t2m_tz_load(const char *name)
+{
+    if (!name || !tz_name_safe(name)) return NULL;
+    struct t2m_tz *tz = calloc(1, sizeof(*tz));
+    if (!tz) return NULL;
+    snprintf(tz->name, sizeof(tz->name), "%s", name);
+    /* "UTC" needs no tz database: a container without tzdata still runs with the default. */
+    tz->utc = strcmp(name, "UTC") == 0;
+    if (tz->utc) return tz;
+    size_t len = 0;
+    unsigned char *buf = tz_read(name, &len);
+    bool ok = buf && tz_parse(tz, buf, len);
+    free(buf);
+    if (!ok) {
+        t2m_tz_free(tz);
+        return NULL;
+    }
+    return tz;
+}
+
+void t2m_tz_free(struct t2m_tz *tz)
+{
+    if (!tz) return;
+    free(tz->at);
+    free(tz->off);
+    free(tz);
+}
+
+const char *t2m_tz_name(const struct t2m_tz *tz)
+{
+    return tz ? tz->name : "UTC";
+}
+
+/* The offset in force at Unix time sec: the last transition at or before it; the footer rule
+ * after the last one (or with none at all); type 0 before the first. */
+static long zone_offset_at(const struct t2m_tz *tz, int64_t sec)
+{
+    if (tz->n == 0) return tz->posix.valid ? tz_posix_offset(&tz->posix, sec) : tz->first_off;
+    if (sec < tz->at[0]) return tz->first_off;
+    if (sec >= tz->at[tz->n - 1])
+        return tz->posix.valid ? tz_posix_offset(&tz->posix, sec) : tz->off[tz->n - 1];
+    size_t lo = 0, hi = tz->n - 1; /* at[lo] <= sec < at[hi] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tz->at[mid] <= sec)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return tz->off[lo];
+}
+
+/* UTC offset in seconds of tz at Unix time sec. Zone transitions fall on 15-minute boundaries in
+ * practice; a block whose two ends disagree is never cached, so the answer is exact regardless. */
+long t2m_tz_offset(const struct t2m_tz *ctz, int64_t sec)
+{
+    if (!ctz || ctz->utc) return 0;
+    /* The cache is the only mutable part; the zone was allocated non-const by t2m_tz_load. */
+    struct t2m_tz *tz = (struct t2m_tz *)ctz;
+    int64_t block = floor_div(sec, OFFSET_BLOCK_S);
+    if (tz->cached && tz->block == block) return tz->offset;
+    int64_t start = block * OFFSET_BLOCK_S;
+    long a = zone_offset_at(tz, start);
+    long b = zone_offset_at(tz, start + OFFSET_BLOCK_S - 1);
+    if (a != b) return zone_offset_at(tz, sec);
+    tz->cached = true;
+    tz->block = block;
+    tz->offset = a;
+    return a;
 }
 
 static char *put2(char *p, unsigned v)
@@ -232,7 +449,7 @@ static size_t format_iso(char *out, int64_t ts_ms, const struct t2m_tz *tz)
     if (ts_ms < -62167132800000LL || ts_ms > 253402387199999LL) return 0;
     int64_t sec = floor_div(ts_ms, 1000);
     unsigned ms = (unsigned)(ts_ms - sec * 1000);
-    long off = zone_offset(tz, sec);
+    long off = t2m_tz_offset(tz, sec);
     int64_t local = sec + off;
     int64_t days = floor_div(local, 86400);
     unsigned sod = (unsigned)(local - days * 86400);

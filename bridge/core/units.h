@@ -41,6 +41,9 @@ int t2m_units_parse_system(const char *s, enum t2m_speed_unit *speed, enum t2m_d
 struct t2m_tz *t2m_tz_load(const char *name);
 void t2m_tz_free(struct t2m_tz *tz);
 const char *t2m_tz_name(const struct t2m_tz *tz);
+/* The zone's UTC offset (seconds east) at Unix time sec, from its TZif data alone: no TZ
+ * variable, no process state (NULL: UTC). */
+long t2m_tz_offset(const struct t2m_tz *tz, int64_t sec);
 
 /* Formats Unix milliseconds. ISO: "2021-12-31T19:00:00-05:00", "Z" for a zero offset, no
  * fraction unless ts_ms has one (then ".123"); unix: integer seconds (floor); unix_ms: integer.

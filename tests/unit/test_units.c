@@ -3,6 +3,8 @@
 #include <stdlib.h>
 
 #include "t2m_test.h"
+#include <time.h>
+
 #include "units.h"
 
 static const char *fixed(double v, int precision)
@@ -168,9 +170,46 @@ static void test_format_ts(void)
     t2m_tz_free(kolkata);
 }
 
+/* The zone offsets computed from the TZif data alone agree with the C library's (which needs
+ * the process-wide TZ, hence only here, in a test) around every 3-day-7-hour step of
+ * 1900..2100, in zones with every kind of rule: none, northern and southern DST, negative DST
+ * (Dublin), half and quarter hours, rules that changed (Sao Paulo, Casablanca, Tehran). */
+static void test_zone_offsets_match_libc(void)
+{
+    static const char *const zones[] = {
+        "America/New_York",  "Europe/Berlin",    "Australia/Sydney", "Asia/Kolkata",
+        "America/Sao_Paulo", "Europe/Dublin",    "Pacific/Chatham",  "Asia/Tehran",
+        "Africa/Casablanca", "America/St_Johns", "Etc/GMT+5",        "Australia/Lord_Howe",
+    };
+    long checked = 0, wrong = 0;
+    for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++) {
+        struct t2m_tz *tz = t2m_tz_load(zones[z]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(tz);
+        setenv("TZ", zones[z], 1);
+        tzset();
+        for (int64_t t = -2208988800LL; t < 4102444800LL; t += 3 * 86400 + 7 * 3600) {
+            for (int64_t d = -3600; d <= 3600; d += 1800) {
+                time_t tt = (time_t)(t + d);
+                struct tm tm;
+                if (!localtime_r(&tt, &tm)) continue;
+                checked++;
+                if (t2m_tz_offset(tz, t + d) != tm.tm_gmtoff && wrong++ < 5)
+                    fprintf(stderr, "\n  %s at %lld: %ld, libc %ld", zones[z], (long long)(t + d),
+                            t2m_tz_offset(tz, t + d), (long)tm.tm_gmtoff);
+            }
+        }
+        t2m_tz_free(tz);
+    }
+    unsetenv("TZ");
+    tzset();
+    CU_ASSERT(checked > 1000000);
+    CU_ASSERT_EQUAL(wrong, 0);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
+        {"zone offsets = the C library, 1900..2100", test_zone_offsets_match_libc},
         {"SPEC conversions (7.85 m/s, 5 m)", test_spec_conversions},
         {"fixed rounding", test_fixed_rounding},
         {"shortest round-trip text", test_shortest},
