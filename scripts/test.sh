@@ -29,5 +29,5 @@ T2M_BUILD=build/release scripts/lint.sh
 echo "==== fuzz ===="
 T2M_FUZZ_SECONDS=${T2M_FUZZ_SECONDS:-20} scripts/fuzz.sh
 echo "==== valgrind ===="
-T2M_BUILD=build/release scripts/valgrind.sh ${T2M_VALGRIND_TESTS:-core resilience hostile state ha security integrations}
+T2M_BUILD=build/release scripts/valgrind.sh ${T2M_VALGRIND_TESTS:-core resilience hostile state ha limits security integrations}
 echo "all suites passed"
