@@ -102,5 +102,5 @@ for n in "${names[@]}"; do
     fi
     echo "test_$n: $verdict (unittest exit $rc, ${secs}s, $logs daemon runs, $bad with errors or leaks, $killed killed)"
 done
-echo "valgrind.sh: $((($(date +%s) - total_start)))s in all, logs in $out"
+echo "valgrind.sh: $(($(date +%s) - total_start))s in all, logs in $out"
 exit $status

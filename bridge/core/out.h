@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "protocol.h" /* t2m_json_escape */
+#include "units.h"    /* t2m_units_format_fixed */
 
 struct t2m_out {
     char *buf;
@@ -41,6 +42,15 @@ static inline void t2m_out_json(struct t2m_out *o, const char *s, size_t len)
         o->full = true;
         return;
     }
+    o->len += w;
+}
+
+/* v with `precision` decimals (t2m_units_format_fixed). */
+static inline void t2m_out_fixed(struct t2m_out *o, double v, int precision)
+{
+    if (o->full) return;
+    size_t w = t2m_units_format_fixed(o->buf + o->len, o->n - o->len, v, precision);
+    if (w == 0) o->full = true;
     o->len += w;
 }
 

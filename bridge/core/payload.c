@@ -10,14 +10,6 @@
 /* Used when a caller passes no units: the SPEC's defaults (metric, ISO in UTC, 2 decimals). */
 static const struct t2m_units default_units = {T2M_SPEED_KMH, T2M_DIST_M, T2M_TS_ISO, 2, NULL};
 
-static void put_fixed(struct t2m_out *o, double v, int precision)
-{
-    if (o->full) return;
-    size_t w = t2m_units_format_fixed(o->buf + o->len, o->n - o->len, v, precision);
-    if (w == 0) o->full = true;
-    o->len += w;
-}
-
 static void put_text(struct t2m_out *o, const char *text, double v)
 {
     if (text[0]) {
@@ -80,7 +72,7 @@ size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t in
     }
     if (u->has & T2M_HAS_SPEED) {
         T2M_OUT_LIT(&o, ",\"speed\":");
-        put_fixed(&o, t2m_units_speed(u->speed, units->speed), units->precision);
+        t2m_out_fixed(&o, t2m_units_speed(u->speed, units->speed), units->precision);
         T2M_OUT_LIT(&o, ",\"speed_unit\":\"");
         const char *name = t2m_units_speed_name(units->speed);
         t2m_out_put(&o, name, strlen(name));
@@ -88,16 +80,16 @@ size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t in
     }
     if (u->has & T2M_HAS_ACCURACY) {
         T2M_OUT_LIT(&o, ",\"accuracy\":");
-        put_fixed(&o, t2m_units_distance(u->accuracy, units->distance), units->precision);
+        t2m_out_fixed(&o, t2m_units_distance(u->accuracy, units->distance), units->precision);
         T2M_OUT_LIT(&o, ",\"accuracy_unit\":\"");
         const char *name = t2m_units_distance_name(units->distance);
         t2m_out_put(&o, name, strlen(name));
         T2M_OUT_LIT(&o, "\",\"gps_accuracy\":");
-        put_fixed(&o, u->accuracy, units->precision);
+        t2m_out_fixed(&o, u->accuracy, units->precision);
     }
     if (u->has & T2M_HAS_HEADING) {
         T2M_OUT_LIT(&o, ",\"heading\":");
-        put_fixed(&o, u->heading, units->precision);
+        t2m_out_fixed(&o, u->heading, units->precision);
     }
     if (u->has & T2M_HAS_TS) {
         T2M_OUT_LIT(&o, ",\"timestamp\":");
@@ -162,13 +154,13 @@ size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const s
         put_text(&o, u->lon_text, u->lon);
         break;
     case T2M_ATTR_SPEED:
-        put_fixed(&o, t2m_units_speed(u->speed, units->speed), units->precision);
+        t2m_out_fixed(&o, t2m_units_speed(u->speed, units->speed), units->precision);
         break;
     case T2M_ATTR_ACCURACY:
-        put_fixed(&o, t2m_units_distance(u->accuracy, units->distance), units->precision);
+        t2m_out_fixed(&o, t2m_units_distance(u->accuracy, units->distance), units->precision);
         break;
     case T2M_ATTR_HEADING:
-        put_fixed(&o, u->heading, units->precision);
+        t2m_out_fixed(&o, u->heading, units->precision);
         break;
     case T2M_ATTR_TIMESTAMP: {
         if (n == 0) break;

@@ -748,6 +748,31 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
     if (had_state) publish_or_hold(st, d, now_ms);
 }
 
+/* The figures of a retained trip record, in the bridge's units (metres, m/s). */
+struct trip_record {
+    double dist_m, start_lat, start_lon;
+    uint32_t updates;
+    float max_speed;
+    uint8_t flags; /* T2M_TRIPF_MAX, T2M_TRIPF_START: which of them the record had */
+};
+
+static void read_trip_record(json_object *o, struct trip_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    double v;
+    const char *du = get_string(o, "distance_unit", NULL);
+    enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
+    if (get_number(o, "distance", &v) && v >= 0) r->dist_m = t2m_trip_distance_m(v, unit);
+    if (get_number(o, "updates", &v) && v >= 0 && v < 4e9) r->updates = (uint32_t)v;
+    if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v))) {
+        r->max_speed = (float)to_mps(o, v);
+        r->flags |= T2M_TRIPF_MAX;
+    }
+    if (get_number(o, "start_latitude", &r->start_lat) &&
+        get_number(o, "start_longitude", &r->start_lon))
+        r->flags |= T2M_TRIPF_START;
+}
+
 static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o, int64_t now_ms)
 {
     size_t tl = 0;
@@ -758,26 +783,22 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     bool same = d->track && d->track_len == tl && memcmp(d->track, track, tl) == 0;
     if (d->track && !same) return; /* another trip is the device's now */
     bool driving = strcmp(state, "driving") == 0;
+    struct trip_record r;
+    read_trip_record(o, &r);
     if (same && d->trip_updates > 0) {
         /* Live updates of this very trip arrived before its retained record (a restart while
          * driving): they continue the trip the record describes. Once: then the starts match. */
         if (!driving || d->trip != T2M_TRIP_DRIVING || start >= d->trip_start_ms) return;
-        double v;
-        const char *du = get_string(o, "distance_unit", NULL);
-        enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
-        if (get_number(o, "distance", &v) && v >= 0) d->trip_dist_m += t2m_trip_distance_m(v, unit);
-        if (get_number(o, "updates", &v) && v >= 0 && v < 4e9) d->trip_updates += (uint32_t)v;
-        if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v)) &&
-            (!(d->trip_flags & T2M_TRIPF_MAX) || to_mps(o, v) > d->trip_max_speed)) {
-            d->trip_max_speed = (float)to_mps(o, v);
-            d->trip_flags |= T2M_TRIPF_MAX;
+        d->trip_dist_m += r.dist_m;
+        d->trip_updates += r.updates;
+        if ((r.flags & T2M_TRIPF_MAX) &&
+            (!(d->trip_flags & T2M_TRIPF_MAX) || r.max_speed > d->trip_max_speed))
+            d->trip_max_speed = r.max_speed;
+        if (r.flags & T2M_TRIPF_START) {
+            d->trip_start_lat = r.start_lat;
+            d->trip_start_lon = r.start_lon;
         }
-        double lat, lon;
-        if (get_number(o, "start_latitude", &lat) && get_number(o, "start_longitude", &lon)) {
-            d->trip_start_lat = lat;
-            d->trip_start_lon = lon;
-            d->trip_flags |= T2M_TRIPF_START;
-        }
+        d->trip_flags |= r.flags;
         d->trip_start_ms = start;
         publish_or_hold(st, d, now_ms);
         return;
@@ -791,27 +812,17 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
         u.has = T2M_HAS_TRACK;
         if (t2m_device_store(d, &u, d->ts_ms) != 0) return;
     }
-    double v;
-    const char *du = get_string(o, "distance_unit", NULL);
-    enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
     d->trip = driving ? T2M_TRIP_DRIVING : T2M_TRIP_ENDED;
     d->trip_start_ms = start;
     int64_t end;
     d->trip_end_ms = !driving && get_time(o, "end", &end) ? end : d->ts_ms;
     if (d->trip_end_ms < start) d->trip_end_ms = start;
-    d->trip_dist_m = get_number(o, "distance", &v) && v >= 0 ? t2m_trip_distance_m(v, unit) : 0;
-    d->trip_flags = 0;
-    if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v))) {
-        d->trip_max_speed = (float)to_mps(o, v);
-        d->trip_flags |= T2M_TRIPF_MAX;
-    }
-    double lat, lon;
-    if (get_number(o, "start_latitude", &lat) && get_number(o, "start_longitude", &lon)) {
-        d->trip_start_lat = lat;
-        d->trip_start_lon = lon;
-        d->trip_flags |= T2M_TRIPF_START;
-    }
-    d->trip_updates = get_number(o, "updates", &v) && v >= 0 && v < 4e9 ? (uint32_t)v : 0;
+    d->trip_dist_m = r.dist_m;
+    d->trip_updates = r.updates;
+    d->trip_max_speed = r.max_speed;
+    d->trip_start_lat = r.start_lat;
+    d->trip_start_lon = r.start_lon;
+    d->trip_flags = r.flags;
     if (!(d->flags & T2M_DEVF_HAS_STATE)) d->last_seen_ms = now_ms;
     if (driving) arm_scan(st, now_ms);
 }

@@ -32,14 +32,6 @@ double t2m_trip_distance_m(double v, enum t2m_dist_unit unit)
     return unit == T2M_DIST_FT ? v * 1609.344 : v * 1000.0;
 }
 
-static void put_fixed(struct t2m_out *o, double v, int precision)
-{
-    if (o->full) return;
-    size_t w = t2m_units_format_fixed(o->buf + o->len, o->n - o->len, v, precision);
-    if (w == 0) o->full = true;
-    o->len += w;
-}
-
 static void put_coord(struct t2m_out *o, const char *key, double v)
 {
     char tmp[32];
@@ -75,19 +67,19 @@ size_t t2m_payload_trip(char *buf, size_t n, const struct t2m_trip *t,
     if (!t->driving) put_ts(&o, ",\"end\":", t->end_ms, units);
     double secs = t->end_ms > t->start_ms ? (double)(t->end_ms - t->start_ms) / 1000.0 : 0;
     T2M_OUT_LIT(&o, ",\"duration\":");
-    put_fixed(&o, secs, 0);
+    t2m_out_fixed(&o, secs, 0);
     T2M_OUT_LIT(&o, ",\"distance\":");
-    put_fixed(&o, t2m_trip_distance(t->distance_m, units->distance), units->precision);
+    t2m_out_fixed(&o, t2m_trip_distance(t->distance_m, units->distance), units->precision);
     T2M_OUT_LIT(&o, ",\"distance_unit\":\"");
     t2m_out_str(&o, t2m_trip_distance_unit(units->distance));
     T2M_OUT_LIT(&o, "\"");
     if (t->has_max) {
         T2M_OUT_LIT(&o, ",\"max_speed\":");
-        put_fixed(&o, t2m_units_speed(t->max_speed, units->speed), units->precision);
+        t2m_out_fixed(&o, t2m_units_speed(t->max_speed, units->speed), units->precision);
     }
     T2M_OUT_LIT(&o, ",\"avg_speed\":");
-    put_fixed(&o, t2m_units_speed(secs > 0 ? t->distance_m / secs : 0, units->speed),
-              units->precision);
+    t2m_out_fixed(&o, t2m_units_speed(secs > 0 ? t->distance_m / secs : 0, units->speed),
+                  units->precision);
     T2M_OUT_LIT(&o, ",\"speed_unit\":\"");
     t2m_out_str(&o, t2m_units_speed_name(units->speed));
     T2M_OUT_LIT(&o, "\"");

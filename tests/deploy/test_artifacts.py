@@ -7,6 +7,7 @@ Environment: T2M_SRC (repository root; default: two levels up), T2M_BIN (the bui
 Needs python3-yaml (Debian package). Run: python3 -m unittest -v test_artifacts
 """
 
+import glob
 import os
 import re
 import shutil
@@ -361,10 +362,20 @@ class Scripts(unittest.TestCase):
         sc = shutil.which("shellcheck")
         self.assertTrue(sc, "shellcheck not found: install Debian's shellcheck (scripts/deps.sh "
                             "does)")
-        files = [os.path.join(SRC, "scripts", "build.sh"),
-                 os.path.join(SRC, "tests", "deploy", "test_deb.sh")]
-        r = subprocess.run([sc, *files], capture_output=True, text=True)
+        files = sorted(glob.glob(os.path.join(SRC, "scripts", "*.sh")))
+        files += [os.path.join(SRC, ".ci", "run"), os.path.join(SRC, "tests", "deploy", "test_deb.sh")]
+        self.assertGreater(len(files), 5)
+        r = subprocess.run([sc, "-x", *files], capture_output=True, text=True, cwd=SRC)
         self.assertEqual(r.returncode, 0, r.stdout)
+
+    def test_pyflakes(self):
+        pf = shutil.which("pyflakes3")
+        self.assertTrue(pf, "pyflakes3 not found: install Debian's pyflakes3 (scripts/deps.sh does)")
+        files = sorted(glob.glob(os.path.join(SRC, "tests", "**", "*.py"), recursive=True))
+        files += sorted(glob.glob(os.path.join(SRC, "bench", "**", "*.py"), recursive=True))
+        self.assertGreater(len(files), 10)
+        r = subprocess.run([pf, *files], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
+import sys
 import threading
 import time
 import urllib.error
@@ -48,6 +48,32 @@ def outcome_failed(testcase):
         return False
     # The result object is the whole run's: only entries for this very test count.
     return any(t is testcase for t, _ in list(res.errors) + list(res.failures))
+
+
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+
+
+def stop_and_check(testcase, bridges, others, secrets=(), tail=5000):
+    """The one tearDown of the integration suites: stops the bridges with SIGTERM, then closes
+    the other parts (`others`: callables, in order), prints the bridges' logs when the test
+    failed, and checks every log for sanitizer reports and the `secrets`, and every exit
+    status for a clean stop."""
+    failed = outcome_failed(testcase)
+    bridges = [b for b in bridges if b is not None]
+    rcs = [b.stop() if b.alive() else None for b in bridges]
+    outs = [b.output() for b in bridges]
+    for close in others:
+        close()
+    if failed:
+        for out in outs:
+            sys.stderr.write("---- bridge log ----\n" + out[-tail:])
+    for out in outs:
+        for bad in SANITIZER_MARKS:
+            testcase.assertNotIn(bad, out)
+        for secret in secrets:
+            testcase.assertNotIn(secret, out, "a secret reached the log")
+    for rc in rcs:
+        testcase.assertIn(rc, (None, 0), "the bridge exited with %s on SIGTERM" % rc)
 
 
 def http_get(port, path):

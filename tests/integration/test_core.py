@@ -1,6 +1,5 @@
 """Core bridge end to end (issue 2): real mosquitto, real simulator, the real daemon."""
 
-import json
 import os
 import signal
 import subprocess

@@ -11,7 +11,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from harness import (Bridge, Broker, Sim, Subscriber, free_port, retained_snapshot,  # noqa: E402
+from harness import (Bridge, Broker, Sim, Subscriber, retained_snapshot,  # noqa: E402
                      wait_for)
 
 TOKEN = "ha-test-token-123456"
@@ -51,22 +51,9 @@ class Base(unittest.TestCase):
         self.bridges = []
 
     def tearDown(self):
-        failed = harness.outcome_failed(self)
-        rcs = [b.stop() if b.alive() else None for b in self.bridges]
-        self.sub.close()
-        self.sim.stop()
-        self.broker.stop()
-        outs = [b.output() for b in self.bridges]
-        if failed:
-            for out in outs:
-                sys.stderr.write("---- bridge log ----\n" + out[-5000:])
-        self.tmpdir.cleanup()
-        for out in outs:
-            for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                self.assertNotIn(bad, out)
-            self.assertNotIn(TOKEN, out)
-        for rc in rcs:
-            self.assertIn(rc, (None, 0))
+        harness.stop_and_check(self, self.bridges,
+                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup),
+                               secrets=(TOKEN,))
 
     def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt", instance="inst1"):
         conf = """

@@ -30,18 +30,8 @@ class Base(unittest.TestCase):
         self.bridge = None
 
     def tearDown(self):
-        failed = harness.outcome_failed(self)
-        rc = self.bridge.stop() if self.bridge and self.bridge.alive() else None
-        self.sub.close()
-        self.sim.stop()
-        self.broker.stop()
-        out = self.bridge.output() if self.bridge else ""
-        if failed:
-            sys.stderr.write("---- bridge log ----\n" + out[-5000:])
-        self.tmpdir.cleanup()
-        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            self.assertNotIn(bad, out)
-        self.assertIn(rc, (None, 0))
+        harness.stop_and_check(self, [self.bridge],
+                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup))
 
     def start(self, protocol=5):
         conf = bridge_conf(self.sim.url, self.broker.url, token="tok",

@@ -49,32 +49,15 @@ class Base(unittest.TestCase):
         self.sub = Subscriber(self.broker.port) if self.start_broker else None
         self.bridge = None
         self.http_port = free_port()
-        self._failures_before = self._failure_count()
 
     def sim_args_full(self):
         return ("--token", "secret-token") + tuple(self.sim_args)
 
     def tearDown(self):
-        rc = self.bridge.stop() if self.bridge and self.bridge.alive() else None
-        if self.sub:
-            self.sub.close()
-        self.sim.stop()
-        self.broker.stop()
-        out = self.bridge.output() if self.bridge else ""
-        if self.bridge and self._outcome_failed():
-            sys.stderr.write("---- bridge log ----\n" + out[-8000:])
-        self.tmpdir.cleanup()
-        for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-            self.assertNotIn(bad, out)
-        self.assertIn(rc, (None, 0), "the bridge exited with %s on SIGTERM" % rc)
-
-    def _failure_count(self):
-        res = getattr(getattr(self, "_outcome", None), "result", None)
-        return len(res.errors) + len(res.failures) if res else 0
-
-    def _outcome_failed(self):
-        # The result object is the whole run's: only failures added since setUp are ours.
-        return self._failure_count() > self._failures_before
+        closers = [self.sub.close] if self.sub else []
+        harness.stop_and_check(self, [self.bridge],
+                               closers + [self.sim.stop, self.broker.stop, self.tmpdir.cleanup],
+                               secrets=("secret-token",), tail=8000)
 
     def start_bridge(self, upstream="", mqtt_extra="", **kw):
         conf = bridge_conf(self.sim.url, self.broker.url, http="127.0.0.1:%d" % self.http_port,

@@ -52,21 +52,8 @@ class Base(unittest.TestCase):
         self.bridges = []
 
     def tearDown(self):
-        failed = harness.outcome_failed(self)
-        rcs = [b.stop() if b.alive() else None for b in self.bridges]
-        self.sub.close()
-        self.sim.stop()
-        self.broker.stop()
-        outs = [b.output() for b in self.bridges]
-        if failed:
-            for out in outs:
-                sys.stderr.write("---- bridge log ----\n" + out[-5000:])
-        self.tmpdir.cleanup()
-        for out in outs:
-            for bad in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
-                self.assertNotIn(bad, out)
-        for rc in rcs:
-            self.assertIn(rc, (None, 0))
+        harness.stop_and_check(self, self.bridges,
+                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup))
 
     def conf(self):
         return """

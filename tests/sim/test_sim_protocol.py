@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import websocket  # noqa: E402
-from simlib import Client, Sim, SimError, wait_for  # noqa: E402
+from simlib import Client, Sim, wait_for  # noqa: E402
 
 SIM = None
 TOKEN, INSTANCE = "good-jwt", "inst-1"
