@@ -480,24 +480,15 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
 static size_t render_healthz(void *user, char *buf, size_t n, int *status)
 {
     struct t2m_bridge *b = user;
-    bool mqtt_ok = t2m_mqtt_connected(b->mqtt);
     const char *reason = unhealthy_reason(b);
-    *status = reason ? 503 : 200;
-    size_t o = (size_t)snprintf(buf, n, "{\"status\":\"%s\",", reason ? "error" : "ok");
-    if (reason && o < n) o += (size_t)snprintf(buf + o, n - o, "\"reason\":\"%s\",", reason);
-    if (o < n)
-        o += (size_t)snprintf(buf + o, n - o, "\"mqtt\":\"%s\",\"devices\":%zu,\"instances\":{",
-                              mqtt_ok ? "connected" : "disconnected", t2m_state_count(b->state));
-    for (size_t i = 0; i < b->n_inst && o + 64 < n; i++) {
-        if (i) buf[o++] = ',';
-        const char *id = b->cfg->instances[i].id;
-        size_t e = t2m_json_escape(buf + o, n - o - 32, id, strlen(id));
-        if (!e) break;
-        o += e;
-        o += (size_t)snprintf(buf + o, n - o, ":\"%s\"", t2m_upstream_state_name(b->inst[i].state));
+    const char *ids[b->n_inst ? b->n_inst : 1], *states[b->n_inst ? b->n_inst : 1];
+    for (size_t i = 0; i < b->n_inst; i++) {
+        ids[i] = b->cfg->instances[i].id;
+        states[i] = t2m_upstream_state_name(b->inst[i].state);
     }
-    if (o + 3 < n) o += (size_t)snprintf(buf + o, n - o, "}}\n");
-    return o < n ? o : 0;
+    *status = reason ? 503 : 200;
+    return t2m_payload_healthz(buf, n, reason, t2m_mqtt_connected(b->mqtt),
+                               t2m_state_count(b->state), ids, states, b->n_inst);
 }
 
 static size_t render_metrics(void *user, char *buf, size_t n, int *status)

@@ -243,3 +243,25 @@ size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t starte
     T2M_OUT_LIT(&o, "}");
     return t2m_out_finish(&o);
 }
+
+size_t t2m_payload_healthz(char *buf, size_t n, const char *reason, bool mqtt_connected,
+                           size_t devices, const char *const *ids, const char *const *states,
+                           size_t n_inst)
+{
+    struct t2m_out o = {buf, n, 0, !buf || n == 0};
+    if (o.full) return 0;
+    t2m_out_str(&o, reason ? "{\"status\":\"error\",\"reason\":" : "{\"status\":\"ok\"");
+    if (reason) t2m_out_json(&o, reason, strlen(reason));
+    t2m_out_str(&o, mqtt_connected ? ",\"mqtt\":\"connected\"" : ",\"mqtt\":\"disconnected\"");
+    char num[48];
+    snprintf(num, sizeof(num), ",\"devices\":%zu,\"instances\":{", devices);
+    t2m_out_str(&o, num);
+    for (size_t i = 0; i < n_inst; i++) {
+        if (i) T2M_OUT_LIT(&o, ",");
+        t2m_out_json(&o, ids[i], strlen(ids[i]));
+        T2M_OUT_LIT(&o, ":");
+        t2m_out_json(&o, states[i], strlen(states[i]));
+    }
+    T2M_OUT_LIT(&o, "}}\n");
+    return t2m_out_finish(&o);
+}

@@ -3,6 +3,7 @@
 #ifndef T2M_PAYLOAD_H
 #define T2M_PAYLOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,5 +73,12 @@ size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_
 size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t started_ms,
                         const char *const *ids, const char *const *states, size_t n_inst,
                         size_t devices, const char *config_json, const struct t2m_units *units);
+
+/* GET /healthz (SPEC section 7): {"status":"ok"|"error",["reason":R,]"mqtt":"connected"|
+ * "disconnected","devices":N,"instances":{ID:STATE,...}} and a newline. reason NULL = healthy.
+ * 0 when it does not fit. */
+size_t t2m_payload_healthz(char *buf, size_t n, const char *reason, bool mqtt_connected,
+                           size_t devices, const char *const *ids, const char *const *states,
+                           size_t n_inst);
 
 #endif
