@@ -254,69 +254,84 @@ int sim_json_escape(char *out, size_t cap, const char *s, size_t len)
     return (int)j;
 }
 
-int sim_render_update(char *out, size_t cap, const struct sim_device *d, const char *token,
+/* The formatted fields of one update, shared by the full and the partial renderings. */
+struct sim_fields {
+    char tok[2048], lat[32], lon[32], spd[32], acc[32], hdg[32], ts[32];
+};
+
+static int sim_fields(struct sim_fields *f, const struct sim_device *d, const char *token,
                       long long timestamp)
 {
-    char tok[2048], lat[32], lon[32], spd[32], acc[32], hdg[32];
     if (!token) token = d->token;
-    if (sim_json_escape(tok, sizeof(tok), token, strlen(token)) < 0) return -1;
-    sim_fmt_num(lat, d->lat, 6);
-    sim_fmt_num(lon, d->lon, 6);
-    sim_fmt_num(spd, d->speed, 2);
-    sim_fmt_num(acc, d->accuracy, 1);
+    if (sim_json_escape(f->tok, sizeof(f->tok), token, strlen(token)) < 0) return -1;
+    sim_fmt_num(f->lat, d->lat, 6);
+    sim_fmt_num(f->lon, d->lon, 6);
+    sim_fmt_num(f->spd, d->speed, 2);
+    sim_fmt_num(f->acc, d->accuracy, 1);
     double h = norm_deg(d->heading);
     /* 359.96 would print as 360.0: keep the printed value inside [0, 360). */
     if (h >= 359.95) h = 0;
-    sim_fmt_num(hdg, h, 1);
+    sim_fmt_num(f->hdg, h, 1);
+    int n = snprintf(f->ts, sizeof(f->ts), "%lld", timestamp);
+    return n < 0 || (size_t)n >= sizeof(f->ts) ? -1 : 0;
+}
+
+/* The device_update message around `pos` (the inside of the position object). */
+static int sim_wrap(char *out, size_t cap, const struct sim_fields *f, const char *track,
+                    const char *pos)
+{
     int n = snprintf(out, cap,
                      "{\"type\":\"device_update\",\"device_token\":\"%s\",\"track_token\":\"%s\","
-                     "\"position\":{\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
-                     "\"Accuracy\":%s,\"Timestamp\":%lld,\"Heading\":%s}}",
-                     tok, d->track_token, lat, lon, spd, acc, timestamp, hdg);
+                     "\"position\":{%s}}",
+                     f->tok, track, pos);
     return (n < 0 || (size_t)n >= cap) ? -1 : n;
+}
+
+int sim_render_update(char *out, size_t cap, const struct sim_device *d, const char *token,
+                      long long timestamp)
+{
+    struct sim_fields f;
+    char pos[512];
+    if (sim_fields(&f, d, token, timestamp) != 0) return -1;
+    int n = snprintf(pos, sizeof(pos),
+                     "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
+                     "\"Accuracy\":%s,\"Timestamp\":%s,\"Heading\":%s",
+                     f.lat, f.lon, f.spd, f.acc, f.ts, f.hdg);
+    if (n < 0 || (size_t)n >= sizeof(pos)) return -1;
+    return sim_wrap(out, cap, &f, d->track_token, pos);
 }
 
 int sim_render_partial(char *out, size_t cap, const struct sim_device *d, const char *token,
                        long long timestamp, unsigned kind)
 {
-    char tok[256], lat[32], lon[32], spd[32], acc[32], hdg[32], ts[32];
-    if (!token) token = d->token;
-    if (sim_json_escape(tok, sizeof(tok), token, strlen(token)) < 0) return -1;
-    sim_fmt_num(lat, d->lat, 6);
-    sim_fmt_num(lon, d->lon, 6);
-    sim_fmt_num(spd, d->speed, 2);
-    sim_fmt_num(acc, d->accuracy, 1);
-    sim_fmt_num(hdg, norm_deg(d->heading) >= 359.95 ? 0 : norm_deg(d->heading), 1);
-    snprintf(ts, sizeof(ts), "%lld", timestamp);
+    struct sim_fields f;
     char pos[512];
+    int n;
+    if (sim_fields(&f, d, token, timestamp) != 0) return -1;
     switch (kind % SIM_PARTIAL_KINDS) {
     case 0:
-        snprintf(pos, sizeof(pos),
-                 "\"Latitude\":%s,\"Longitude\":%s,\"Accuracy\":%s,"
-                 "\"Timestamp\":%s",
-                 lat, lon, acc, ts);
+        n = snprintf(pos, sizeof(pos),
+                     "\"Latitude\":%s,\"Longitude\":%s,\"Accuracy\":%s,\"Timestamp\":%s", f.lat,
+                     f.lon, f.acc, f.ts);
         break;
     case 1:
-        snprintf(pos, sizeof(pos),
-                 "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
-                 "\"Timestamp\":%s,\"Heading\":%s",
-                 lat, lon, spd, ts, hdg);
+        n = snprintf(pos, sizeof(pos),
+                     "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,\"Timestamp\":%s,"
+                     "\"Heading\":%s",
+                     f.lat, f.lon, f.spd, f.ts, f.hdg);
         break;
     case 2:
-        snprintf(pos, sizeof(pos), "\"Speed\":%s,\"Timestamp\":%s", spd, ts);
+        n = snprintf(pos, sizeof(pos), "\"Speed\":%s,\"Timestamp\":%s", f.spd, f.ts);
         break;
     default:
-        snprintf(pos, sizeof(pos),
-                 "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,"
-                 "\"Accuracy\":%s,\"Heading\":%s",
-                 lat, lon, spd, acc, hdg);
+        n = snprintf(pos, sizeof(pos),
+                     "\"Latitude\":%s,\"Longitude\":%s,\"Speed\":%s,\"Accuracy\":%s,"
+                     "\"Heading\":%s",
+                     f.lat, f.lon, f.spd, f.acc, f.hdg);
         break;
     }
-    int n = snprintf(out, cap,
-                     "{\"type\":\"device_update\",\"device_token\":\"%s\",\"track_token\":\"%s\","
-                     "\"position\":{%s}}",
-                     tok, d->track_token, pos);
-    return (n < 0 || (size_t)n >= cap) ? -1 : n;
+    if (n < 0 || (size_t)n >= sizeof(pos)) return -1;
+    return sim_wrap(out, cap, &f, d->track_token, pos);
 }
 
 static const char *const junk_names[SIM_JUNK_KINDS] = {
