@@ -281,6 +281,23 @@ class TestEventsAndOwnTracks(Base):
         self.assertEqual(msgs[0]["tst"], T0)
         self.assertNotIn(ot, retained_snapshot(self.broker.port))  # transitions are events
 
+    def test_owntracks_location_keeps_accuracy_after_a_partial_update(self):
+        """Home Assistant's OwnTracks integration drops a location without a valid `acc`
+        (messages.py, async_valid_accuracy): after an update with neither Accuracy nor
+        coordinates, the message still carries the merged position and its accuracy."""
+        self.start_bridge(extra='owntracks = { enabled = true; };')
+        loc = "owntracks/inst1/%s" % DEV
+        self.sim.send(update(DEV, T0, lat=52.1, acc=7.0))
+        wait_for(lambda: (self.sub.json(loc) or {}).get("tst") == T0, 10, "the first location")
+        self.sim.send({"type": "device_update", "device_token": DEV,
+                       "position": {"Speed": 3.0, "Timestamp": T0 + 5}})
+        msg = wait_for(lambda: (lambda m: m if m and m.get("tst") == T0 + 5 else None)(
+            self.sub.json(loc)), 10, "the location after the speed-only update")
+        self.assertEqual((msg["_type"], msg["lat"], msg["lon"], msg["acc"]),
+                         ("location", 52.1, 4.0, 7))
+        self.assertIsInstance(msg["acc"], int)  # the Recorder and HA expect an integer
+        self.assertGreaterEqual(msg["acc"], 0)
+
 
 if __name__ == "__main__":
     unittest.main()
