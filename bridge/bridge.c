@@ -263,8 +263,7 @@ static void respond(struct t2m_bridge *b, const char *cmd, const struct t2m_requ
                     const char *data, const char *error)
 {
     char topic[T2M_TOPIC_MAX + 1], small[1024];
-    if (t2m_topic_join(topic, sizeof(topic), 4, b->cfg->mqtt.base_topic, "bridge", "response",
-                       cmd) < 0)
+    if (t2m_topic_join(topic, sizeof(topic), 3, b->cfg->mqtt.bridge_topic, "response", cmd) < 0)
         return;
     size_t need = (data ? strlen(data) : 0) + sizeof(r->transaction) + 512;
     char *buf = need <= sizeof(small) ? small : malloc(need);
@@ -523,8 +522,8 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     }
     b->ctx = ctx;
     b->cfg = cfg;
-    if (t2m_topic_join(b->state_topic, sizeof(b->state_topic), 3, cfg->mqtt.base_topic, "bridge",
-                       "state") < 0) {
+    if (t2m_topic_join(b->state_topic, sizeof(b->state_topic), 2, cfg->mqtt.bridge_topic, "state") <
+        0) {
         snprintf(err, errlen, "mqtt.base_topic too long");
         free(b);
         return NULL;
@@ -532,6 +531,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     b->disc = (struct t2m_discovery_ctx){
         .prefix = cfg->homeassistant.discovery_prefix,
         .base_topic = cfg->mqtt.base_topic,
+        .bridge_topic = cfg->mqtt.bridge_topic,
         .bridge_id = cfg->mqtt.client_id,
         .version = T2M_VERSION,
         .units = &cfg->units.resolved,
@@ -540,17 +540,17 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
     b->started_ms = wall_ms();
     b->config_json = t2m_config_json(cfg);
-    if (t2m_topic_join(b->info_topic, sizeof(b->info_topic), 3, cfg->mqtt.base_topic, "bridge",
-                       "info") < 0 ||
-        t2m_topic_join(b->request_filter, sizeof(b->request_filter), 4, cfg->mqtt.base_topic,
-                       "bridge", "request", "#") < 0) {
+    if (t2m_topic_join(b->info_topic, sizeof(b->info_topic), 2, cfg->mqtt.bridge_topic, "info") <
+            0 ||
+        t2m_topic_join(b->request_filter, sizeof(b->request_filter), 3, cfg->mqtt.bridge_topic,
+                       "request", "#") < 0) {
         snprintf(err, errlen, "mqtt.base_topic too long");
         goto fail;
     }
     /* Not retained, inside the bridge's own topics, unique per process. */
     char pid[24];
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-    if (t2m_topic_join(b->marker_topic, sizeof(b->marker_topic), 4, cfg->mqtt.base_topic, "bridge",
+    if (t2m_topic_join(b->marker_topic, sizeof(b->marker_topic), 3, cfg->mqtt.bridge_topic,
                        "readback", pid) < 0) {
         snprintf(err, errlen, "mqtt.base_topic too long");
         goto fail;

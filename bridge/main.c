@@ -275,6 +275,12 @@ int main(int argc, char **argv)
     }
     T2M_INFO("main", "telematics2mqtt %s starting: %zu instance(s), broker %s", T2M_VERSION,
              cfg->n_instances, cfg->mqtt.url);
+    if (cfg->shard.n)
+        T2M_INFO("main",
+                 "shard %u of %u: serving %zu of the %zu configured instances as client %s, own "
+                 "topics under %s",
+                 cfg->shard.k, cfg->shard.n, cfg->n_instances, cfg->shard.configured,
+                 cfg->mqtt.client_id, cfg->mqtt.bridge_topic);
     t2m_bridge_start(g_app.bridge);
 #ifdef T2M_HAVE_SYSTEMD
     sd_notify(0, "READY=1");

@@ -199,6 +199,7 @@ struct loader {
     char *incdir;
     struct loc locs[N_KEYS];
     struct inst_loc *ilocs;
+    struct loc shard_at; /* where shard was set, if it was */
     char *err;
     size_t errlen;
 };
@@ -1124,6 +1125,109 @@ static int parse_zones(struct loader *L, config_setting_t *list)
     return 0;
 }
 
+/* ---- SPEC section 9: shards ---- */
+
+static void free_strings(void *base, const struct key *table, size_t n);
+
+static bool all_digits(const char *s, size_t len)
+{
+    if (len == 0 || len > 4) return false;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return false;
+    return true;
+}
+
+int t2m_shard_parse(const char *text, unsigned *k, unsigned *n)
+{
+    if (!text) return -1;
+    const char *slash = strrchr(text, '/');
+    if (!slash || slash == text) return -1;
+    const char *ns = slash + 1;
+    if (!all_digits(ns, strlen(ns))) return -1;
+    unsigned nn = (unsigned)atoi(ns);
+    /* K: a number, or a name ending in -<ordinal> (a StatefulSet pod's name) */
+    const char *ks = text;
+    size_t kl = (size_t)(slash - text);
+    if (!all_digits(ks, kl)) {
+        const char *dash = NULL;
+        for (const char *c = text; c < slash; c++)
+            if (*c == '-') dash = c;
+        if (!dash || dash == text) return -1;
+        ks = dash + 1;
+        kl = (size_t)(slash - ks);
+        if (!all_digits(ks, kl)) return -1;
+    }
+    char kb[8];
+    memcpy(kb, ks, kl);
+    kb[kl] = '\0';
+    unsigned kk = (unsigned)atoi(kb);
+    if (nn < 1 || nn > 1024 || kk >= nn) return -1;
+    *k = kk;
+    *n = nn;
+    return 0;
+}
+
+unsigned t2m_shard_of(const char *instance_id, unsigned n)
+{
+    return n ? t2m_fnv1a(T2M_FNV_INIT, instance_id, strlen(instance_id)) % n : 0;
+}
+
+static int set_shard(struct loader *L, const char *text, const struct loc *at)
+{
+    unsigned k, n;
+    if (t2m_shard_parse(text, &k, &n) != 0)
+        return fail(L, at, "shard",
+                    "\"%s\" is not \"K/N\" (1 <= N <= 1024, 0 <= K < N; K may be a StatefulSet pod "
+                    "name ending in -K)",
+                    text);
+    L->cfg->shard.k = k;
+    L->cfg->shard.n = n;
+    L->shard_at = *at;
+    return 0;
+}
+
+static int parse_shard(struct loader *L, config_setting_t *s)
+{
+    struct loc at = loc_of(L, s);
+    if (config_setting_type(s) != CONFIG_TYPE_STRING)
+        return fail(L, &at, "shard", "must be a string such as \"0/3\"");
+    return set_shard(L, config_setting_get_string(s), &at);
+}
+
+/* Keeps the instances of this shard, derives the client id and the bridge's own topic. */
+static int apply_shard(struct loader *L)
+{
+    struct t2m_config *cfg = L->cfg;
+    cfg->shard.configured = cfg->n_instances;
+    char k[16];
+    snprintf(k, sizeof(k), "%u", cfg->shard.k);
+    char topic[T2M_TOPIC_MAX + 1];
+    int tl = cfg->shard.n
+                 ? t2m_topic_join(topic, sizeof(topic), 3, cfg->mqtt.base_topic, "bridge", k)
+                 : t2m_topic_join(topic, sizeof(topic), 2, cfg->mqtt.base_topic, "bridge");
+    if (tl < 0)
+        return fail(L, &L->locs[K_MQ_BASE], "mqtt.base_topic", "too long for the bridge's topics");
+    if (!(cfg->mqtt.bridge_topic = strdup(topic))) return oom(L);
+    if (!cfg->shard.n) return 0;
+    if (*cfg->mqtt.client_id) {
+        size_t l = strlen(cfg->mqtt.client_id) + strlen(k) + 2;
+        char *id = malloc(l);
+        if (!id) return oom(L);
+        snprintf(id, l, "%s-%s", cfg->mqtt.client_id, k);
+        free(cfg->mqtt.client_id);
+        cfg->mqtt.client_id = id;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < cfg->n_instances; i++) {
+        if (t2m_shard_of(cfg->instances[i].id, cfg->shard.n) == cfg->shard.k)
+            cfg->instances[kept++] = cfg->instances[i];
+        else
+            free_strings(&cfg->instances[i], ikeys, N_IKEYS);
+    }
+    cfg->n_instances = kept;
+    return 0;
+}
+
 static int parse_root(struct loader *L, config_setting_t *root)
 {
     for (int i = 0; i < config_setting_length(root); i++) {
@@ -1138,6 +1242,8 @@ static int parse_root(struct loader *L, config_setting_t *root)
             rc = parse_devices(L, s);
         else if (strcmp(name, "zones") == 0)
             rc = parse_zones(L, s);
+        else if (strcmp(name, "shard") == 0)
+            rc = parse_shard(L, s);
         if (rc == -2) {
             struct loc at = loc_of(L, s);
             return fail(L, &at, NULL, "unknown key %s", name);
@@ -1254,6 +1360,11 @@ static int apply_env(struct loader *L)
             memset(&L->locs[env_keys[i].clears], 0, sizeof(struct loc));
         }
     }
+    const char *shard = getenv_nonempty("T2M_SHARD");
+    if (shard) {
+        struct loc at = loc_env("T2M_SHARD");
+        if (set_shard(L, shard, &at)) return -1;
+    }
     return apply_env_instance(L);
 }
 
@@ -1349,7 +1460,7 @@ static int check_topic_room(struct loader *L)
     /* B/I/D/last_seen, B/bridge/response/device/rename */
     size_t base = strlen(cfg->mqtt.base_topic);
     if (base + 1 + 3 * longest_id + 1 + DEVICE_ROOM + sizeof("/last_seen") > T2M_TOPIC_MAX ||
-        base + sizeof("/bridge/response/device/rename") > T2M_TOPIC_MAX)
+        base + sizeof("/bridge/1023/response/device/rename") > T2M_TOPIC_MAX)
         return fail(L, &L->locs[K_MQ_BASE], "mqtt.base_topic",
                     "too long (%zu bytes): with the instance ids its topics would pass %d bytes",
                     base, T2M_TOPIC_MAX);
@@ -1406,6 +1517,7 @@ struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *e
     if (rc == 0) rc = check_instances(&L);
     if (rc == 0) rc = check_mqtt(&L);
     if (rc == 0) rc = check_topic_room(&L);
+    if (rc == 0) rc = apply_shard(&L);
     if (rc == 0) rc = resolve_units(&L);
     /* The error text is already formatted: the file names it points into may go now. */
     config_destroy(&L.lc);
@@ -1446,6 +1558,7 @@ void t2m_config_free(struct t2m_config *cfg)
     for (size_t i = 0; i < cfg->n_zones; i++)
         free_strings(&cfg->zones[i], zkeys, N_ZKEYS);
     free(cfg->zones);
+    free(cfg->mqtt.bridge_topic);
     /* resolved.tz is const for its readers; this struct owns it. */
     t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
     free(cfg->path);
@@ -1566,6 +1679,12 @@ void t2m_config_print(const struct t2m_config *cfg, FILE *out)
     fprintf(out, "# telematics2mqtt %s: effective configuration (%s%s), secrets redacted\n",
             T2M_VERSION, cfg->path ? "from " : "environment only", cfg->path ? cfg->path : "");
     print_group(out, cfg, "upstream");
+    if (cfg->shard.n)
+        fprintf(out,
+                "# shard %u of %u: %zu of the %zu configured instances; mqtt.client_id and the "
+                "bridge's topics carry \"%u\"\nshard = \"%u/%u\";\n",
+                cfg->shard.k, cfg->shard.n, cfg->n_instances, cfg->shard.configured, cfg->shard.k,
+                cfg->shard.k, cfg->shard.n);
     fputs("instances = (\n", out);
     for (size_t i = 0; i < cfg->n_instances; i++) {
         const struct t2m_instance_cfg *in = &cfg->instances[i];
@@ -1636,6 +1755,11 @@ char *t2m_config_json(const struct t2m_config *cfg)
     for (size_t i = 0; i < cfg->n_instances; i++)
         json_object_array_add(inst, json_object_new_string(cfg->instances[i].id));
     json_object_object_add(root, "instances", inst);
+    if (cfg->shard.n) {
+        char sh[32];
+        snprintf(sh, sizeof(sh), "%u/%u", cfg->shard.k, cfg->shard.n);
+        json_object_object_add(root, "shard", json_object_new_string(sh));
+    }
     json_object *zones = json_object_new_array();
     for (size_t i = 0; i < cfg->n_zones; i++)
         json_object_array_add(zones, json_object_new_string(cfg->zones[i].name));

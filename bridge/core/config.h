@@ -67,8 +67,16 @@ struct t2m_config {
         bool attribute_topics;
         int offline_queue;
         double min_interval;
-        bool requests; /* serve B/bridge/request/# (SPEC section 2.3) */
+        bool requests;      /* serve B/bridge/request/# (SPEC section 2.3) */
+        char *bridge_topic; /* derived: B/bridge, or B/bridge/K when sharded (SPEC section 9) */
     } mqtt;
+    /* SPEC section 9: this process serves the instances whose t2m_shard_of(id, n) is k; it adds
+     * "-K" to mqtt.client_id and K to its own topics. n == 0: not sharded. Instances of other
+     * shards are dropped from `instances` at load (n_instances may then be 0). */
+    struct {
+        unsigned k, n;
+        size_t configured; /* instances in the configuration, all shards */
+    } shard;
     struct {
         char *system, *speed, *distance, *timestamp, *timezone; /* as configured */
         int precision;
@@ -103,10 +111,17 @@ struct t2m_config {
  * created when the file has none), T2M_ACCESS_TOKEN / T2M_ACCESS_TOKEN_FILE (first instance;
  * each replaces the other's file value), T2M_MQTT_URL, T2M_MQTT_CLIENT, T2M_MQTT_USERNAME,
  * T2M_MQTT_PASSWORD / T2M_MQTT_PASSWORD_FILE, T2M_BASE_TOPIC, T2M_UNITS (units.system),
- * T2M_LOG_LEVEL, T2M_HTTP_LISTEN ("" turns it off). An empty T2M_INSTANCE_ID, T2M_ACCESS_TOKEN*
- * or T2M_MQTT_PASSWORD* counts as unset; a bad value gives "T2M_XXX: what is wrong".
- * Relative @include paths resolve against the config file's directory. */
+ * T2M_LOG_LEVEL, T2M_HTTP_LISTEN ("" turns it off), T2M_SHARD. An empty T2M_INSTANCE_ID,
+ * T2M_ACCESS_TOKEN* or T2M_MQTT_PASSWORD* counts as unset; a bad value gives "T2M_XXX: what is
+ * wrong". Relative @include paths resolve against the config file's directory. */
 struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen);
+
+/* SPEC section 9: "K/N" with 1 <= N <= 1024 and 0 <= K < N. K may also be a name that ends in
+ * "-<ordinal>", such as a StatefulSet pod's name ("telematics2mqtt-2/3" is shard 2 of 3), so
+ * that Kubernetes can pass "$(POD_NAME)/3". 0 and *k, *n set, or -1. */
+int t2m_shard_parse(const char *text, unsigned *k, unsigned *n);
+/* The shard (0..n-1) that serves an instance: FNV-1a (32 bit) of its id, modulo n. */
+unsigned t2m_shard_of(const char *instance_id, unsigned n);
 
 /* Frees everything, secrets wiped first. NULL is fine. */
 void t2m_config_free(struct t2m_config *cfg);

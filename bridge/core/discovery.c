@@ -71,10 +71,17 @@ static bool ctx_ok(const struct t2m_discovery_ctx *c)
            c->bridge_id[0] && c->units;
 }
 
+/* B/bridge/<leaf>, or B/bridge/K/<leaf> for a shard (SPEC section 9) */
+static int bridge_join(char *out, size_t n, const struct t2m_discovery_ctx *c, const char *leaf)
+{
+    return c->bridge_topic ? t2m_topic_join(out, n, 2, c->bridge_topic, leaf)
+                           : t2m_topic_join(out, n, 3, c->base_topic, "bridge", leaf);
+}
+
 static void sb_availability(struct t2m_out *b, const struct t2m_discovery_ctx *c)
 {
     char topic[DISC_TOPIC_MAX];
-    if (fmt(topic, sizeof topic, "%s/bridge/state", c->base_topic) < 0) {
+    if (bridge_join(topic, sizeof topic, c, "state") < 0) {
         b->full = true;
         return;
     }
@@ -469,7 +476,7 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
     char uid[DISC_ID_MAX + 32], eid[DISC_ID_MAX + 32], info[DISC_TOPIC_MAX];
     if (fmt(uid, sizeof uid, "%sbridge__devices", pre) < 0 ||
         fmt(eid, sizeof eid, "sensor.%s_devices", bslug) < 0 ||
-        t2m_topic_join(info, sizeof info, 3, c->base_topic, "bridge", "info") < 0)
+        bridge_join(info, sizeof info, c, "info") < 0)
         return -1;
     return emit_bridge_entity(
         c, "sensor", node, "devices", uid, eid, "Devices", info, "{{ value_json.devices }}",

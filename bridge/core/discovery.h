@@ -10,8 +10,10 @@
 struct t2m_discovery_ctx {
     const char *prefix;     /* homeassistant.discovery_prefix */
     const char *base_topic; /* mqtt.base_topic */
-    const char *bridge_id;  /* mqtt.client_id: the bridge device's identifier */
-    const char *version;    /* T2M_VERSION, for origin.sw_version */
+    /* mqtt.bridge_topic (B/bridge, B/bridge/K when sharded); NULL means B/bridge */
+    const char *bridge_topic;
+    const char *bridge_id; /* mqtt.client_id: the bridge device's identifier */
+    const char *version;   /* T2M_VERSION, for origin.sw_version */
     const struct t2m_units *units;
     const char *const *zones; /* configured zone names: a zone sensor when n_zones > 0 */
     size_t n_zones;

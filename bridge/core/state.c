@@ -1104,6 +1104,7 @@ struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *
     st->disc = (struct t2m_discovery_ctx){
         .prefix = cfg->homeassistant.discovery_prefix,
         .base_topic = cfg->mqtt.base_topic,
+        .bridge_topic = cfg->mqtt.bridge_topic,
         .bridge_id = cfg->mqtt.client_id,
         .version = version,
         .units = &cfg->units.resolved,

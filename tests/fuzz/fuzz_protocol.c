@@ -178,8 +178,13 @@ static void check_discovery(const struct t2m_update *u, const char *inst, size_t
     /* the track token doubles as a hostile alias and zone name (both are C strings) */
     const char *name = (u->has & T2M_HAS_TRACK) ? u->track_token : NULL;
     const char *zones[] = {name};
-    struct t2m_discovery_ctx ctx = {disc_prefix, "telematics",        "telematics2mqtt", "0.1.0",
-                                    units,       name ? zones : NULL, name ? 1 : 0};
+    struct t2m_discovery_ctx ctx = {.prefix = disc_prefix,
+                                    .base_topic = "telematics",
+                                    .bridge_id = "telematics2mqtt",
+                                    .version = "0.1.0",
+                                    .units = units,
+                                    .zones = name ? zones : NULL,
+                                    .n_zones = name ? 1 : 0};
     int emitted = 0;
     int r = t2m_discovery_device(&ctx, inst, ilen, u->device_token, u->device_token_len, name,
                                  check_discovery_emit, &emitted);

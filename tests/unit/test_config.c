@@ -24,20 +24,11 @@ static char tmpdir[] = "/tmp/t2m_test_config.XXXXXX";
 static char errbuf[1024];
 
 static const char *const env_vars[] = {
-    "T2M_UPSTREAM_URL",
-    "T2M_INSTANCE_ID",
-    "T2M_ACCESS_TOKEN",
-    "T2M_ACCESS_TOKEN_FILE",
-    "T2M_MQTT_URL",
-    "T2M_MQTT_CLIENT",
-    "T2M_MQTT_USERNAME",
-    "T2M_MQTT_PASSWORD",
-    "T2M_MQTT_PASSWORD_FILE",
-    "T2M_BASE_TOPIC",
-    "T2M_UNITS",
-    "T2M_LOG_LEVEL",
-    "T2M_HTTP_LISTEN",
-    NULL,
+    "T2M_UPSTREAM_URL",      "T2M_INSTANCE_ID",   "T2M_ACCESS_TOKEN",
+    "T2M_ACCESS_TOKEN_FILE", "T2M_MQTT_URL",      "T2M_MQTT_CLIENT",
+    "T2M_MQTT_USERNAME",     "T2M_MQTT_PASSWORD", "T2M_MQTT_PASSWORD_FILE",
+    "T2M_BASE_TOPIC",        "T2M_UNITS",         "T2M_LOG_LEVEL",
+    "T2M_HTTP_LISTEN",       "T2M_SHARD",         NULL,
 };
 
 static void clear_env(void)
@@ -1097,6 +1088,89 @@ static void rm_tmpdir(void)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
 }
 
+static void test_shard(void)
+{
+    unsigned k = 99, n = 99;
+    CU_ASSERT_EQUAL(t2m_shard_parse("0/1", &k, &n), 0);
+    CU_ASSERT(k == 0 && n == 1);
+    CU_ASSERT_EQUAL(t2m_shard_parse("2/3", &k, &n), 0);
+    CU_ASSERT(k == 2 && n == 3);
+    /* a StatefulSet pod's name: the ordinal after the last dash */
+    CU_ASSERT_EQUAL(t2m_shard_parse("telematics2mqtt-1/3", &k, &n), 0);
+    CU_ASSERT(k == 1 && n == 3);
+    CU_ASSERT_EQUAL(t2m_shard_parse("my-bridge-10/12", &k, &n), 0);
+    CU_ASSERT(k == 10 && n == 12);
+    CU_ASSERT_EQUAL(t2m_shard_parse("1023/1024", &k, &n), 0);
+    static const char *const bad[] = {"",       "3",    "/3",    "3/3",    "4/3",     "0/0",
+                                      "0/1025", "a/3",  "pod/3", "pod-/3", "-1/3",    "1/-3",
+                                      "1/3/",   "1/3x", " 1/3",  "1/ 3",   "99999/3", NULL};
+    for (int i = 0; bad[i]; i++) {
+        if (t2m_shard_parse(bad[i], &k, &n) == 0) fprintf(stderr, "\n  accepted: \"%s\"\n", bad[i]);
+        CU_ASSERT_EQUAL(t2m_shard_parse(bad[i], &k, &n), -1);
+    }
+    /* FNV-1a 32 of the id, modulo N: "a" = 0xe40c292c */
+    CU_ASSERT_EQUAL(t2m_shard_of("a", 1000), 0xe40c292cu % 1000);
+    CU_ASSERT_EQUAL(t2m_shard_of("anything", 1), 0);
+
+    /* nine instances over three shards: each served by exactly one */
+    const char *conf =
+        "instances = ( { id = \"i0\"; access_token = \"t\"; },"
+        " { id = \"i1\"; access_token = \"t\"; }, { id = \"i2\"; access_token = \"t\"; },"
+        " { id = \"i3\"; access_token = \"t\"; }, { id = \"i4\"; access_token = \"t\"; },"
+        " { id = \"i5\"; access_token = \"t\"; }, { id = \"i6\"; access_token = \"t\"; },"
+        " { id = \"i7\"; access_token = \"t\"; }, { id = \"i8\"; access_token = \"t\"; } );\n"
+        "mqtt = { client_id = \"t2m\"; base_topic = \"fleet\"; };\n";
+    int served[9] = {0};
+    for (unsigned sh = 0; sh < 3; sh++) {
+        char text[2048], want[32];
+        snprintf(text, sizeof(text), "%sshard = \"%u/3\";\n", conf, sh);
+        clear_env();
+        struct t2m_config *c = load_text(text);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        CU_ASSERT(c->shard.k == sh && c->shard.n == 3 && c->shard.configured == 9);
+        snprintf(want, sizeof(want), "t2m-%u", sh);
+        T2M_ASSERT_STR(c->mqtt.client_id, want);
+        snprintf(want, sizeof(want), "fleet/bridge/%u", sh);
+        T2M_ASSERT_STR(c->mqtt.bridge_topic, want);
+        for (size_t i = 0; i < c->n_instances; i++) {
+            CU_ASSERT_EQUAL(t2m_shard_of(c->instances[i].id, 3), sh);
+            served[c->instances[i].id[1] - '0']++;
+        }
+        char *printed = print_to_string(c);
+        snprintf(want, sizeof(want), "shard = \"%u/3\";", sh);
+        CU_ASSERT_PTR_NOT_NULL(strstr(printed, want));
+        free(printed);
+        t2m_config_free(c);
+    }
+    for (int i = 0; i < 9; i++)
+        CU_ASSERT_EQUAL(served[i], 1);
+
+    /* T2M_SHARD wins over the file; a pod name works there too */
+    clear_env();
+    setenv("T2M_SHARD", "telematics2mqtt-1/3", 1);
+    struct t2m_config *c = load_text(conf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT(c->shard.k == 1 && c->shard.n == 3);
+    t2m_config_free(c);
+    clear_env();
+    /* not sharded: the plain topic and client id */
+    c = load_text(conf);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->shard.n, 0);
+    T2M_ASSERT_STR(c->mqtt.client_id, "t2m");
+    T2M_ASSERT_STR(c->mqtt.bridge_topic, "fleet/bridge");
+    t2m_config_free(c);
+
+    expect_err("instances = ( { id = \"i\"; access_token = \"t\"; } );\nshard = \"3/3\";\n",
+               ":2: shard: \"3/3\" is not \"K/N\" (1 <= N <= 1024, 0 <= K < N; K may be a "
+               "StatefulSet pod name ending in -K)");
+    expect_err("instances = ( { id = \"i\"; access_token = \"t\"; } );\nshard = 1;\n",
+               ":2: shard: must be a string such as \"0/3\"");
+    expect_env_err("T2M_SHARD", "x/2",
+                   "T2M_SHARD: \"x/2\" is not \"K/N\" (1 <= N <= 1024, 0 <= K < N; K may be "
+                   "a StatefulSet pod name ending in -K)");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 2;
@@ -1123,6 +1197,7 @@ int main(void)
         {"print round trip", test_print_round_trip},
         {"example file loads", test_example_loads},
         {"parse_url", test_parse_url},
+        {"shard (SPEC section 9)", test_shard},
         {NULL, NULL},
     };
     int rc = t2m_test_run("config", cases);

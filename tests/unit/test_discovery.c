@@ -180,8 +180,11 @@ static struct t2m_units metric = {T2M_SPEED_KMH, T2M_DIST_M, T2M_TS_ISO, 2, NULL
 
 static struct t2m_discovery_ctx ctx(const struct t2m_units *u)
 {
-    struct t2m_discovery_ctx c = {
-        "homeassistant", "telematics", "telematics2mqtt", "0.1.0", u, NULL, 0};
+    struct t2m_discovery_ctx c = {.prefix = "homeassistant",
+                                  .base_topic = "telematics",
+                                  .bridge_id = "telematics2mqtt",
+                                  .version = "0.1.0",
+                                  .units = u};
     return c;
 }
 
@@ -566,7 +569,8 @@ static void test_ours(void)
 static void test_custom_prefix_and_base(void)
 {
     static struct captured cap;
-    struct t2m_discovery_ctx c = {"ha/disc", "fleet/t2m", "br\"idge", NULL, &metric, NULL, 0};
+    struct t2m_discovery_ctx c = {
+        .prefix = "ha/disc", .base_topic = "fleet/t2m", .bridge_id = "br\"idge", .units = &metric};
     CU_ASSERT_EQUAL(device(&c, "i", "d", "n", &cap), 0);
     CU_ASSERT_EQUAL_FATAL(cap.count, NDEV);
     T2M_ASSERT_STR(cap.topic[0], "ha/disc/device_tracker/t2m_i/d/config");

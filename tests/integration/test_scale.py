@@ -1,0 +1,134 @@
+"""SPEC section 9, sharding: three processes with one configuration of nine instances (and
+T2M_SHARD = K/3 each) against mosquitto and telematics-sim, on loopback. Each instance is served
+by exactly one process, the processes' own topics and client ids are their shard's, requests are
+answered by the shard that owns the instance, and a killed process takes only its own devices'
+Home Assistant availability with it."""
+
+import json
+import os
+import signal
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+from harness import SLOW, Bridge, Broker, Sim, Subscriber, retained_snapshot, wait_for  # noqa: E402
+
+T0 = 1700000000
+DEV = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01"
+TOKEN = "scale-token-0123456789"
+INSTANCES = ["fleet-%d" % i for i in range(9)]
+N = 3
+
+
+def fnv1a32(s):
+    h = 2166136261
+    for c in s.encode():
+        h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def shard_of(instance):
+    return fnv1a32(instance) % N
+
+
+class TestSharding(unittest.TestCase):
+    def setUp(self):
+        self.tmpdir = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpdir.name
+        self.broker = Broker(self.tmp).start()
+        self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
+        self.sub = Subscriber(self.broker.port)
+        self.bridges = []
+
+    def tearDown(self):
+        harness.stop_and_check(self, self.bridges,
+                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup),
+                               secrets=(TOKEN,))
+
+    def conf(self):
+        inst = ",\n".join('  { id = "%s"; access_token = "%s"; }' % (i, TOKEN) for i in INSTANCES)
+        return """
+upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
+instances = (
+%s
+);
+mqtt = { url = "%s"; client_id = "t2m"; };
+http = { listen = ""; };
+""" % (self.sim.url, inst, self.broker.url)
+
+    def test_nine_instances_three_processes(self):
+        # every shard gets some instances with these ids (the test needs all three to matter)
+        self.assertEqual({shard_of(i) for i in INSTANCES}, set(range(N)))
+        conf = self.conf()
+        for k in range(N):
+            # shard 1 by its StatefulSet pod name, as Kubernetes passes "$(POD_NAME)/3"
+            shard = "telematics2mqtt-1/3" if k == 1 else "%d/%d" % (k, N)
+            self.bridges.append(Bridge(self.tmp, conf, env={"T2M_SHARD": shard}).start())
+        wait_for(lambda: self.sim.stats()["authenticated_active"] >= len(INSTANCES), 30,
+                 "nine authenticated connections")
+        self.assertEqual(self.sim.stats()["authenticated_active"], len(INSTANCES))
+        for k in range(N):
+            wait_for(lambda: self.sub.get("telematics/bridge/%d/state" % k) == "online", 15,
+                     "shard %d online" % k)
+        self.assertIsNone(self.sub.get("telematics/bridge/state"))  # no unsharded topic
+
+        self.sim.send({"type": "device_update", "device_token": DEV, "track_token": "T1",
+                       "position": {"Latitude": 52.0, "Longitude": 4.0, "Speed": 10.0,
+                                    "Accuracy": 5.0, "Timestamp": T0, "Heading": 90.0}})
+        for i in INSTANCES:
+            wait_for(lambda: self.sub.get("telematics/%s/%s/position" % (i, DEV)), 15,
+                     "the position of %s" % i)
+
+        # Each process reports exactly the devices of its own instances.
+        owners = {}
+        for k in range(N):
+            req = "telematics/bridge/%d/request/devices" % k
+            self.sub.client.publish(req, json.dumps({"transaction": "t%d" % k}), qos=1)
+            resp = wait_for(lambda: self.sub.json("telematics/bridge/%d/response/devices" % k),
+                            15, "shard %d's devices" % k)
+            self.assertEqual((resp["status"], resp["transaction"]), ("ok", "t%d" % k))
+            for d in resp["data"]:
+                self.assertNotIn(d["instance_id"], owners, "an instance served twice")
+                owners[d["instance_id"]] = k
+            info = wait_for(lambda: self.sub.json("telematics/bridge/%d/info" % k), 10,
+                            "shard %d's info" % k)
+            self.assertEqual(info["config"]["shard"], "%d/%d" % (k, N))
+            self.assertEqual(sorted(x["id"] for x in info["instances"]),
+                             sorted(i for i in INSTANCES if shard_of(i) == k))
+        self.assertEqual(owners, {i: shard_of(i) for i in INSTANCES})
+
+        # A request for an instance another shard owns: refused, not served twice.
+        other = next(i for i in INSTANCES if shard_of(i) != 0)
+        self.sub.client.publish("telematics/bridge/0/request/device/remove",
+                                json.dumps({"instance": other, "device": DEV,
+                                            "transaction": "x"}), qos=1)
+        resp = wait_for(lambda: self.sub.json("telematics/bridge/0/response/device/remove"), 15,
+                        "the refusal")
+        self.assertEqual(resp["status"], "error")
+        self.assertIn("telematics/%s/%s/position" % (other, DEV),
+                      retained_snapshot(self.broker.port, "telematics/#"))
+
+        # Home Assistant: a device's availability is its own process's will; the bridge device
+        # of each process is its own (client id t2m-K).
+        snap = retained_snapshot(self.broker.port)
+        for i in INSTANCES:
+            cfg = json.loads(snap["homeassistant/device_tracker/t2m_%s/%s/config" % (i, DEV)])
+            topics = [a["topic"] for a in cfg["availability"]]
+            self.assertIn("telematics/bridge/%d/state" % shard_of(i), topics)
+            self.assertTrue(cfg["unique_id"].startswith("t2m_t2m-%d__" % shard_of(i)))
+
+        # SIGKILL one process: its will marks its shard offline, the others stay online.
+        victim = shard_of(INSTANCES[0])
+        self.bridges[victim].proc.send_signal(signal.SIGKILL)
+        self.bridges[victim].proc.wait(10 * SLOW)
+        wait_for(lambda: self.sub.get("telematics/bridge/%d/state" % victim) == "offline",
+                 30, "the killed shard's will")
+        for k in range(N):
+            if k != victim:
+                self.assertEqual(self.sub.get("telematics/bridge/%d/state" % k), "online")
+
+
+if __name__ == "__main__":
+    unittest.main()
