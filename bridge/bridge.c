@@ -486,7 +486,9 @@ static size_t render_healthz(void *user, char *buf, size_t n, int *status)
         states[i] = t2m_upstream_state_name(b->inst[i].state);
     }
     *status = reason ? 503 : 200;
-    return t2m_payload_healthz(buf, n, reason, t2m_mqtt_connected(b->mqtt),
+    char node[300];
+    t2m_mqtt_node(b->mqtt, node, sizeof(node));
+    return t2m_payload_healthz(buf, n, reason, t2m_mqtt_connected(b->mqtt), node,
                                t2m_state_count(b->state), ids, states, b->n_inst);
 }
 
@@ -498,6 +500,8 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
         mi[i].id = b->cfg->instances[i].id;
         mi[i].state = (int)b->inst[i].state;
     }
+    char node[300];
+    t2m_mqtt_node(b->mqtt, node, sizeof(node));
     struct t2m_metrics_snapshot s = {
         .stats = &b->stats,
         .mqtt_connected = t2m_mqtt_connected(b->mqtt),
@@ -505,6 +509,7 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
         .devices = t2m_state_count(b->state),
         .instances = mi,
         .n_instances = b->n_inst,
+        .broker_node = node,
     };
     *status = 200;
     return t2m_metrics_render(buf, n, &s);

@@ -349,9 +349,42 @@ static int check_ws_url(const char *v, char *msg, size_t n)
     return check_url(v, msg, n, true);
 }
 
+/* SPEC section 9: one URL, or the nodes of one clustered broker separated by commas (a list in
+ * the file is stored so); all plain or all TLS. */
+#define MAX_MQTT_NODES 16
 static int check_mqtt_url(const char *v, char *msg, size_t n)
 {
-    return check_url(v, msg, n, false);
+    int tls = -1, count = 0;
+    for (const char *p = v;; p++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char one[1280];
+        if (len >= sizeof(one)) {
+            snprintf(msg, n, "a broker URL longer than %zu bytes", sizeof(one) - 1);
+            return -1;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (check_url(one, msg, n, false)) return -1;
+        char scheme[16];
+        const char *colon = strchr(one, ':');
+        size_t sl = colon ? (size_t)(colon - one) : 0;
+        if (sl >= sizeof(scheme)) sl = 0;
+        memcpy(scheme, one, sl);
+        scheme[sl] = '\0';
+        int t = t2m_url_tls(scheme) ? 1 : 0;
+        if (tls >= 0 && t != tls) {
+            snprintf(msg, n, "the nodes of one broker must all use TLS or none");
+            return -1;
+        }
+        tls = t;
+        if (++count > MAX_MQTT_NODES) {
+            snprintf(msg, n, "more than %d broker nodes", MAX_MQTT_NODES);
+            return -1;
+        }
+        if (!end) return 0;
+        p = end;
+    }
 }
 
 /* The names t2m_mqtt_backend_known accepts: linking t2m_mqtt here would pull Paho and
@@ -915,6 +948,40 @@ static const struct key *find_key(const struct key *table, size_t n, const char 
 
 /* ---- the file ---- */
 
+/* mqtt.url as a list of nodes: stored as one comma-separated string. */
+static int apply_url_list(struct loader *L, const struct key *k, config_setting_t *s,
+                          struct loc *slot, const char *what)
+{
+    struct loc at = loc_of(L, s);
+    int cnt = config_setting_length(s);
+    if (cnt == 0) return fail(L, &at, what, "an empty list of broker nodes");
+    size_t total = 1;
+    for (int i = 0; i < cnt; i++) {
+        const char *e = config_setting_get_string_elem(s, i);
+        if (!e) return fail(L, &at, what, "a list of URL strings expected");
+        total += strlen(e) + 1;
+    }
+    char *joined = malloc(total);
+    if (!joined) return oom(L);
+    size_t o = 0;
+    for (int i = 0; i < cnt; i++) {
+        const char *e = config_setting_get_string_elem(s, i);
+        size_t el = strlen(e);
+        if (memchr(e, ',', el)) {
+            free(joined);
+            return fail(L, &at, what, "a node URL cannot contain a comma");
+        }
+        if (i) joined[o++] = ',';
+        memcpy(joined + o, e, el);
+        o += el;
+    }
+    joined[o] = '\0';
+    int rc = store_string(L, L->cfg, k, joined, &at, what);
+    free(joined);
+    if (rc == 0) *slot = at;
+    return rc;
+}
+
 static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
 {
     struct loc at = loc_of(L, g);
@@ -929,6 +996,11 @@ static int parse_group(struct loader *L, config_setting_t *g, const char *gname)
         if (!k) return fail(L, &sat, NULL, "unknown key %s.%s", gname, config_setting_name(s));
         char what[128];
         key_path(what, sizeof(what), gname, -1, k->name);
+        int t = config_setting_type(s);
+        if (idx == K_MQ_URL && (t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY)) {
+            if (apply_url_list(L, k, s, &L->locs[idx], what)) return -1;
+            continue;
+        }
         if (apply_setting(L, L->cfg, k, s, &L->locs[idx], what)) return -1;
     }
     return 0;

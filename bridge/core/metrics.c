@@ -87,6 +87,14 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
     family(&o, "t2m_mqtt_connected", "gauge", "1 while the MQTT broker connection is up, else 0.");
     putf(&o, "t2m_mqtt_connected %d\n", s->mqtt_connected ? 1 : 0);
 
+    if (s->broker_node && *s->broker_node) {
+        family(&o, "t2m_mqtt_broker_node", "gauge",
+               "1 for the MQTT broker node in use (mqtt.url may list a cluster's nodes).");
+        T2M_OUT_LIT(&o, "t2m_mqtt_broker_node{node=\"");
+        label_value(&o, s->broker_node);
+        T2M_OUT_LIT(&o, "\"} 1\n");
+    }
+
     family(&o, "t2m_upstream_state", "gauge",
            "Upstream connection state per instance: 0 connecting, 1 authenticating, "
            "2 subscribed, 3 reconnecting, 4 auth_failed.");

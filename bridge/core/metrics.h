@@ -19,12 +19,14 @@ struct t2m_metrics_snapshot {
     size_t devices;
     const struct t2m_metrics_instance *instances;
     size_t n_instances;
+    const char *broker_node; /* "host:port" of the MQTT node in use (SPEC 9); NULL: left out */
 };
 
 /* Renders t2m_updates_received_total, t2m_messages_published_total,
  * t2m_updates_dropped_total{reason} (every reason, zeros too), t2m_upstream_reconnects_total,
  * t2m_mqtt_connected, t2m_upstream_state{instance} (the state number, with HELP naming them),
- * t2m_offline_queue_depth, t2m_devices, t2m_fields_rejected_total; HELP and TYPE for each; label
+ * t2m_offline_queue_depth, t2m_devices, t2m_fields_rejected_total, t2m_mqtt_broker_node{node}
+ * (1 for the node in use, when given); HELP and TYPE for each; label
  * values escaped. Returns length or 0 if n is too small. */
 size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot *s);
 

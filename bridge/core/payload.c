@@ -245,14 +245,18 @@ size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t starte
 }
 
 size_t t2m_payload_healthz(char *buf, size_t n, const char *reason, bool mqtt_connected,
-                           size_t devices, const char *const *ids, const char *const *states,
-                           size_t n_inst)
+                           const char *broker, size_t devices, const char *const *ids,
+                           const char *const *states, size_t n_inst)
 {
     struct t2m_out o = {buf, n, 0, !buf || n == 0};
     if (o.full) return 0;
     t2m_out_str(&o, reason ? "{\"status\":\"error\",\"reason\":" : "{\"status\":\"ok\"");
     if (reason) t2m_out_json(&o, reason, strlen(reason));
     t2m_out_str(&o, mqtt_connected ? ",\"mqtt\":\"connected\"" : ",\"mqtt\":\"disconnected\"");
+    if (broker && *broker) {
+        T2M_OUT_LIT(&o, ",\"broker\":");
+        t2m_out_json(&o, broker, strlen(broker));
+    }
     char num[48];
     snprintf(num, sizeof(num), ",\"devices\":%zu,\"instances\":{", devices);
     t2m_out_str(&o, num);

@@ -75,10 +75,11 @@ size_t t2m_payload_info(char *buf, size_t n, const char *version, int64_t starte
                         size_t devices, const char *config_json, const struct t2m_units *units);
 
 /* GET /healthz (SPEC section 7): {"status":"ok"|"error",["reason":R,]"mqtt":"connected"|
- * "disconnected","devices":N,"instances":{ID:STATE,...}} and a newline. reason NULL = healthy.
- * 0 when it does not fit. */
+ * "disconnected",["broker":NODE,]"devices":N,"instances":{ID:STATE,...}} and a newline. reason
+ * NULL = healthy; broker (the node in use, "host:port") NULL or "" = left out. 0 when it does
+ * not fit. */
 size_t t2m_payload_healthz(char *buf, size_t n, const char *reason, bool mqtt_connected,
-                           size_t devices, const char *const *ids, const char *const *states,
-                           size_t n_inst);
+                           const char *broker, size_t devices, const char *const *ids,
+                           const char *const *states, size_t n_inst);
 
 #endif

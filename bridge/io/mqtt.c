@@ -108,8 +108,28 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
         snprintf(err, errlen, "mqtt: unknown client backend (use \"mosquitto\" or \"paho\")");
         return NULL;
     }
-    struct t2m_mqtt_url url;
-    if (t2m_mqtt_url_parse(opt->url, &url, err, errlen)) return NULL;
+    struct t2m_mqtt_url nodes[T2M_MQTT_MAX_NODES];
+    int n_nodes = 0;
+    for (const char *p = opt->url ? opt->url : "";; n_nodes++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char one[600];
+        if (n_nodes == T2M_MQTT_MAX_NODES || len >= sizeof(one)) {
+            snprintf(err, errlen, "mqtt.url: at most %d nodes of at most %zu bytes",
+                     T2M_MQTT_MAX_NODES, sizeof(one) - 1);
+            return NULL;
+        }
+        memcpy(one, p, len);
+        one[len] = '\0';
+        if (t2m_mqtt_url_parse(one, &nodes[n_nodes], err, errlen)) return NULL;
+        if (nodes[n_nodes].tls != nodes[0].tls) {
+            snprintf(err, errlen, "mqtt.url: the nodes must all use TLS or none");
+            return NULL;
+        }
+        if (!end) break;
+        p = end + 1;
+    }
+    n_nodes++;
     if (opt->protocol != 4 && opt->protocol != 5) {
         snprintf(err, errlen, "mqtt.protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5)");
         return NULL;
@@ -137,7 +157,9 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
     m->ctx = ctx;
     m->cb = *cb;
     m->user = user;
-    m->url = url;
+    memcpy(m->nodes, nodes, sizeof(nodes[0]) * (size_t)n_nodes);
+    m->n_nodes = n_nodes;
+    m->url = nodes[0];
     bool oom = false;
     m->client_id = dup_opt(opt->client_id, &oom);
     m->username = dup_opt(opt->username, &oom);
@@ -315,6 +337,10 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
 {
     switch (ev->type) {
     case T2M_MQTT_EV_CONNECTED:
+        if (ev->id > 0 && ev->id <= m->n_nodes && ev->id - 1 != m->node) {
+            m->node = ev->id - 1; /* the backend picked another node of the cluster */
+            m->url = m->nodes[m->node];
+        }
         if (!m->connected) {
             m->limits = ev->has_limits ? ev->limits : no_limits;
             if (ev->has_limits)
@@ -407,4 +433,24 @@ int t2m_mqtt_backoff_ms(int attempt)
         t2m_backoff_delay(attempt < 0 ? 0u : (unsigned)attempt, T2M_MQTT_BACKOFF_MIN_MS / 1000.0,
                           T2M_MQTT_BACKOFF_MAX_MS / 1000.0, rnd);
     return (int)(s * 1000.0);
+}
+
+void t2m_mqtt_next_node(struct t2m_mqtt *m)
+{
+    if (m->n_nodes < 2) return;
+    m->node = (m->node + 1) % m->n_nodes;
+    m->url = m->nodes[m->node];
+    T2M_INFO("mqtt", "failing over to broker node %d of %d: %s:%d", m->node + 1, m->n_nodes,
+             m->url.host, m->url.port);
+}
+
+int t2m_mqtt_node(const struct t2m_mqtt *m, char *buf, size_t n)
+{
+    if (!m) return 0;
+    if (buf && n) {
+        int w = strchr(m->url.host, ':') ? snprintf(buf, n, "[%s]:%d", m->url.host, m->url.port)
+                                         : snprintf(buf, n, "%s:%d", m->url.host, m->url.port);
+        if (w < 0 || (size_t)w >= n) buf[0] = '\0';
+    }
+    return m->n_nodes;
 }

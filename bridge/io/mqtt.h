@@ -87,6 +87,9 @@ void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password);
 void t2m_mqtt_reconnect(struct t2m_mqtt *m, const char *why);
 /* The limits of the current connection (all "none" while disconnected). */
 const struct t2m_mqtt_limits *t2m_mqtt_limits(const struct t2m_mqtt *m);
+/* SPEC section 9: the broker node in use (or tried next) as "host:port" into buf; the number of
+ * configured nodes is returned (mqtt.url may list a cluster's nodes, comma-separated). */
+int t2m_mqtt_node(const struct t2m_mqtt *m, char *buf, size_t n);
 /* The size of the PUBLISH packet t2m_mqtt_publish would send (fixed header included). */
 size_t t2m_mqtt_publish_size(int protocol, size_t topic_len, size_t payload_len, int qos);
 /* Clean disconnect (no will), stops reconnecting. */

@@ -19,6 +19,8 @@ struct t2m_mqtt_url {
     bool tls;
 };
 
+#define T2M_MQTT_MAX_NODES 16
+
 /* Parses tcp:// mqtt:// (plain, default port 1883), ssl:// mqtts:// (TLS, 8883), a bare host
  * (plain), IPv6 in brackets. Returns 0, or -1 with a message in err that never repeats the URL
  * (it could carry credentials). */
@@ -77,7 +79,9 @@ struct t2m_mqtt {
     struct lws_context *ctx;
     struct t2m_mqtt_callbacks cb;
     void *user;
-    struct t2m_mqtt_url url;
+    struct t2m_mqtt_url url; /* the node in use: nodes[node] */
+    struct t2m_mqtt_url nodes[T2M_MQTT_MAX_NODES];
+    int n_nodes, node;
     char *client_id, *username, *password, *ca_file, *cert_file, *key_file;
     char *will_topic, *will_payload;
     bool tls_verify;
@@ -95,6 +99,9 @@ struct t2m_mqtt {
     bool stopping; /* t2m_mqtt_disconnect / free: never reconnect */
     struct t2m_mqtt_evq q;
 };
+
+/* Fail-over (SPEC section 9): the next node of mqtt.url's list becomes m->url (no-op for one). */
+void t2m_mqtt_next_node(struct t2m_mqtt *m);
 
 extern const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops;
 extern const struct t2m_mqtt_ops t2m_mqtt_paho_ops;

@@ -229,6 +229,8 @@ static void teardown(struct mosq_client *c, struct lws *self)
         struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_LOST, .topic = strdup(why)};
         t2m_mqtt_evq_push(&c->base.q, &ev);
     }
+    /* A clustered broker (SPEC section 9): the next attempt goes to the next node. */
+    if (!c->base.stopping) t2m_mqtt_next_node(&c->base);
     c->was_up = false;
     c->connacked = false;
     c->reason[0] = '\0';

@@ -25,7 +25,9 @@
 #define MAX_OUTSTANDING 60000
 #define DISCONNECT_TIMEOUT_MS 2000
 
-enum { BE_CONNECT_FAILED = 1, BE_DISCONNECT_DONE };
+/* BE_LOST_NODES: a connection to one of several nodes was lost (Paho's automatic reconnect is
+ * off then: it would not say which node it reached, and /healthz names it). */
+enum { BE_CONNECT_FAILED = 1, BE_DISCONNECT_DONE, BE_LOST_NODES };
 
 struct paho_client;
 
@@ -41,10 +43,14 @@ struct paho_client {
     struct lws_vhost *vh;
     char vhname[48]; /* lws keeps a pointer to the vhost name */
     char uri[300];
+    /* every node of mqtt.url (SPEC section 9): Paho tries them in order at each (re)connect */
+    char node_uri[T2M_MQTT_MAX_NODES][300];
+    char *node_uris[T2M_MQTT_MAX_NODES];
     lws_sorted_usec_list_t sul_retry;
     int attempt;
     bool connecting, reconnect_pending;
-    bool have_limits; /* limits below came with an MQTT 5 CONNACK (under done_lock) */
+    bool have_limits;   /* limits below came with an MQTT 5 CONNACK (under done_lock) */
+    int connected_node; /* index into node_uri of the node Paho connected to (under done_lock) */
     struct t2m_mqtt_limits limits;
     char reconnect_why[128];    /* for the `disconnected` of a reconnect we asked for */
     atomic_bool ever_connected; /* written by Paho's threads */
@@ -72,19 +78,41 @@ static void post_simple(struct paho_client *c, int type, int id, const char *rea
     post(c, &ev);
 }
 
+/* Which of mqtt.url's nodes Paho connected to (its serverURI), from a Paho thread: node_uri is
+ * written once before Paho starts. */
+static void note_node(struct paho_client *c, const char *uri)
+{
+    for (int i = 0; uri && i < c->base.n_nodes; i++) {
+        if (strcmp(uri, c->node_uri[i]) == 0) {
+            pthread_mutex_lock(&c->done_lock);
+            c->connected_node = i;
+            pthread_mutex_unlock(&c->done_lock);
+            return;
+        }
+    }
+}
+
+static void on_connect_success(void *context, MQTTAsync_successData *resp)
+{
+    note_node(context, resp ? resp->alt.connect.serverURI : NULL);
+}
+
 static void on_connected(void *context, char *cause)
 {
     struct paho_client *c = context;
     atomic_store(&c->ever_connected, true);
-    T2M_INFO("mqtt", "connected to %s:%d (paho, MQTT %s)", c->base.url.host, c->base.url.port,
-             c->base.protocol == 5 ? "5" : "3.1.1");
     struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED};
     pthread_mutex_lock(&c->done_lock);
     if (c->have_limits) {
         ev.has_limits = true;
         ev.limits = c->limits;
     }
+    int node = c->connected_node;
     pthread_mutex_unlock(&c->done_lock);
+    ev.id = node + 1; /* the loop thread makes it m->url */
+    /* nodes[] is written once before Paho starts: safe to read here */
+    T2M_INFO("mqtt", "connected to %s:%d (paho, MQTT %s)", c->base.nodes[node].host,
+             c->base.nodes[node].port, c->base.protocol == 5 ? "5" : "3.1.1");
     post(c, &ev);
 }
 
@@ -92,6 +120,7 @@ static void on_connected(void *context, char *cause)
 static void on_connect_success5(void *context, MQTTAsync_successData5 *resp)
 {
     struct paho_client *c = context;
+    note_node(c, resp ? resp->alt.connect.serverURI : NULL);
     struct t2m_mqtt_limits l = {0, 0, 2, true, 0};
     MQTTProperties *p = resp ? &resp->properties : NULL;
     if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE))
@@ -114,8 +143,13 @@ static void on_connection_lost(void *context, char *cause)
 {
     struct paho_client *c = context;
     /* Paho's cause is usually NULL and never more specific than this. */
-    T2M_WARN("mqtt", "connection to %s:%d lost; reconnecting", c->base.url.host, c->base.url.port);
+    pthread_mutex_lock(&c->done_lock);
+    int node = c->connected_node;
+    pthread_mutex_unlock(&c->done_lock);
+    T2M_WARN("mqtt", "connection to %s:%d lost; reconnecting", c->base.nodes[node].host,
+             c->base.nodes[node].port);
     post_simple(c, T2M_MQTT_EV_LOST, 0, "connection lost");
+    if (c->base.n_nodes > 1) post_simple(c, T2M_MQTT_EV_BACKEND, BE_LOST_NODES, NULL);
 }
 
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
@@ -167,13 +201,13 @@ static void connect_failed(struct paho_client *c, int code, const char *msg)
         snprintf(why, sizeof(why), "%s", MQTTAsync_strerror(code));
     /* Paho checks the host name itself after the handshake and reports no OpenSSL error for a
      * mismatch: with no error seen, that (or the server closing the handshake) is the cause. */
-    if (c->base.url.tls && c->base.tls_verify && code < 0 &&
+    if (c->base.nodes[0].tls && c->base.tls_verify && code < 0 &&
         !atomic_exchange(&c->ssl_error_seen, false)) {
         size_t n = strlen(why);
         snprintf(why + n, sizeof(why) - n,
                  " (TLS: no OpenSSL error: the server certificate does not match host %.64s, or "
                  "the server ended the handshake)",
-                 c->base.url.host);
+                 c->base.n_nodes > 1 ? "(one of the broker nodes)" : c->base.nodes[0].host);
     }
     struct t2m_mqtt_ev ev = {
         .type = T2M_MQTT_EV_BACKEND, .id = BE_CONNECT_FAILED, .topic = strdup(why), .reason = code};
@@ -258,7 +292,7 @@ static int on_ssl_error(const char *str, size_t len, void *u)
     while (n > 0 && (str[n - 1] == '\n' || str[n - 1] == '\r'))
         n--;
     atomic_store(&c->ssl_error_seen, true);
-    T2M_WARN("mqtt", "TLS with %s:%d: %.*s", c->base.url.host, c->base.url.port, n, str);
+    T2M_WARN("mqtt", "TLS with %s:%d: %.*s", c->base.nodes[0].host, c->base.nodes[0].port, n, str);
     return 1;
 }
 
@@ -277,6 +311,12 @@ static void do_connect(struct paho_client *c)
     MQTTAsync_SSLOptions so = MQTTAsync_SSLOptions_initializer;
 
     co.keepAliveInterval = m->keepalive;
+    if (m->n_nodes > 1) {
+        /* one node per attempt, rotated by the loop thread: Paho 1.3.12 names the first of a
+         * list as the node it reached even when it reached another */
+        co.serverURIs = &c->node_uris[m->node];
+        co.serverURIcount = 1;
+    }
     if (v5)
         co.cleanstart = 1;
     else
@@ -286,7 +326,7 @@ static void do_connect(struct paho_client *c)
      * stalled connection (issue 10) would never leave. */
     co.maxInflight = MAX_OUTSTANDING;
     co.connectTimeout = 10;
-    co.automaticReconnect = 1;
+    co.automaticReconnect = m->n_nodes > 1 ? 0 : 1;
     co.minRetryInterval = T2M_MQTT_BACKOFF_MIN_MS / 1000;
     co.maxRetryInterval = T2M_MQTT_BACKOFF_MAX_MS / 1000;
     co.MQTTVersion = v5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
@@ -316,6 +356,7 @@ static void do_connect(struct paho_client *c)
         co.onSuccess5 = on_connect_success5;
     } else {
         co.onFailure = on_connect_failure;
+        co.onSuccess = on_connect_success;
     }
     co.context = c;
 
@@ -355,7 +396,16 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
         int delay = t2m_mqtt_backoff_ms(c->attempt++);
         T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
                  m->url.port, why, delay / 1000.0);
+        t2m_mqtt_next_node(m);
         lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, (lws_usec_t)delay * LWS_US_PER_MS);
+    } else if (ev->id == BE_LOST_NODES) {
+        if (c->base.stopping) return;
+        c->connecting = false; /* the connection it stood for is gone */
+        atomic_store(&c->ever_connected, false);
+        t2m_mqtt_next_node(m);
+        c->attempt = 0;
+        lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb,
+                         (lws_usec_t)t2m_mqtt_backoff_ms(c->attempt++) * LWS_US_PER_MS);
     } else if (ev->id == BE_DISCONNECT_DONE) {
         struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST};
         if (c->reconnect_pending && !c->base.stopping) {
@@ -421,12 +471,18 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
         return -1;
     }
 
-    if (m->url.host[0] && strchr(m->url.host, ':'))
-        snprintf(c->uri, sizeof(c->uri), "%s://[%s]:%d", m->url.tls ? "ssl" : "tcp", m->url.host,
-                 m->url.port);
-    else
-        snprintf(c->uri, sizeof(c->uri), "%s://%s:%d", m->url.tls ? "ssl" : "tcp", m->url.host,
-                 m->url.port);
+    for (int i = 0; i < m->n_nodes; i++) {
+        const struct t2m_mqtt_url *u = &m->nodes[i];
+        /* host <= 255 bytes: always fits 300 */
+        if (u->host[0] && strchr(u->host, ':'))
+            snprintf(c->node_uri[i], sizeof(c->node_uri[i]), "%s://[%s]:%d", u->tls ? "ssl" : "tcp",
+                     u->host, u->port);
+        else
+            snprintf(c->node_uri[i], sizeof(c->node_uri[i]), "%s://%s:%d", u->tls ? "ssl" : "tcp",
+                     u->host, u->port);
+        c->node_uris[i] = c->node_uri[i];
+    }
+    memcpy(c->uri, c->node_uri[0], sizeof(c->uri));
     char gen_id[64];
     const char *cid = m->client_id;
     if (!cid) {

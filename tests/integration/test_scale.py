@@ -1,4 +1,5 @@
-"""SPEC section 9, sharding: three processes with one configuration of nine instances (and
+"""SPEC section 9. Fail-over: mqtt.url lists two brokers; the first is killed under the bridge,
+which carries on on the second with every device's latest state. Sharding: three processes with one configuration of nine instances (and
 T2M_SHARD = K/3 each) against mosquitto and telematics-sim, on loopback. Each instance is served
 by exactly one process, the processes' own topics and client ids are their shard's, requests are
 answered by the shard that owns the instance, and a killed process takes only its own devices'
@@ -13,7 +14,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from harness import SLOW, Bridge, Broker, Sim, Subscriber, retained_snapshot, wait_for  # noqa: E402
+from harness import (SLOW, Bridge, Broker, Sim, Subscriber, free_port, http_get,  # noqa: E402
+                     retained_snapshot, wait_for)
 
 T0 = 1700000000
 DEV = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01"
@@ -128,6 +130,73 @@ http = { listen = ""; };
         for k in range(N):
             if k != victim:
                 self.assertEqual(self.sub.get("telematics/bridge/%d/state" % k), "online")
+
+
+class Failover(unittest.TestCase):
+    client = "mosquitto"
+
+    def setUp(self):
+        self.tmpdir = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpdir.name
+        self.node1 = Broker(self.tmp).start()
+        self.node2 = Broker(self.tmp).start()
+        self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
+        self.sub1 = Subscriber(self.node1.port)
+        self.sub2 = Subscriber(self.node2.port)
+        self.http_port = free_port()
+        self.bridge = None
+
+    def tearDown(self):
+        harness.stop_and_check(self, [self.bridge],
+                               (self.sub1.close, self.sub2.close, self.sim.stop, self.node1.stop,
+                                self.node2.stop, self.tmpdir.cleanup), secrets=(TOKEN,))
+
+    def healthz(self):
+        return json.loads(http_get(self.http_port, "/healthz")[1] or "{}")
+
+    def test_fails_over_with_every_latest_state(self):
+        conf = """
+upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
+instances = ( { id = "inst1"; access_token = "%s"; } );
+mqtt = { client = "%s"; url = [ "%s", "%s" ]; keepalive = 5; };
+homeassistant = { enabled = false; };
+http = { listen = "127.0.0.1:%d"; };
+""" % (self.sim.url, TOKEN, self.client, self.node1.url, self.node2.url, self.http_port)
+        self.bridge = Bridge(self.tmp, conf).start()
+        devs = ["%08d-0376-4ff7-9c9b-4d5b0a6d8d01" % i for i in range(3)]
+
+        def send(dev, ts):
+            self.sim.send({"type": "device_update", "device_token": dev,
+                           "position": {"Latitude": 52.0, "Longitude": 4.0, "Timestamp": ts}})
+
+        def pos(sub, dev):
+            return sub.json("telematics/inst1/%s/position" % dev) or {}
+        wait_for(lambda: self.sim.stats()["authenticated_active"] >= 1, 15, "authenticated")
+        for d in devs:
+            send(d, T0)
+        for d in devs:
+            wait_for(lambda: pos(self.sub1, d).get("timestamp"), 15, "node 1 gets " + d)
+        self.assertEqual(self.healthz().get("broker"), "127.0.0.1:%d" % self.node1.port)
+        self.assertEqual([t for t in self.sub2.topics() if "/position" in t], [])
+
+        self.node1.stop(kill=True)
+        send(devs[0], T0 + 60)  # while the bridge fails over
+        for d in devs:  # node 2 gets every device's latest state: re-sent after the fail-over
+            wait_for(lambda: pos(self.sub2, d).get("timestamp"), 30 * SLOW, "node 2 gets " + d)
+        wait_for(lambda: pos(self.sub2, devs[0]).get("timestamp") == "2023-11-14T22:14:20Z",
+                 30 * SLOW, "the update sent during the fail-over")
+        self.assertEqual(self.healthz().get("broker"), "127.0.0.1:%d" % self.node2.port)
+        self.assertIn('t2m_mqtt_broker_node{node="127.0.0.1:%d"} 1' % self.node2.port,
+                      http_get(self.http_port, "/metrics")[1])
+        snap = retained_snapshot(self.node2.port, "telematics/#")
+        for d in devs:
+            self.assertIn("telematics/inst1/%s/position" % d, snap)
+        self.assertEqual(snap.get("telematics/bridge/state"), "online")
+        self.assertIn("failing over to broker node 2 of 2", self.bridge.output())
+
+
+class FailoverPaho(Failover):
+    client = "paho"
 
 
 if __name__ == "__main__":

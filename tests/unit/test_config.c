@@ -1171,6 +1171,40 @@ static void test_shard(void)
                    "a StatefulSet pod name ending in -K)");
 }
 
+static void test_mqtt_url_list(void)
+{
+    clear_env();
+    const char *inst = "instances = ( { id = \"i\"; access_token = \"t\"; } );\n";
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "%smqtt = { url = [ \"tcp://n1:1883\", \"mqtt://n2\", \"tcp://n3:1884\" ]; };\n",
+             inst);
+    struct t2m_config *c = load_text(text);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->mqtt.url, "tcp://n1:1883,mqtt://n2,tcp://n3:1884");
+    /* printed as the comma form, which loads back the same */
+    char *printed = print_to_string(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(printed, "url = \"tcp://n1:1883,mqtt://n2,tcp://n3:1884\";"));
+    free(printed);
+    t2m_config_free(c);
+    setenv("T2M_MQTT_URL", "ssl://a:8883,mqtts://b", 1);
+    c = load_text(inst);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->mqtt.url, "ssl://a:8883,mqtts://b");
+    t2m_config_free(c);
+    clear_env();
+    snprintf(text, sizeof(text), "%smqtt = { url = [ \"tcp://a\", \"ssl://b\" ]; };\n", inst);
+    expect_err(text, ":2: mqtt.url: the nodes of one broker must all use TLS or none");
+    snprintf(text, sizeof(text), "%smqtt = { url = [ ]; };\n", inst);
+    expect_err(text, ":2: mqtt.url: an empty list of broker nodes");
+    snprintf(text, sizeof(text), "%smqtt = { url = [ \"tcp://a\", 5 ]; };\n", inst);
+    CU_ASSERT_PTR_NULL(load_text(text));
+    snprintf(text, sizeof(text), "%smqtt = { url = \"tcp://a,,tcp://b\"; };\n", inst);
+    CU_ASSERT_PTR_NULL(load_text(text));
+    snprintf(text, sizeof(text), "%smqtt = { url = [ \"tcp://a,tcp://b\" ]; };\n", inst);
+    expect_err(text, ":2: mqtt.url: a node URL cannot contain a comma");
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 2;
@@ -1198,6 +1232,7 @@ int main(void)
         {"example file loads", test_example_loads},
         {"parse_url", test_parse_url},
         {"shard (SPEC section 9)", test_shard},
+        {"mqtt.url as a list of nodes (SPEC section 9)", test_mqtt_url_list},
         {NULL, NULL},
     };
     int rc = t2m_test_run("config", cases);

@@ -16,6 +16,7 @@ static size_t render_default(const struct t2m_stats *st)
         .devices = 3,
         .instances = inst,
         .n_instances = 2,
+        .broker_node = "[::1]:1883",
     };
     return t2m_metrics_render(out, sizeof(out), &s);
 }
@@ -31,7 +32,8 @@ static void test_families(void)
         "t2m_updates_received_total", "t2m_messages_published_total", "t2m_updates_dropped_total",
         "t2m_upstream_reconnects_total", "t2m_fields_rejected_total"};
     static const char *const gauges[] = {"t2m_mqtt_connected", "t2m_upstream_state",
-                                         "t2m_offline_queue_depth", "t2m_devices"};
+                                         "t2m_offline_queue_depth", "t2m_devices",
+                                         "t2m_mqtt_broker_node"};
     char line[128];
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
         snprintf(line, sizeof(line), "# TYPE %s counter\n", counters[i]);
@@ -46,6 +48,7 @@ static void test_families(void)
         CU_ASSERT_PTR_NOT_NULL(strstr(out, line));
     }
     CU_ASSERT_EQUAL(out[len - 1], '\n');
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_mqtt_broker_node{node=\"[::1]:1883\"} 1\n"));
 }
 
 /* Every drop reason is present, zeros included, each once. */
@@ -139,7 +142,8 @@ static void test_too_small(void)
                                      .offline_queue_depth = 17,
                                      .devices = 3,
                                      .instances = inst,
-                                     .n_instances = 2};
+                                     .n_instances = 2,
+                                     .broker_node = "[::1]:1883"};
     char *b = malloc(len + 1);
     CU_ASSERT_EQUAL(t2m_metrics_render(b, len + 1, &s), len);
     T2M_ASSERT_STR(b, copy);

@@ -235,26 +235,29 @@ static void test_status(void)
 static void test_healthz(void)
 {
     const char *ids[] = {"a", "b\"q"}, *states[] = {"subscribed", "auth_failed"};
-    size_t l = t2m_payload_healthz(out, sizeof(out), NULL, true, 3, ids, states, 1);
+    size_t l = t2m_payload_healthz(out, sizeof(out), NULL, true, NULL, 3, ids, states, 1);
     T2M_ASSERT_STR(out, "{\"status\":\"ok\",\"mqtt\":\"connected\",\"devices\":3,"
                         "\"instances\":{\"a\":\"subscribed\"}}\n");
     CU_ASSERT_EQUAL(l, strlen(out));
-    l = t2m_payload_healthz(out, sizeof(out), "instance auth_failed", false, 0, ids, states, 2);
+    l = t2m_payload_healthz(out, sizeof(out), "instance auth_failed", false, "", 0, ids, states, 2);
     T2M_ASSERT_STR(out, "{\"status\":\"error\",\"reason\":\"instance auth_failed\","
                         "\"mqtt\":\"disconnected\",\"devices\":0,\"instances\":{\"a\":"
                         "\"subscribed\",\"b\\\"q\":\"auth_failed\"}}\n");
-    t2m_payload_healthz(out, sizeof(out), NULL, true, 0, ids, states, 0);
-    T2M_ASSERT_STR(out, "{\"status\":\"ok\",\"mqtt\":\"connected\",\"devices\":0,"
-                        "\"instances\":{}}\n");
+    t2m_payload_healthz(out, sizeof(out), NULL, true, "10.0.0.2:1883", 0, ids, states, 0);
+    T2M_ASSERT_STR(out, "{\"status\":\"ok\",\"mqtt\":\"connected\",\"broker\":\"10.0.0.2:1883\","
+                        "\"devices\":0,\"instances\":{}}\n");
     /* Every size short of the whole document renders nothing rather than a truncated one. */
-    size_t whole = t2m_payload_healthz(out, sizeof(out), "r", true, 7, ids, states, 2);
+    size_t whole =
+        t2m_payload_healthz(out, sizeof(out), "r", true, "[::1]:1883", 7, ids, states, 2);
     for (size_t n = 0; n <= whole; n++) {
         char small[256];
-        CU_ASSERT_EQUAL(t2m_payload_healthz(small, n, "r", true, 7, ids, states, 2), 0);
+        CU_ASSERT_EQUAL(t2m_payload_healthz(small, n, "r", true, "[::1]:1883", 7, ids, states, 2),
+                        0);
         if (n) CU_ASSERT_EQUAL(small[0], '\0');
     }
     char fit[256];
-    CU_ASSERT_EQUAL(t2m_payload_healthz(fit, whole + 1, "r", true, 7, ids, states, 2), whole);
+    CU_ASSERT_EQUAL(t2m_payload_healthz(fit, whole + 1, "r", true, "[::1]:1883", 7, ids, states, 2),
+                    whole);
 }
 
 int main(void)
