@@ -1216,7 +1216,7 @@ int t2m_shard_parse(const char *text, unsigned *k, unsigned *n)
     if (!slash || slash == text) return -1;
     const char *ns = slash + 1;
     if (!all_digits(ns, strlen(ns))) return -1;
-    unsigned nn = (unsigned)atoi(ns);
+    unsigned nn = (unsigned)strtoul(ns, NULL, 10); /* 1..4 digits, checked above */
     /* K: a number, or a name ending in -<ordinal> (a StatefulSet pod's name) */
     const char *ks = text;
     size_t kl = (size_t)(slash - text);
@@ -1232,7 +1232,7 @@ int t2m_shard_parse(const char *text, unsigned *k, unsigned *n)
     char kb[8];
     memcpy(kb, ks, kl);
     kb[kl] = '\0';
-    unsigned kk = (unsigned)atoi(kb);
+    unsigned kk = (unsigned)strtoul(kb, NULL, 10);
     if (nn < 1 || nn > 1024 || kk >= nn) return -1;
     *k = kk;
     *n = nn;
