@@ -357,6 +357,62 @@ class Systemd(unittest.TestCase):
             self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
 
+class KubernetesSharded(unittest.TestCase):
+    """deploy/kubernetes/sharded/: a StatefulSet whose pods each serve their shard (SPEC 9)."""
+
+    def setUp(self):
+        d = os.path.join(K8S, "sharded")
+        self.kust = load_yaml(os.path.join(d, "kustomization.yaml"))
+        self.docs = {}
+        for res in self.kust["resources"]:
+            path = os.path.normpath(os.path.join(d, res))
+            self.assertTrue(os.path.isfile(path), res)
+            for doc in load_yaml_docs(path):
+                self.docs[(doc["kind"], doc["metadata"]["name"])] = doc
+        self.sts = self.docs[("StatefulSet", "telematics2mqtt")]
+        self.c = self.sts["spec"]["template"]["spec"]["containers"][0]
+
+    def test_shard_count_matches_replicas(self):
+        env = {e["name"]: e for e in self.c["env"]}
+        self.assertEqual(env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"], "metadata.name")
+        # Kubernetes expands $(POD_NAME) only when it is defined earlier in the list
+        names = [e["name"] for e in self.c["env"]]
+        self.assertLess(names.index("POD_NAME"), names.index("T2M_SHARD"))
+        m = re.fullmatch(r"\$\(POD_NAME\)/(\d+)", env["T2M_SHARD"]["value"])
+        self.assertTrue(m, env["T2M_SHARD"]["value"])
+        self.assertEqual(int(m.group(1)), self.sts["spec"]["replicas"])
+        self.assertGreater(self.sts["spec"]["replicas"], 1)
+
+    def test_probes_pdb_and_shared_config(self):
+        for probe in ("livenessProbe", "readinessProbe"):
+            self.assertEqual(self.c[probe]["httpGet"]["path"], "/healthz")
+        pdb = self.docs[("PodDisruptionBudget", "telematics2mqtt")]
+        self.assertEqual(pdb["spec"]["maxUnavailable"], 1)
+        labels = self.sts["spec"]["template"]["metadata"]["labels"]
+        for k, v in pdb["spec"]["selector"]["matchLabels"].items():
+            self.assertEqual(labels.get(k), v)
+        vols = {v["name"]: v for v in self.sts["spec"]["template"]["spec"]["volumes"]}
+        self.assertIn(("ConfigMap", vols["config"]["configMap"]["name"]), self.docs)
+        self.assertIn(("Secret", vols["token"]["secret"]["secretName"]), self.docs)
+
+    def test_pod_names_are_shards_the_bridge_accepts(self):
+        """The pod names a StatefulSet gives (name-0 .. name-N-1) pass --check-config as
+        T2M_SHARD, each with its own client id."""
+        n = self.sts["spec"]["replicas"]
+        with tempfile.TemporaryDirectory() as tmp:
+            conf = os.path.join(tmp, "t.conf")
+            with open(conf, "w") as f:
+                f.write('instances = ( { id = "a"; access_token = "t"; } );\n')
+            for k in range(n):
+                env = {"PATH": os.environ.get("PATH", ""),
+                       "T2M_SHARD": "%s-%d/%d" % (self.sts["metadata"]["name"], k, n)}
+                r = subprocess.run([BIN, "--check-config", "-c", conf], capture_output=True,
+                                   text=True, env=env)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn('shard = "%d/%d";' % (k, n), r.stdout)
+                self.assertIn('client_id = "telematics2mqtt-%d";' % k, r.stdout)
+
+
 class Scripts(unittest.TestCase):
     def test_shellcheck(self):
         sc = shutil.which("shellcheck")
