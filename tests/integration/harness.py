@@ -9,8 +9,10 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import unittest
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -74,6 +76,26 @@ def stop_and_check(testcase, bridges, others, secrets=(), tail=5000):
             testcase.assertNotIn(secret, out, "a secret reached the log")
     for rc in rcs:
         testcase.assertIn(rc, (None, 0), "the bridge exited with %s on SIGTERM" % rc)
+
+
+class BridgeCase(unittest.TestCase):
+    """One mosquitto, one simulator (--rate 0, accepting `token`), a subscriber to everything and
+    the bridges a test starts (append them to self.bridges); stop_and_check at the end, with the
+    token as a secret that no log may contain."""
+    token = "bridge-case-token-0123456789"
+
+    def setUp(self):
+        self.tmpdir = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpdir.name
+        self.broker = Broker(self.tmp).start()
+        self.sim = Sim(self.tmp, "--rate", "0", "--token", self.token).start()
+        self.sub = Subscriber(self.broker.port)
+        self.bridges = []
+
+    def tearDown(self):
+        stop_and_check(self, self.bridges,
+                       (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup),
+                       secrets=(self.token,))
 
 
 def http_get(port, path):

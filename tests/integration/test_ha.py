@@ -6,13 +6,11 @@ telematics-sim + the bridge on loopback."""
 import json
 import os
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
-from harness import (Bridge, Broker, Sim, Subscriber, retained_snapshot,  # noqa: E402
-                     wait_for)
+from harness import Bridge, retained_snapshot, wait_for  # noqa: E402
 
 TOKEN = "ha-test-token-123456"
 DEV = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01"
@@ -41,19 +39,8 @@ def owntracks_transition_consumer(msg):
     return msg["desc"].lstrip("-"), msg["event"], gps, msg.get("acc"), msg.get("t"), msg["tid"]
 
 
-class Base(unittest.TestCase):
-    def setUp(self):
-        self.tmpdir = tempfile.TemporaryDirectory()
-        self.tmp = self.tmpdir.name
-        self.broker = Broker(self.tmp).start()
-        self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
-        self.sub = Subscriber(self.broker.port)
-        self.bridges = []
-
-    def tearDown(self):
-        harness.stop_and_check(self, self.bridges,
-                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup),
-                               secrets=(TOKEN,))
+class Base(harness.BridgeCase):
+    token = TOKEN
 
     def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt", instance="inst1"):
         conf = """

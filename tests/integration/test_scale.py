@@ -35,19 +35,8 @@ def shard_of(instance):
     return fnv1a32(instance) % N
 
 
-class TestSharding(unittest.TestCase):
-    def setUp(self):
-        self.tmpdir = tempfile.TemporaryDirectory()
-        self.tmp = self.tmpdir.name
-        self.broker = Broker(self.tmp).start()
-        self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
-        self.sub = Subscriber(self.broker.port)
-        self.bridges = []
-
-    def tearDown(self):
-        harness.stop_and_check(self, self.bridges,
-                               (self.sub.close, self.sim.stop, self.broker.stop, self.tmpdir.cleanup),
-                               secrets=(TOKEN,))
+class TestSharding(harness.BridgeCase):
+    token = TOKEN
 
     def conf(self):
         inst = ",\n".join('  { id = "%s"; access_token = "%s"; }' % (i, TOKEN) for i in INSTANCES)
