@@ -367,7 +367,9 @@ static void on_request(struct t2m_bridge *b, const char *cmd, const void *payloa
 static void on_mqtt_connected(void *user)
 {
     struct t2m_bridge *b = user;
-    T2M_INFO("mqtt", "connected to %s", b->cfg->mqtt.url);
+    char node[300];
+    t2m_mqtt_node(b->mqtt, node, sizeof(node));
+    T2M_INFO("mqtt", "connected to broker node %s", node);
     b->stall_kicked = false;
     /* Back during the shutdown flush: the broker (perhaps another node, or one that lost its
      * retained messages) still gets every device's latest state, then the bridge goes. */

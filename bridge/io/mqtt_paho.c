@@ -42,8 +42,7 @@ struct paho_client {
     MQTTAsync cli;
     struct lws_vhost *vh;
     char vhname[48]; /* lws keeps a pointer to the vhost name */
-    char uri[300];
-    /* every node of mqtt.url (SPEC section 9): Paho tries them in order at each (re)connect */
+    /* every node of mqtt.url (SPEC section 9); each attempt hands Paho one of them (m->node) */
     char node_uri[T2M_MQTT_MAX_NODES][300];
     char *node_uris[T2M_MQTT_MAX_NODES];
     lws_sorted_usec_list_t sul_retry;
@@ -482,7 +481,6 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
                      u->host, u->port);
         c->node_uris[i] = c->node_uri[i];
     }
-    memcpy(c->uri, c->node_uri[0], sizeof(c->uri));
     char gen_id[64];
     const char *cid = m->client_id;
     if (!cid) {
@@ -502,8 +500,8 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
     cro.MQTTVersion = m->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
     cro.sendWhileDisconnected = 0;
     cro.maxBufferedMessages = MAX_OUTSTANDING;
-    int rc =
-        MQTTAsync_createWithOptions(&c->cli, c->uri, cid, MQTTCLIENT_PERSISTENCE_NONE, NULL, &cro);
+    int rc = MQTTAsync_createWithOptions(&c->cli, c->node_uri[0], cid, MQTTCLIENT_PERSISTENCE_NONE,
+                                         NULL, &cro);
     if (rc != MQTTASYNC_SUCCESS) {
         c->cli = NULL;
         snprintf(err, errlen, "mqtt: cannot create the Paho client: %s", MQTTAsync_strerror(rc));
