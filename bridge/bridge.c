@@ -198,6 +198,15 @@ static void on_update(void *user, unsigned idx, const struct t2m_update *u)
 
 /* ---- MQTT events ---- */
 
+/* Every subscription of the bridge is at QoS 0. Its session is clean, so nothing is queued for
+ * it between connections and QoS 1 would buy nothing; and QoS 0 keeps the broker's side of a
+ * subscription transient: RabbitMQ 3.10 backs a QoS 1 subscription with a durable queue on the
+ * node the client is connected to, and while that node is down no other node of the cluster
+ * lets the same client id subscribe ("home node ... of durable queue ... is down"): the
+ * fail-over of SPEC section 9 would end in a reconnect loop (tests/integration/test_scale.py,
+ * RabbitMQCluster). */
+enum { SUB_QOS = 0 };
+
 /* SPEC section 2.1: the broker is the bridge's memory. Its own retained positions and trips are
  * read back on every connect; a marker published after the SUBSCRIBE comes back once the broker
  * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
@@ -206,10 +215,10 @@ static void readback_start(struct t2m_bridge *b)
     char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
     t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
     b->readback = pos[0] && trip[0] && conf[0] &&
-                  t2m_mqtt_subscribe(b->mqtt, pos, 1) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, trip, 1) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, conf, 1) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, b->marker_topic, 1) == T2M_MQTT_OK;
+                  t2m_mqtt_subscribe(b->mqtt, pos, SUB_QOS) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, trip, SUB_QOS) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, conf, SUB_QOS) == T2M_MQTT_OK &&
+                  t2m_mqtt_subscribe(b->mqtt, b->marker_topic, SUB_QOS) == T2M_MQTT_OK;
     if (!b->readback) {
         T2M_WARN("bridge", "cannot read the retained state back from the broker");
         return;
@@ -376,9 +385,10 @@ static void on_mqtt_connected(void *user)
     t2m_publisher_publish_urgent(b->pub, b->state_topic, b->stopping ? "offline" : "online",
                                  b->stopping ? 7 : 6, 1, true);
     if (b->cfg->homeassistant.enabled && !b->stopping)
-        t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, 1);
+        t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, SUB_QOS);
     if (!b->stopping) readback_start(b);
-    if (b->cfg->mqtt.requests && !b->stopping) t2m_mqtt_subscribe(b->mqtt, b->request_filter, 1);
+    if (b->cfg->mqtt.requests && !b->stopping)
+        t2m_mqtt_subscribe(b->mqtt, b->request_filter, SUB_QOS);
     for (size_t i = 0; i < b->n_inst; i++)
         publish_status(b, i);
     /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently

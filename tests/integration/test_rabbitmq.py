@@ -29,6 +29,7 @@ from harness import (SLOW, Bridge, Sim, Subscriber, bridge_conf, free_port,  # n
 from test_ops import http_get, parse_metrics  # noqa: E402
 
 RABBITMQ_SERVER = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+RABBITMQCTL = "/usr/lib/rabbitmq/bin/rabbitmqctl"
 EPMD = shutil.which("epmd") or "/usr/bin/epmd"
 SAMPLE_POS = {"Latitude": 40.7128, "Longitude": -74.0060, "Speed": 7.85, "Accuracy": 5.0,
               "Timestamp": 1640995200, "Heading": 180.0}
@@ -38,14 +39,19 @@ class RabbitMQ:
     """A private RabbitMQ node with the MQTT plugin: every port on 127.0.0.1 and free, every file
     in tmp, its own epmd (a child of ours, so nothing outlives the test)."""
 
-    def __init__(self, tmp):
-        for tool in (RABBITMQ_SERVER, EPMD):
+    def __init__(self, tmp, name="rabbitmq", epmd_port=None, home=None):
+        """A cluster's nodes share one epmd (epmd_port: the first node's, which runs it) and one
+        Erlang cookie (home: the directory its .erlang.cookie is in)."""
+        for tool in (RABBITMQ_SERVER, RABBITMQCTL, EPMD):
             if not os.access(tool, os.X_OK):
                 raise AssertionError("%s not found: apt-get install rabbitmq-server "
                                      "(scripts/deps.sh lists it)" % tool)
-        self.dir = os.path.join(tmp, "rabbitmq")
+        self.dir = os.path.join(tmp, name)
         os.makedirs(self.dir)
-        self.port, self.amqp_port, self.dist_port, self.epmd_port = (free_port() for _ in range(4))
+        self.port, self.amqp_port, self.dist_port = (free_port() for _ in range(3))
+        self.own_epmd = epmd_port is None
+        self.epmd_port = epmd_port or free_port()
+        self.nodename = "t2m-%s-%d@localhost" % (name, self.port)
         self.log = os.path.join(self.dir, "node.log")
         conf = os.path.join(self.dir, "rabbitmq.conf")
         with open(conf, "w") as f:
@@ -58,8 +64,8 @@ class RabbitMQ:
             f.write("[rabbitmq_mqtt].\n")
         self.env = dict(os.environ)
         self.env.update({
-            "HOME": self.dir,  # the Erlang cookie goes here, not into root's home
-            "RABBITMQ_NODENAME": "t2m-test-%d@localhost" % self.port,
+            "HOME": home or self.dir,  # the Erlang cookie goes here, not into root's home
+            "RABBITMQ_NODENAME": self.nodename,
             "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
             "RABBITMQ_NODE_PORT": str(self.amqp_port),
             "RABBITMQ_DIST_PORT": str(self.dist_port),
@@ -80,20 +86,44 @@ class RabbitMQ:
         self.epmd = self.proc = None
 
     def start(self):
+        self.launch()
+        return self.ready()
+
+    def launch(self):
+        """Starts the node without waiting for it: a cluster's nodes boot side by side."""
         out = open(self.log, "a")
-        # epmd in the foreground: started by the node it would daemonize and linger
-        self.epmd = subprocess.Popen([EPMD, "-port", str(self.epmd_port)], stdout=out,
-                                     stderr=out, stdin=subprocess.DEVNULL, env=self.env)
-        wait_for(lambda: self._accepts(self.epmd_port, self.epmd), 10, "epmd")
+        if self.own_epmd:
+            # epmd in the foreground: started by the node it would daemonize and linger
+            self.epmd = subprocess.Popen([EPMD, "-port", str(self.epmd_port)], stdout=out,
+                                         stderr=out, stdin=subprocess.DEVNULL, env=self.env)
+            wait_for(lambda: self._accepts(self.epmd_port, self.epmd), 10, "epmd")
         # its own session: stop() signals the whole process group (sh, beam, erl_child_setup)
         self.proc = subprocess.Popen([RABBITMQ_SERVER], stdout=out, stderr=out,
                                      stdin=subprocess.DEVNULL, env=self.env, cwd=self.dir,
                                      start_new_session=True)
         out.close()
+        return self
+
+    def ready(self):
         # RabbitMQ takes 10-20 s to boot here
         wait_for(lambda: self._accepts(self.port, self.proc), 90, "RabbitMQ's MQTT listener")
         wait_for(self._connack, 30, "RabbitMQ to accept an MQTT session")
         return self
+
+    def ctl(self, *args):
+        """rabbitmqctl against this node; its output, or AssertionError with it."""
+        r = subprocess.run([RABBITMQCTL, "-n", self.nodename] + list(args), env=self.env,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise AssertionError("rabbitmqctl %s: exit %d\n%s%s" % (" ".join(args), r.returncode,
+                                                                   r.stdout, r.stderr))
+        return r.stdout
+
+    def kill(self):
+        """SIGKILL to the node (beam and its children): a crash, not a shutdown."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.proc = None
 
     def _accepts(self, port, proc):
         if proc.poll() is not None:
@@ -115,8 +145,11 @@ class RabbitMQ:
             c.disconnect()
 
     def tail(self):
-        with open(self.log, errors="replace") as f:
-            return f.read()[-3000:]
+        try:
+            with open(self.log, errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError as e:
+            return "(no log: %s)\n" % e
 
     def stop(self):
         if self.proc:

@@ -1,5 +1,6 @@
 """SPEC section 9. Fail-over: mqtt.url lists two brokers; the first is killed under the bridge,
-which carries on on the second with every device's latest state. Sharding: three processes with one configuration of nine instances (and
+which carries on on the second with every device's latest state: two mosquittos (both backends),
+and a real two-node RabbitMQ cluster. Sharding: three processes with one configuration of nine instances (and
 T2M_SHARD = K/3 each) against mosquitto and telematics-sim, on loopback. Each instance is served
 by exactly one process, the processes' own topics and client ids are their shard's, requests are
 answered by the shard that owns the instance, and a killed process takes only its own devices'
@@ -12,10 +13,13 @@ import sys
 import tempfile
 import unittest
 
+import paho.mqtt.client as paho
+
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import (SLOW, Bridge, Broker, Sim, Subscriber, free_port, http_get,  # noqa: E402
                      retained_snapshot, wait_for)
+from test_rabbitmq import RabbitMQ, Recorder  # noqa: E402
 
 T0 = 1700000000
 DEV = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01"
@@ -186,6 +190,140 @@ http = { listen = "127.0.0.1:%d"; };
 
 class FailoverPaho(Failover):
     client = "paho"
+
+
+class RabbitMQCluster(unittest.TestCase):
+    """Two RabbitMQ 3.10 nodes on loopback joined into one cluster (rabbitmqctl join_cluster), the
+    MQTT plugin on both. Two bridges (the libmosquitto and the Paho backend, each with its own base
+    topic) stream through node 1, node 1 is killed (SIGKILL), both fail over to node 2. RabbitMQ
+    3.10 keeps retained messages per node (checked: node 2 holds none of node 1's), so it is the
+    bridges' re-send after the reconnect that makes node 2 complete: a late subscriber there gets
+    every device's latest position. One cluster, one kill: both backends side by side."""
+
+    CLIENTS = ("mosquitto", "paho")
+
+    def setUp(self):
+        self.tmpdir = tempfile.TemporaryDirectory()
+        self.tmp = self.tmpdir.name
+        home = os.path.join(self.tmp, "home")  # one Erlang cookie for both nodes
+        os.makedirs(home)
+        cookie = os.path.join(home, ".erlang.cookie")
+        with open(cookie, "w") as f:
+            f.write("T2M%08X" % fnv1a32(self.tmp))
+        os.chmod(cookie, 0o400)
+        self.node1 = RabbitMQ(self.tmp, "node1", home=home)
+        self.node2 = RabbitMQ(self.tmp, "node2", epmd_port=self.node1.epmd_port, home=home)
+        # stopped in reverse: node 1 last, it runs the cluster's epmd
+        self.closers = [self.tmpdir.cleanup, self.node1.stop, self.node2.stop]
+        self.bridges = []
+        try:
+            self.node1.launch()
+            self.node2.launch()  # both boot side by side
+            self.node1.ready()
+            self.node2.ready()
+            self.node2.ctl("stop_app")
+            self.node2.ctl("join_cluster", self.node1.nodename)
+            self.node2.ctl("start_app")
+            self.node2.ready()
+            status = json.loads(self.node2.ctl("cluster_status", "--formatter", "json"))
+            self.assertEqual(set(status["running_nodes"]),
+                             {self.node1.nodename, self.node2.nodename})
+            self.sim = Sim(self.tmp, "--rate", "0", "--token", TOKEN).start()
+            self.closers.append(self.sim.stop)
+        except BaseException:  # no tearDown after a failed setUp
+            for n in (self.node1, self.node2):
+                sys.stderr.write("---- %s log ----\n%s" % (n.nodename, n.tail()))
+            for close in reversed(self.closers):
+                close()
+            raise
+
+    def tearDown(self):
+        if harness.outcome_failed(self):
+            for n in (self.node1, self.node2):
+                sys.stderr.write("---- %s log ----\n%s" % (n.nodename, n.tail()))
+        harness.stop_and_check(self, self.bridges, reversed(self.closers), secrets=(TOKEN,))
+
+    def subscriber(self, node, topics, name):
+        sub = Recorder(node.port, topics, name)
+        self.closers.append(sub.close)
+        return sub
+
+    def test_fail_over_to_the_second_node(self):
+        devs = ["%08d-0376-4ff7-9c9b-4d5b0a6d8d01" % i for i in range(5)]
+        # each backend with its own base topic
+        topics = {c: ["cl_%s/inst1/%s/position" % (c, d) for d in devs] for c in self.CLIENTS}
+        every = [t for c in self.CLIENTS for t in topics[c]]
+        # a live subscriber on node 2 sees what the bridges publish through node 1: one cluster
+        live2 = self.subscriber(self.node2, ["cl_%s/#" % c for c in self.CLIENTS], "live2")
+        ports = {}
+        for c in self.CLIENTS:
+            ports[c] = free_port()
+            conf = """
+upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
+instances = ( { id = "inst1"; access_token = "%s"; } );
+mqtt = { client = "%s"; url = [ "tcp://127.0.0.1:%d", "tcp://127.0.0.1:%d" ]; keepalive = 5;
+         base_topic = "cl_%s"; client_id = "t2m-%s"; };
+homeassistant = { enabled = false; };
+http = { listen = "127.0.0.1:%d"; };
+""" % (self.sim.url, TOKEN, c, self.node1.port, self.node2.port, c, c, ports[c])
+            self.bridges.append(Bridge(self.tmp, conf).start())
+
+        def healthz(c):
+            return json.loads(http_get(ports[c], "/healthz")[1] or "{}")
+
+        def send(dev, ts):
+            self.sim.send({"type": "device_update", "device_token": dev,
+                           "position": {"Latitude": 52.0, "Longitude": 4.0, "Timestamp": ts}})
+
+        def latest(sub, topic):
+            got = sub.find(topic)
+            return json.loads(got[-1][1]) if got else {}
+        wait_for(lambda: self.sim.stats()["authenticated_active"] >= 2, 15, "authenticated")
+        for d in devs:
+            send(d, T0)
+        for t in every:
+            wait_for(lambda: latest(live2, t).get("timestamp"), 20, "node 2 relays " + t)
+        for c in self.CLIENTS:
+            self.assertEqual(healthz(c).get("broker"), "127.0.0.1:%d" % self.node1.port)
+
+        # RabbitMQ 3.10: retained messages stay on the node they were published to. Node 1 has
+        # them, node 2 none (a live marker published after the subscriptions bounds the wait).
+        marker = "cl_marker"
+        late1 = self.subscriber(self.node1, every, "late1")
+        late2 = self.subscriber(self.node2, every + [marker], "late2")
+        for t in every:
+            wait_for(lambda: late1.find(t), 10, "retained %s on node 1" % t)
+        pub = paho.Client(client_id="marker", protocol=paho.MQTTv311)
+        pub.connect("127.0.0.1", self.node2.port, 30)
+        pub.loop_start()
+        pub.publish(marker, "m", qos=1).wait_for_publish(10)
+        pub.loop_stop()
+        pub.disconnect()
+        wait_for(lambda: late2.find(marker), 10, "the marker on node 2")
+        self.assertEqual([m for m in late2.msgs if m[0] in every], [])
+
+        self.node1.kill()
+        send(devs[0], T0 + 60)  # while the bridges fail over
+        for c in self.CLIENTS:
+            wait_for(lambda: healthz(c).get("broker") == "127.0.0.1:%d" % self.node2.port,
+                     30 * SLOW, "the %s bridge on node 2" % c)
+            wait_for(lambda: latest(live2, topics[c][0]).get("timestamp") ==
+                     "2023-11-14T22:14:20Z", 30 * SLOW, "the update sent during the fail-over")
+        # every device's latest position is now retained on node 2: the bridges re-sent them all
+        after = self.subscriber(self.node2, every, "after")
+        for c in self.CLIENTS:
+            for t in topics[c]:
+                got = wait_for(lambda: after.find(t), 15, "retained %s on node 2" % t)
+                _, payload, qos, retained = got[0]
+                self.assertTrue(retained, t)
+                self.assertEqual(qos, 1, t)
+                want = "2023-11-14T22:14:20Z" if t == topics[c][0] else "2023-11-14T22:13:20Z"
+                self.assertEqual(json.loads(payload)["timestamp"], want, t)
+            self.assertIn('t2m_mqtt_broker_node{node="127.0.0.1:%d"} 1' % self.node2.port,
+                          http_get(ports[c], "/metrics")[1])
+        for b in self.bridges:
+            self.assertIn("failing over to broker node 2 of 2", b.output())
+            self.assertNotIn("home node", b.output())
 
 
 if __name__ == "__main__":
