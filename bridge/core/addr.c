@@ -117,3 +117,15 @@ int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t h
     path[0] = '/';
     return copy_n(path + 1, pl - 1, end, strlen(end));
 }
+
+int t2m_list_next(const char **p, char *buf, size_t size)
+{
+    if (!*p) return 0;
+    const char *end = strchr(*p, ',');
+    size_t len = end ? (size_t)(end - *p) : strlen(*p);
+    if (len >= size) return -1;
+    memcpy(buf, *p, len);
+    buf[len] = '\0';
+    *p = end ? end + 1 : NULL;
+    return 1;
+}

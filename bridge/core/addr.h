@@ -25,4 +25,10 @@ int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t h
 /* True for the TLS schemes t2m_url_parse writes: "wss", "ssl", "mqtts". */
 bool t2m_url_tls(const char *scheme);
 
+/* The one iterator over a comma-separated list (mqtt.url's nodes): copies the item at *p into
+ * buf (size bytes, NUL-terminated) and moves *p past it and its comma, NULL after the last.
+ * 1 for an item (possibly empty), 0 when *p is NULL (the list is done), -1 when the item does
+ * not fit (*p unchanged). "" is one empty item. */
+int t2m_list_next(const char **p, char *buf, size_t size);
+
 #endif

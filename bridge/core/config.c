@@ -354,17 +354,13 @@ static int check_ws_url(const char *v, char *msg, size_t n)
 #define MAX_MQTT_NODES 16
 static int check_mqtt_url(const char *v, char *msg, size_t n)
 {
-    int tls = -1, count = 0;
-    for (const char *p = v;; p++) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char one[1280];
-        if (len >= sizeof(one)) {
+    int tls = -1, count = 0, r;
+    char one[1280];
+    for (const char *p = v; (r = t2m_list_next(&p, one, sizeof(one))) != 0;) {
+        if (r < 0) {
             snprintf(msg, n, "a broker URL longer than %zu bytes", sizeof(one) - 1);
             return -1;
         }
-        memcpy(one, p, len);
-        one[len] = '\0';
         if (check_url(one, msg, n, false)) return -1;
         char scheme[16];
         const char *colon = strchr(one, ':');
@@ -382,9 +378,8 @@ static int check_mqtt_url(const char *v, char *msg, size_t n)
             snprintf(msg, n, "more than %d broker nodes", MAX_MQTT_NODES);
             return -1;
         }
-        if (!end) return 0;
-        p = end;
     }
+    return 0;
 }
 
 /* The names t2m_mqtt_backend_known accepts: linking t2m_mqtt here would pull Paho and

@@ -109,27 +109,21 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
         return NULL;
     }
     struct t2m_mqtt_url nodes[T2M_MQTT_MAX_NODES];
-    int n_nodes = 0;
-    for (const char *p = opt->url ? opt->url : "";; n_nodes++) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        char one[600];
-        if (n_nodes == T2M_MQTT_MAX_NODES || len >= sizeof(one)) {
+    int n_nodes = 0, r;
+    char one[600];
+    for (const char *p = opt->url ? opt->url : ""; (r = t2m_list_next(&p, one, sizeof(one)));
+         n_nodes++) {
+        if (r < 0 || n_nodes == T2M_MQTT_MAX_NODES) {
             snprintf(err, errlen, "mqtt.url: at most %d nodes of at most %zu bytes",
                      T2M_MQTT_MAX_NODES, sizeof(one) - 1);
             return NULL;
         }
-        memcpy(one, p, len);
-        one[len] = '\0';
         if (t2m_mqtt_url_parse(one, &nodes[n_nodes], err, errlen)) return NULL;
         if (nodes[n_nodes].tls != nodes[0].tls) {
             snprintf(err, errlen, "mqtt.url: the nodes must all use TLS or none");
             return NULL;
         }
-        if (!end) break;
-        p = end + 1;
     }
-    n_nodes++;
     if (opt->protocol != 4 && opt->protocol != 5) {
         snprintf(err, errlen, "mqtt.protocol must be 4 (MQTT 3.1.1) or 5 (MQTT 5)");
         return NULL;

@@ -1079,6 +1079,31 @@ static void test_parse_url(void)
     CU_ASSERT_FALSE(t2m_url_tls("ws"));
     CU_ASSERT_FALSE(t2m_url_tls("tcp"));
     CU_ASSERT_FALSE(t2m_url_tls("mqtt"));
+
+    /* t2m_list_next: mqtt.url's node list */
+    char item[8];
+    const char *p = "a,bb,,c";
+    static const char *const items[] = {"a", "bb", "", "c"};
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT_EQUAL_FATAL(t2m_list_next(&p, item, sizeof(item)), 1);
+        T2M_ASSERT_STR(item, items[i]);
+    }
+    CU_ASSERT_PTR_NULL(p);
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 0);
+    p = "";
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 1); /* one empty item */
+    T2M_ASSERT_STR(item, "");
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 0);
+    p = "x,12345678,y"; /* too long: -1, and the iterator stays on it */
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 1);
+    const char *at = p;
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), -1);
+    CU_ASSERT_PTR_EQUAL(p, at);
+    p = "1234567,";
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 1); /* exactly fits */
+    T2M_ASSERT_STR(item, "1234567");
+    CU_ASSERT_EQUAL(t2m_list_next(&p, item, sizeof(item)), 1); /* the empty last item */
+    T2M_ASSERT_STR(item, "");
 }
 
 static void rm_tmpdir(void)
