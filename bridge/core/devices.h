@@ -1,7 +1,8 @@
 /* devices.h - the device table: (instance, device token) -> last state, O(1) lookup.
  * Holds what the bridge must remember per device: the stale guard's last timestamp, the latest
  * position (for republish after an HA restart / reconnect, and for throttling), flags. Kept
- * compact: this is the memory per tracked device. */
+ * compact: this is the memory per tracked device (fixed-size records in a slab, 4-byte chain
+ * links and buckets, UUIDs in binary). */
 #ifndef T2M_DEVICES_H
 #define T2M_DEVICES_H
 
@@ -23,11 +24,24 @@ enum {
 enum { T2M_TRIP_NONE = 0, T2M_TRIP_DRIVING, T2M_TRIP_ENDED };
 enum { T2M_TRIPF_START = 1u << 0, T2M_TRIPF_MAX = 1u << 1 }; /* start position, max speed known */
 
+/* How a token is stored (struct t2m_device.kind, two bits for the device token, two for the
+ * track token): a UUID (8-4-4-4-12 hex, its letters all lower case, or all upper case as the
+ * platform's track tokens are) as its 16 bytes, anything else as its own NUL-terminated
+ * allocation. Either way the token comes back byte for byte. */
+enum { T2M_KEY_NONE = 0, T2M_KEY_UUID = 1, T2M_KEY_TEXT = 2, T2M_KEY_UUID_UPPER = 3 };
+
+union t2m_key {
+    uint8_t uuid[16];
+    char *text;
+};
+
+#define T2M_DEVICE_TEXT 37 /* a UUID's text and its NUL: the buffer the accessors below take */
+
+/* One record of the table's slab: this is the memory per tracked device (160 bytes, plus 4 of
+ * hash bucket). Fields are grouped by size, no padding. */
 struct t2m_device {
-    struct t2m_device *next;  /* hash chain (internal) */
-    struct t2m_device *tnext; /* throttle FIFO (owned by the bridge) */
-    int64_t last_ts_ms;       /* newest timestamp published; INT64_MIN if none */
-    int64_t window_end_ms;    /* throttle window end (monotonic ms) */
+    union t2m_key token, track; /* read through t2m_device_token / t2m_device_track */
+    int64_t last_ts_ms;         /* newest timestamp published; INT64_MIN if none */
     double lat, lon, speed, accuracy, heading;
     int64_t ts_ms;
     int64_t last_seen_ms; /* wall-clock arrival of the last update (or read back); 0 = never */
@@ -37,18 +51,24 @@ struct t2m_device {
     double trip_dist_m;
     float trip_max_speed; /* m/s */
     uint32_t trip_updates;
+    uint32_t next; /* hash chain: slot + 1, 0 = end (internal) */
+    uint16_t instance;
+    int16_t zone;       /* index into the configured zones, -1 = none */
+    uint16_t token_len; /* length of the token's text (36 for a UUID) */
     uint8_t trip;       /* T2M_TRIP_* */
     uint8_t trip_flags; /* T2M_TRIPF_* */
-    int16_t zone;       /* index into the configured zones, -1 = none */
-    char *track;        /* latest track token (own allocation), NULL if none */
-    uint32_t hash;
-    uint16_t instance;
-    uint8_t flags; /* T2M_DEVF_* */
-    uint8_t has;   /* T2M_HAS_* of the stored position */
-    uint16_t token_len;
-    uint8_t track_len; /* track tokens are <= 255 bytes when stored, else dropped */
-    char token[];      /* device token bytes, NUL-terminated */
+    uint8_t flags;      /* T2M_DEVF_* */
+    uint8_t has;        /* T2M_HAS_* of the stored position */
+    uint8_t kind;       /* T2M_KEY_* of the token (bits 0-1) and of the track token (bits 2-3) */
+    uint8_t track_len;  /* track tokens are <= 255 bytes when stored, else dropped */
 };
+
+/* The device token as text: a text token's own bytes, or a UUID formatted into buf. */
+const char *t2m_device_token(const struct t2m_device *d, char buf[T2M_DEVICE_TEXT], size_t *len);
+/* The latest track token as text (as above), or NULL with *len 0 when there is none. */
+const char *t2m_device_track(const struct t2m_device *d, char buf[T2M_DEVICE_TEXT], size_t *len);
+/* Whether the device's track token is these n bytes (false when it has none). */
+bool t2m_device_track_is(const struct t2m_device *d, const char *s, size_t n);
 
 struct t2m_devices;
 
@@ -59,11 +79,13 @@ struct t2m_devices *t2m_devices_new(size_t max);
 void t2m_devices_free(struct t2m_devices *t);
 /* Finds (instance, token); creates it when `create` and there is room. *status says which
  * (status may be NULL). NULL when absent and not created: T2M_DEV_FULL (also for !create, and
- * for an instance or token length beyond 65535), T2M_DEV_NOMEM on allocation failure. */
+ * for an instance or token length beyond 65535), T2M_DEV_NOMEM on allocation
+ * failure. A device's address stays valid until it is removed. */
 struct t2m_device *t2m_devices_get(struct t2m_devices *t, unsigned instance, const char *token,
                                    size_t len, bool create, enum t2m_dev_status *status);
 size_t t2m_devices_count(const struct t2m_devices *t);
-/* Calls fn for every device (order unspecified). fn must not add or remove devices. */
+/* Calls fn for every device (order unspecified). fn may remove the device it is given, no
+ * other, and must not add any. */
 void t2m_devices_foreach(struct t2m_devices *t, void (*fn)(struct t2m_device *d, void *user),
                          void *user);
 /* Merges u into the device's state as zigbee2mqtt's cache_state does (SPEC section 2.1): every

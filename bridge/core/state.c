@@ -29,6 +29,12 @@ struct rename {
     char *name;
 };
 
+/* An open throttle window (min_interval): only devices inside one have an entry. */
+struct window {
+    struct t2m_device *d;
+    int64_t end_ms;
+};
+
 struct t2m_state {
     const struct t2m_config *cfg;
     const struct t2m_units *units;
@@ -40,8 +46,9 @@ struct t2m_state {
     const char **zone_names; /* the configured zones' names, for the zone sensor */
     struct t2m_discovery_ctx disc;
     bool connected;
-    struct t2m_device *thr_head, *thr_tail; /* throttle windows in deadline order */
-    int64_t next_scan_ms;                   /* INT64_MAX: nothing to scan for */
+    struct window *thr; /* throttle windows in deadline order: a ring, thr_n from thr_head */
+    size_t thr_head, thr_n, thr_cap; /* thr_cap: 0 or a power of two */
+    int64_t next_scan_ms;            /* INT64_MAX: nothing to scan for */
     struct t2m_repeat rep_topic, rep_full;
     struct rename *renames;
     size_t n_renames;
@@ -62,12 +69,21 @@ static void act(struct t2m_state *st, enum t2m_action_kind k, const char *topic,
     st->fn(st->user, &a);
 }
 
+/* The device token as a topic segment (dseg: SEG_MAX bytes); false if it cannot be one. */
+static bool token_segment(const struct t2m_device *d, char *dseg)
+{
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    return t2m_topic_segment(dseg, SEG_MAX, tk, tl) >= 0;
+}
+
 /* B/I/D/suffix into st->topic through the checked builder. A device token that makes it too
  * long is a counted drop, never a truncated topic (SPEC section 2). */
 static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const char *suffix)
 {
     char dseg[SEG_MAX];
-    if (t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) < 0 ||
+    if (!token_segment(d, dseg) ||
         t2m_topic_join(st->topic, sizeof(st->topic), 4, st->cfg->mqtt.base_topic,
                        st->iseg[d->instance], dseg, suffix) < 0) {
         st->stats->dropped[T2M_DROP_INVALID_TOKEN]++;
@@ -81,13 +97,15 @@ static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const
 
 static const char *alias_of(const struct t2m_state *st, const struct t2m_device *d)
 {
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
     for (size_t i = 0; i < st->n_renames; i++) {
         const struct rename *r = &st->renames[i];
-        if (r->inst == d->instance && r->len == d->token_len &&
-            memcmp(r->token, d->token, r->len) == 0)
+        if (r->inst == d->instance && r->len == tl && memcmp(r->token, tk, r->len) == 0)
             return r->name;
     }
-    return t2m_config_alias(st->cfg, d->token, d->token_len);
+    return t2m_config_alias(st->cfg, tk, tl);
 }
 
 static void extra_of(const struct t2m_state *st, const struct t2m_device *d,
@@ -100,11 +118,11 @@ static void extra_of(const struct t2m_state *st, const struct t2m_device *d,
         d->zone >= 0 && (size_t)d->zone < st->cfg->n_zones ? st->cfg->zones[d->zone].name : NULL;
 }
 
-static void trip_of(const struct t2m_device *d, struct t2m_trip *t)
+/* buf: T2M_DEVICE_TEXT bytes that t->track may point into. */
+static void trip_of(const struct t2m_device *d, struct t2m_trip *t, char *buf)
 {
     memset(t, 0, sizeof(*t));
-    t->track = d->track;
-    t->track_len = d->track ? d->track_len : 0;
+    t->track = t2m_device_track(d, buf, &t->track_len);
     t->driving = d->trip == T2M_TRIP_DRIVING;
     t->start_ms = d->trip_start_ms;
     t->end_ms = d->trip_end_ms;
@@ -140,8 +158,11 @@ static void discovery(struct t2m_state *st, struct t2m_device *d, bool clear)
     if (!st->cfg->homeassistant.enabled) return;
     struct emit_ctx e = {st, clear};
     const char *id = st->cfg->instances[d->instance].id;
-    if (t2m_discovery_device(&st->disc, id, strlen(id), d->token, d->token_len, alias_of(st, d),
-                             emit_config, &e) == 0 &&
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    if (t2m_discovery_device(&st->disc, id, strlen(id), tk, tl, alias_of(st, d), emit_config,
+                             &e) == 0 &&
         !clear)
         d->flags |= T2M_DEVF_DISCOVERED;
 }
@@ -173,7 +194,8 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
     }
     if (d->trip != T2M_TRIP_NONE) {
         struct t2m_trip t;
-        trip_of(d, &t);
+        char trb[T2M_DEVICE_TEXT];
+        trip_of(d, &t, trb);
         size_t tn = t2m_payload_trip(st->payload, sizeof(st->payload), &t, st->units);
         if (tn && device_topic(st, d, "trip"))
             act(st, T2M_ACT_PUBLISH, st->topic, st->payload, tn, qos, true, false);
@@ -181,10 +203,11 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
     if (cfg->owntracks.enabled) {
         char tid[3];
         const char *alias = x.name;
-        t2m_owntracks_tid(tid, alias ? alias : d->token, alias ? strlen(alias) : d->token_len);
+        t2m_owntracks_tid(tid, alias ? alias : u.device_token,
+                          alias ? strlen(alias) : u.device_token_len);
         size_t on = t2m_owntracks_payload(st->payload, sizeof(st->payload), &u, tid, now_ms / 1000);
         char dseg[SEG_MAX];
-        if (on && t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+        if (on && token_segment(d, dseg) &&
             t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance],
                            dseg) >= 0)
             act(st, T2M_ACT_PUBLISH, st->topic, st->payload, on, qos, true, false);
@@ -210,7 +233,10 @@ static void event(struct t2m_state *st, struct t2m_device *d, const char *name, 
     T2M_OUT_LIT(&o, ",\"instance_id\":");
     t2m_out_json(&o, id, strlen(id));
     T2M_OUT_LIT(&o, ",\"device_token\":");
-    t2m_out_json(&o, d->token, d->token_len);
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    t2m_out_json(&o, tk, tl);
     const char *alias = alias_of(st, d);
     if (alias) {
         T2M_OUT_LIT(&o, ",\"name\":");
@@ -245,7 +271,8 @@ static void trip_end(struct t2m_state *st, struct t2m_device *d, int64_t time_ms
 {
     d->trip = T2M_TRIP_ENDED;
     struct t2m_trip t;
-    trip_of(d, &t);
+    char trb[T2M_DEVICE_TEXT];
+    trip_of(d, &t, trb);
     char frag[T2M_PAYLOAD_MAX];
     memcpy(frag, ",\"trip\":", 8);
     size_t tn = t2m_payload_trip(frag + 8, sizeof(frag) - 8, &t, st->units);
@@ -269,7 +296,10 @@ static void trip_started_event(struct t2m_state *st, struct t2m_device *d)
     char frag[2 * T2M_TOKEN_MAX * 6 + 128], pos[96];
     struct t2m_out o = {frag, sizeof(frag), 0, false};
     T2M_OUT_LIT(&o, ",\"track_token\":");
-    t2m_out_json(&o, d->track ? d->track : "", d->track ? d->track_len : 0);
+    char trb[T2M_DEVICE_TEXT];
+    size_t trl;
+    const char *tr = t2m_device_track(d, trb, &trl);
+    t2m_out_json(&o, tr ? tr : "", trl);
     position_fragment(d, pos, sizeof(pos));
     t2m_out_str(&o, pos);
     if (t2m_out_finish(&o) == 0) frag[0] = '\0';
@@ -321,7 +351,10 @@ static void owntracks_transition(struct t2m_state *st, struct t2m_device *d, boo
         !t2m_units_format_shortest(lo, sizeof(lo), d->lon))
         return;
     const char *alias = alias_of(st, d);
-    t2m_owntracks_tid(tid, alias ? alias : d->token, alias ? strlen(alias) : d->token_len);
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    t2m_owntracks_tid(tid, alias ? alias : tk, alias ? strlen(alias) : tl);
     struct t2m_out o = {st->event, sizeof(st->event), 0, false};
     T2M_OUT_LIT(&o, "{\"_type\":\"transition\",\"event\":\"");
     t2m_out_str(&o, enter ? "enter" : "leave");
@@ -343,7 +376,7 @@ static void owntracks_transition(struct t2m_state *st, struct t2m_device *d, boo
     t2m_out_str(&o, tid);
     T2M_OUT_LIT(&o, "\"}");
     size_t n = t2m_out_finish(&o);
-    if (n && t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+    if (n && token_segment(d, dseg) &&
         t2m_topic_join(st->topic, sizeof(st->topic), 4, "owntracks", st->iseg[d->instance], dseg,
                        "event") >= 0)
         act(st, T2M_ACT_PUBLISH, st->topic, st->event, n, 1, false, false);
@@ -370,17 +403,25 @@ static int64_t interval_ms(const struct t2m_state *st)
     return (int64_t)(st->cfg->mqtt.min_interval * 1000.0);
 }
 
-/* Windows all have the same length, so appending keeps the FIFO in deadline order. */
+/* Windows all have the same length, so appending keeps the FIFO in deadline order. Without
+ * memory for the entry the device simply gets no window (its next update is not held). */
 static void throttle_open(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
 {
+    if (st->thr_n == st->thr_cap) {
+        size_t cap = st->thr_cap ? st->thr_cap * 2 : 64;
+        struct window *w = malloc(cap * sizeof(*w));
+        if (!w) return;
+        for (size_t i = 0; i < st->thr_n; i++) /* unrolled in order */
+            w[i] = st->thr[(st->thr_head + i) & (st->thr_cap - 1)];
+        free(st->thr);
+        st->thr = w;
+        st->thr_cap = cap;
+        st->thr_head = 0;
+    }
+    struct window *w = &st->thr[(st->thr_head + st->thr_n++) & (st->thr_cap - 1)];
+    w->d = d;
+    w->end_ms = now_ms + interval_ms(st);
     d->flags |= T2M_DEVF_IN_WINDOW;
-    d->window_end_ms = now_ms + interval_ms(st);
-    d->tnext = NULL;
-    if (st->thr_tail)
-        st->thr_tail->tnext = d;
-    else
-        st->thr_head = d;
-    st->thr_tail = d;
 }
 
 /* Publishes now, or marks the state pending until the device's window ends. */
@@ -415,13 +456,15 @@ static void remove_device(struct t2m_state *st, struct t2m_device *d, const char
             if (device_topic(st, d, t2m_payload_attr_name((enum t2m_attr)a)))
                 act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
     char dseg[SEG_MAX];
-    if (st->cfg->owntracks.enabled &&
-        t2m_topic_segment(dseg, sizeof(dseg), d->token, d->token_len) >= 0 &&
+    if (st->cfg->owntracks.enabled && token_segment(d, dseg) &&
         t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance], dseg) >=
             0)
         act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
     discovery(st, d, true);
-    T2M_INFO("state", "device %.*s of %s removed (%s)", (int)d->token_len, d->token,
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    T2M_INFO("state", "device %.*s of %s removed (%s)", (int)tl, tk,
              st->cfg->instances[d->instance].id, reason);
     if (d->flags & T2M_DEVF_IN_WINDOW) {
         d->flags |= T2M_DEVF_REMOVED; /* the throttle FIFO frees it when its window ends */
@@ -473,8 +516,7 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
     int64_t fix_ms =
         (u->has & T2M_HAS_TS) ? u->ts_ms : (had_ts && d->ts_ms > now_ms ? d->ts_ms : now_ms);
     bool new_track = (u->has & T2M_HAS_TRACK) && u->track_token_len <= 255 &&
-                     (!d->track || d->track_len != u->track_token_len ||
-                      memcmp(d->track, u->track_token, u->track_token_len) != 0);
+                     !t2m_device_track_is(d, u->track_token, u->track_token_len);
     if (new_track && d->trip == T2M_TRIP_DRIVING) trip_end(st, d, d->trip_end_ms);
     bool had_pos = (d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON);
     double plat = d->lat, plon = d->lon;
@@ -513,7 +555,7 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
 int64_t t2m_state_next_deadline(const struct t2m_state *st)
 {
     int64_t t = st->next_scan_ms;
-    if (st->thr_head && st->thr_head->window_end_ms < t) t = st->thr_head->window_end_ms;
+    if (st->thr_n && st->thr[st->thr_head].end_ms < t) t = st->thr[st->thr_head].end_ms;
     return t;
 }
 
@@ -546,10 +588,10 @@ static void scan_one(struct t2m_device *d, void *user)
 
 void t2m_state_tick(struct t2m_state *st, int64_t now_ms)
 {
-    while (st->thr_head && st->thr_head->window_end_ms <= now_ms) {
-        struct t2m_device *d = st->thr_head;
-        st->thr_head = d->tnext;
-        if (!st->thr_head) st->thr_tail = NULL;
+    while (st->thr_n && st->thr[st->thr_head].end_ms <= now_ms) {
+        struct t2m_device *d = st->thr[st->thr_head].d;
+        st->thr_head = (st->thr_head + 1) & (st->thr_cap - 1);
+        st->thr_n--;
         d->flags &= (uint8_t)~T2M_DEVF_IN_WINDOW;
         if (d->flags & T2M_DEVF_REMOVED) {
             t2m_devices_remove(st->devices, d);
@@ -724,8 +766,9 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
         u.ts_ms = ts;
         u.has |= T2M_HAS_TS;
     }
-    memcpy(u.device_token, d->token, d->token_len);
-    u.device_token_len = d->token_len;
+    char tb[T2M_DEVICE_TEXT];
+    const char *tk = t2m_device_token(d, tb, &u.device_token_len);
+    memcpy(u.device_token, tk, u.device_token_len);
     bool had_state = d->flags & T2M_DEVF_HAS_STATE;
     if (!had_state) d->flags |= T2M_DEVF_RESTORED;
     int64_t keep_ts = d->ts_ms;
@@ -735,7 +778,7 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
     if (!d->last_seen_ms) d->last_seen_ms = now_ms;
     json_object *drv;
     if (json_object_object_get_ex(o, "driving", &drv) && json_object_get_boolean(drv) &&
-        d->trip == T2M_TRIP_NONE && d->track) {
+        d->trip == T2M_TRIP_NONE && (d->has & T2M_HAS_TRACK)) {
         /* The trip object may come later: until then, a trip that started at this fix. */
         d->trip = T2M_TRIP_DRIVING;
         d->trip_start_ms = d->trip_end_ms = d->ts_ms;
@@ -780,8 +823,11 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     const char *state = get_string(o, "state", NULL);
     int64_t start;
     if (!track || tl == 0 || tl > 255 || !state || !get_time(o, "start", &start)) return;
-    bool same = d->track && d->track_len == tl && memcmp(d->track, track, tl) == 0;
-    if (d->track && !same) return; /* another trip is the device's now */
+    char trb[T2M_DEVICE_TEXT];
+    size_t cur_len;
+    bool has_track = t2m_device_track(d, trb, &cur_len) != NULL;
+    bool same = t2m_device_track_is(d, track, tl);
+    if (has_track && !same) return; /* another trip is the device's now */
     bool driving = strcmp(state, "driving") == 0;
     struct trip_record r;
     read_trip_record(o, &r);
@@ -804,7 +850,7 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
         return;
     }
     if (!driving && strcmp(state, "ended") != 0) return;
-    if (!d->track) {
+    if (!has_track) {
         struct t2m_update u;
         memset(&u, 0, sizeof(u));
         memcpy(u.track_token, track, tl);
@@ -897,8 +943,11 @@ static void collect_device(struct t2m_device *d, void *user)
     struct collect_ctx *c = user;
     if (d->flags & T2M_DEVF_REMOVED) return;
     const char *id = c->st->cfg->instances[d->instance].id;
-    t2m_discovery_device(&c->st->disc, id, strlen(id), d->token, d->token_len, alias_of(c->st, d),
-                         collect_topic, c->set);
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    t2m_discovery_device(&c->st->disc, id, strlen(id), tk, tl, alias_of(c->st, d), collect_topic,
+                         c->set);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -1131,6 +1180,7 @@ void t2m_state_free(struct t2m_state *st)
 {
     if (!st) return;
     t2m_devices_free(st->devices);
+    free(st->thr);
     free(st->iseg);
     free(st->zone_names);
     for (size_t i = 0; i < st->n_renames; i++) {

@@ -28,9 +28,13 @@ static void test_create_find(void)
     CU_ASSERT_EQUAL(d->last_ts_ms, INT64_MIN);
     CU_ASSERT_EQUAL(d->flags, 0);
     CU_ASSERT_EQUAL(d->has, 0);
-    CU_ASSERT_PTR_NULL(d->track);
+    char buf[T2M_DEVICE_TEXT];
+    size_t n = 99;
+    CU_ASSERT_PTR_NULL(t2m_device_track(d, buf, &n));
+    CU_ASSERT_EQUAL(n, 0);
     CU_ASSERT_EQUAL(d->token_len, 10);
-    T2M_ASSERT_STR(d->token, "e4855fba-1");
+    T2M_ASSERT_STR(t2m_device_token(d, buf, &n), "e4855fba-1");
+    CU_ASSERT_EQUAL(n, 10);
     CU_ASSERT_PTR_EQUAL(get(t, 0, "e4855fba-1", true, &st), d);
     CU_ASSERT_EQUAL(st, T2M_DEV_FOUND);
     CU_ASSERT_PTR_EQUAL(get(t, 0, "e4855fba-1", false, NULL), d);
@@ -78,7 +82,10 @@ static void test_nul_bytes(void)
     CU_ASSERT(a != b && a != c && b != c && z != c);
     CU_ASSERT_EQUAL(t2m_devices_count(t), 4);
     CU_ASSERT_EQUAL(a->token_len, 3);
-    CU_ASSERT(memcmp(a->token, "a\0b", 4) == 0); /* NUL-terminated after the bytes */
+    char buf[T2M_DEVICE_TEXT];
+    size_t n;
+    CU_ASSERT(memcmp(t2m_device_token(a, buf, &n), "a\0b", 4) == 0); /* NUL-terminated after */
+    CU_ASSERT_EQUAL(n, 3);
     CU_ASSERT_PTR_EQUAL(t2m_devices_get(t, 0, "a\0b", 3, false, &st), a);
     CU_ASSERT_PTR_EQUAL(t2m_devices_get(t, 0, "\0\0", 2, false, &st), z);
     CU_ASSERT_PTR_NULL(t2m_devices_get(t, 0, "\0", 1, false, &st));
@@ -125,7 +132,11 @@ static void test_million(void)
     for (unsigned i = 0; i < N; i++) {
         token_of(tok, sizeof(tok), i);
         struct t2m_device *d = get(t, i % 4, tok, false, &st);
-        if (d && st == T2M_DEV_FOUND && strcmp(d->token, tok) == 0 && d->instance == i % 4) found++;
+        char buf[T2M_DEVICE_TEXT];
+        size_t n;
+        if (d && st == T2M_DEV_FOUND && strcmp(t2m_device_token(d, buf, &n), tok) == 0 &&
+            d->instance == i % 4)
+            found++;
     }
     CU_ASSERT_EQUAL(found, N);
     token_of(tok, sizeof(tok), 0);
@@ -187,10 +198,11 @@ static void test_store_load(void)
     T2M_ASSERT_STR(out.lon_text, "-74.006");
 
     /* same track token again: kept, not reallocated */
-    char *track = d->track;
+    CU_ASSERT_EQUAL(d->kind >> 2, T2M_KEY_TEXT); /* "9F6A1B2C" is no UUID */
+    char *track = d->track.text;
     u.lat = 0.1 + 0.2; /* 0.30000000000000004: the text must round-trip */
     CU_ASSERT_EQUAL(t2m_device_store(d, &u, 0), 0);
-    CU_ASSERT_PTR_EQUAL(d->track, track);
+    CU_ASSERT_PTR_EQUAL(d->track.text, track);
     t2m_device_load(d, &out);
     CU_ASSERT(out.lat == 0.1 + 0.2);
     CU_ASSERT(strtod(out.lat_text, NULL) == 0.1 + 0.2);
@@ -250,7 +262,7 @@ static void test_store_load(void)
 static void count_visit(struct t2m_device *d, void *user)
 {
     (*(unsigned *)user)++;
-    d->window_end_ms++;
+    d->trip_updates++;
 }
 
 static void test_foreach(void)
@@ -269,7 +281,7 @@ static void test_foreach(void)
     for (unsigned i = 0; i < N; i++) {
         token_of(tok, sizeof(tok), i);
         struct t2m_device *d = get(t, 0, tok, false, NULL);
-        once += d && d->window_end_ms == 1;
+        once += d && d->trip_updates == 1;
     }
     CU_ASSERT_EQUAL(once, N);
     struct t2m_devices *empty = t2m_devices_new(0);
@@ -278,6 +290,119 @@ static void test_foreach(void)
     CU_ASSERT_EQUAL(visits, 0);
     CU_ASSERT(t2m_devices_memory(empty) < t2m_devices_memory(t));
     t2m_devices_free(empty);
+    t2m_devices_free(t);
+}
+
+/* UUIDs (8-4-4-4-12, letters of one case) are kept as 16 bytes and come back as the same text;
+ * anything else (mixed case, a wrong dash) is kept as it is; each is another key. */
+static void test_uuid_keys(void)
+{
+    struct t2m_devices *t = t2m_devices_new(0);
+    static const char lower[] = "0aace1bd-0376-4ff7-9c9b-4d5b0a6d8d01";
+    static const char upper[] = "0AACE1BD-0376-4FF7-9C9B-4D5B0A6D8D01";
+    static const char dash[] = "0aace1bd-03764-ff7-9c9b-4d5b0a6d8d01";
+    static const char mixed[] = "0aace1bd-0376-4FF7-9c9b-4d5b0a6d8d01";
+    static const char digits[] = "01234567-0376-4117-9199-415101618101";
+    struct t2m_device *a = get(t, 0, lower, true, NULL);
+    struct t2m_device *b = get(t, 0, upper, true, NULL);
+    struct t2m_device *c = get(t, 0, dash, true, NULL);
+    struct t2m_device *m = get(t, 0, mixed, true, NULL);
+    struct t2m_device *g = get(t, 0, digits, true, NULL);
+    CU_ASSERT_FATAL(a && b && c && m && g && a != b && b != c && a != c && m != a && m != b);
+    CU_ASSERT_EQUAL(a->kind & 3u, T2M_KEY_UUID);
+    CU_ASSERT_EQUAL(b->kind & 3u, T2M_KEY_UUID_UPPER);
+    CU_ASSERT_EQUAL(c->kind & 3u, T2M_KEY_TEXT);
+    CU_ASSERT_EQUAL(m->kind & 3u, T2M_KEY_TEXT);
+    CU_ASSERT_EQUAL(g->kind & 3u, T2M_KEY_UUID);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), 5);
+    char buf[T2M_DEVICE_TEXT];
+    size_t n;
+    T2M_ASSERT_STR(t2m_device_token(a, buf, &n), lower);
+    CU_ASSERT_EQUAL(n, 36);
+    T2M_ASSERT_STR(t2m_device_token(b, buf, &n), upper);
+    T2M_ASSERT_STR(t2m_device_token(m, buf, &n), mixed);
+    T2M_ASSERT_STR(t2m_device_token(g, buf, &n), digits);
+    CU_ASSERT_PTR_EQUAL(get(t, 0, lower, false, NULL), a);
+    CU_ASSERT_PTR_EQUAL(get(t, 0, upper, false, NULL), b);
+    CU_ASSERT_PTR_EQUAL(get(t, 0, mixed, false, NULL), m);
+    CU_ASSERT_PTR_NULL(get(t, 1, lower, false, NULL));
+
+    /* the track token likewise; the same trip again is recognised in either form */
+    struct t2m_update u;
+    memset(&u, 0, sizeof(u));
+    memcpy(u.track_token, lower, 36);
+    u.track_token_len = 36;
+    u.has = T2M_HAS_TRACK;
+    CU_ASSERT_EQUAL(t2m_device_store(a, &u, 1000), 0);
+    CU_ASSERT_EQUAL(a->kind >> 2, T2M_KEY_UUID);
+    T2M_ASSERT_STR(t2m_device_track(a, buf, &n), lower);
+    CU_ASSERT_EQUAL(n, 36);
+    CU_ASSERT(t2m_device_track_is(a, lower, 36));
+    CU_ASSERT(!t2m_device_track_is(a, upper, 36));
+    CU_ASSERT(!t2m_device_track_is(a, lower, 35));
+    memcpy(u.track_token, upper, 36); /* the platform's form: upper case, binary too */
+    CU_ASSERT_EQUAL(t2m_device_store(a, &u, 1000), 0);
+    CU_ASSERT_EQUAL(a->kind >> 2, T2M_KEY_UUID_UPPER);
+    CU_ASSERT_EQUAL(a->kind & 3u, T2M_KEY_UUID); /* the device token's form is kept */
+    T2M_ASSERT_STR(t2m_device_track(a, buf, &n), upper);
+    CU_ASSERT(t2m_device_track_is(a, upper, 36));
+    CU_ASSERT(!t2m_device_track_is(a, lower, 36));
+    memcpy(u.track_token, mixed, 36); /* text: the UUID form is let go */
+    CU_ASSERT_EQUAL(t2m_device_store(a, &u, 1000), 0);
+    CU_ASSERT_EQUAL(a->kind >> 2, T2M_KEY_TEXT);
+    T2M_ASSERT_STR(t2m_device_track(a, buf, &n), mixed);
+    CU_ASSERT(t2m_device_track_is(a, mixed, 36));
+    memcpy(u.track_token, lower, 36); /* and back */
+    CU_ASSERT_EQUAL(t2m_device_store(a, &u, 1000), 0);
+    T2M_ASSERT_STR(t2m_device_track(a, buf, &n), lower);
+    struct t2m_update out;
+    t2m_device_load(a, &out);
+    T2M_ASSERT_STR(out.device_token, lower);
+    T2M_ASSERT_STR(out.track_token, lower);
+    t2m_devices_free(t); /* the text forms are freed with it (valgrind, ASan) */
+}
+
+static void remove_odd(struct t2m_device *d, void *user)
+{
+    struct t2m_devices *t = user;
+    if (d->trip_updates & 1u) t2m_devices_remove(t, d);
+}
+
+/* Removal returns the record to the slab (reused by the next device), also from inside
+ * foreach; the others are still found where they were. */
+static void test_remove_reuse(void)
+{
+    enum { N = 3000 };
+    struct t2m_devices *t = t2m_devices_new(0);
+    struct t2m_device *at[N];
+    char tok[64];
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(tok, sizeof(tok), i % 2 ? "%08x-4e2a-4b1c-9d3e-%012u" : "text-%u", i, i);
+        at[i] = get(t, 0, tok, true, NULL);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(at[i]);
+        at[i]->trip_updates = i;
+    }
+    size_t before = t2m_devices_memory(t);
+    t2m_devices_foreach(t, remove_odd, t);
+    CU_ASSERT_EQUAL(t2m_devices_count(t), N / 2);
+    unsigned kept = 0, gone = 0;
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(tok, sizeof(tok), i % 2 ? "%08x-4e2a-4b1c-9d3e-%012u" : "text-%u", i, i);
+        struct t2m_device *d = get(t, 0, tok, false, NULL);
+        kept += i % 2 == 0 && d == at[i] && d->trip_updates == i;
+        gone += i % 2 == 1 && d == NULL;
+    }
+    CU_ASSERT_EQUAL(kept, N / 2);
+    CU_ASSERT_EQUAL(gone, N / 2);
+    /* new devices take the freed records: no new slab chunk */
+    for (unsigned i = 0; i < N / 2; i++) {
+        snprintf(tok, sizeof(tok), "new-%u", i);
+        struct t2m_device *d = get(t, 0, tok, true, NULL);
+        CU_ASSERT_PTR_NOT_NULL(d);
+        CU_ASSERT_EQUAL(d ? d->trip_updates : 1, 0); /* a clean record */
+    }
+    CU_ASSERT_EQUAL(t2m_devices_count(t), N);
+    CU_ASSERT(t2m_devices_memory(t) <= before + (N / 2) * 32);
     t2m_devices_free(t);
 }
 
@@ -291,6 +416,8 @@ int main(void)
         {"1,000,000 devices", test_million},
         {"store / load round trip", test_store_load},
         {"foreach visits each once", test_foreach},
+        {"UUID tokens kept as 16 bytes", test_uuid_keys},
+        {"removal reuses records", test_remove_reuse},
         {NULL, NULL},
     };
     return t2m_test_run("devices", cases);
