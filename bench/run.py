@@ -63,6 +63,31 @@ def status_kb(pid, key):
     return 0
 
 
+def syscalls(pid):
+    """read- and write-type system calls of a process so far (/proc/PID/io syscr + syscw)."""
+    with open("/proc/%d/io" % pid) as f:
+        io = dict(line.split(": ") for line in f.read().splitlines())
+    return int(io["syscr"]) + int(io["syscw"])
+
+
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node-bridge")
+
+
+def node_bridge_dir(build):
+    """bench/node-bridge installed (npm, once) into the build tree: the ws + mqtt.js peer."""
+    dest = os.path.join(build, "node-bridge")
+    os.makedirs(dest, exist_ok=True)
+    for name in ("package.json", "bridge.js"):
+        with open(os.path.join(NODE_DIR, name)) as src, open(os.path.join(dest, name), "w") as f:
+            f.write(src.read())
+    if not all(os.path.isdir(os.path.join(dest, "node_modules", m)) for m in ("ws", "mqtt")):
+        r = subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", dest],
+                           capture_output=True, text=True, timeout=600)
+        if r.returncode != 0:
+            raise RuntimeError("npm install of the Node bridge failed:\n" + r.stdout + r.stderr)
+    return dest
+
+
 def http_get(url, timeout=5):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read().decode()
@@ -182,6 +207,18 @@ class Run:
 
         wait_for(ready, 30, "the bridge to connect")
 
+    def node_bridge(self, qos):
+        """The Node.js peer (bench/node-bridge) in place of telematics2mqtt."""
+        d = node_bridge_dir(self.build)
+        self.br = self.p.start("node-bridge", [
+            "node", os.path.join(d, "bridge.js"),
+            "ws://127.0.0.1:%d/realtime/api/v1/ws/realtime" % self.sport, "bench", "bench",
+            "mqtt://127.0.0.1:%d" % self.bport, str(qos)], stdout=subprocess.PIPE)
+        if self.br.stdout.readline().strip() != "ready":
+            raise RuntimeError("the Node bridge did not connect: see %s/node-bridge.log" % self.tmp)
+        wait_for(lambda: self.sim_control("stats").get("authenticated_active", 0) >= 1, 30,
+                 "the Node bridge to authenticate")
+
     def metrics(self):
         text = http_get("http://127.0.0.1:%d/metrics" % self.hport)[1]
         out = {}
@@ -199,7 +236,10 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
             r.broker()
             r.sim("--devices", str(devices), "--rate", "0")
             r.sub("-t", "telematics/+/+/position", "-n", str(count), "--idle-ms", "3000")
-            r.bridge(qos, backend, devices)
+            if backend == "node":
+                r.node_bridge(qos)
+            else:
+                r.bridge(qos, backend, devices)
             time.sleep(0.2)  # let the connect-time publishes (status, state) settle
             rss0 = status_kb(r.br.pid, "VmRSS")
             # Blast on the next connection: the bridge reconnects at once after the drop.
@@ -209,18 +249,19 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
                                         str(r.br.pid)], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
-            b0, s0 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
+            b0, s0, c0 = cpu_s(r.br.pid), cpu_s(r.simp.pid), syscalls(r.br.pid)
             r.sim_control("drop")
             res = r.sub_result(timeout=max(60, count / 2000))
             if perf:
                 rec.send_signal(signal.SIGINT)
                 rec.wait(30)
-            b1, s1 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
-            m = r.metrics()
+            b1, s1, c1 = cpu_s(r.br.pid), cpu_s(r.simp.pid), syscalls(r.br.pid)
+            m = r.metrics() if backend != "node" else {}
             n = res["count"]
             out = {
                 "rate": res["rate"], "delivered": n,
                 "cpu_us": (b1 - b0) * 1e6 / n if n else float("nan"),
+                "syscalls": (c1 - c0) / n if n else float("nan"),
                 "sim_cpu_pct": 100 * (s1 - s0) / res["elapsed"] if res["elapsed"] else 0,
                 "sub_cpu_pct": 100 * res["cpu_s"] / res["elapsed"] if res["elapsed"] else 0,
                 "hwm_kb": status_kb(r.br.pid, "VmHWM"),
@@ -301,7 +342,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="1 run, smaller blasts: a sanity check")
     ap.add_argument("--only", default="throughput,latency,memory,baseline")
-    ap.add_argument("--backends", default="mosquitto,paho")
+    ap.add_argument("--backends", default="mosquitto,paho,node",
+                    help="MQTT backends of the bridge, and node: the ws + mqtt.js peer "
+                    "(bench/node-bridge, installed with npm into the build tree)")
     a = ap.parse_args()
     runs = 1 if a.quick else a.runs
     only = a.only.split(",")
@@ -319,17 +362,18 @@ def main():
     if "throughput" in only:
         emit()
         emit("| backend | QoS | devices | updates/s end to end | bridge CPU µs/update | "
-             "sim CPU % | sub CPU % | lost (max) |")
-        emit("| --- | --- | --- | --- | --- | --- | --- | --- |")
+             "syscalls/update | sim CPU % | sub CPU % | lost (max) |")
+        emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for backend in backends:
             for qos in (0, 1):
-                for devices in (1, 1000, 100000):
+                for devices in ((1000,) if backend == "node" else (1, 1000, 100000)):
                     n = int((200000 if backend == "mosquitto" else 100000) * scale)
                     rs = repeat(runs, lambda: blast_run(build, qos, backend, devices, n),
                                 "%s qos%d %d dev" % (backend, qos, devices))
-                    emit("| %s | %d | %d | %s | %s | %s | %s | %d |" % (
+                    emit("| %s | %d | %d | %s | %s | %s | %s | %s | %d |" % (
                         backend, qos, devices, fmt(col(rs, "rate")), fmt(col(rs, "cpu_us"), 2),
-                        fmt(col(rs, "sim_cpu_pct")), fmt(col(rs, "sub_cpu_pct")),
+                        fmt(col(rs, "syscalls"), 2), fmt(col(rs, "sim_cpu_pct")),
+                        fmt(col(rs, "sub_cpu_pct")),
                         max(n - d for d in col(rs, "delivered"))))
     if "profile" in only:
         data = os.path.join(tempfile.gettempdir(), "t2m-bench-perf.data")
@@ -346,7 +390,7 @@ def main():
         emit()
         emit("| backend | QoS | latency at 5,000 updates/s, ms: p50 | p99 | p99.9 | max |")
         emit("| --- | --- | --- | --- | --- | --- |")
-        for backend in backends:
+        for backend in [b for b in backends if b != "node"]:  # the peer sends no timestamps
             for qos in (0, 1):
                 rs = repeat(runs, lambda: latency_run(build, qos, backend, 2 if a.quick else 6),
                             "latency %s qos%d" % (backend, qos))
@@ -360,6 +404,11 @@ def main():
         small = repeat(runs, lambda: blast_run(build, 0, backends[0], 1000, int(100000 * scale)),
                        "memory 1000 dev")
         emit("| peak RSS, 1,000 devices | %s MB |" % fmt([r["hwm_kb"] / 1024 for r in small], 1))
+        if "node" in backends:
+            peer = repeat(runs, lambda: blast_run(build, 0, "node", 1000, int(100000 * scale)),
+                          "memory node 1000 dev")
+            emit("| peak RSS, the Node bridge, 1,000 devices | %s MB |" %
+                 fmt([r["hwm_kb"] / 1024 for r in peer], 1))
         ndev = 1000000 if not a.quick else 200000
         big = repeat(runs, lambda: blast_run(build, 0, backends[0], ndev, ndev, memory=True),
                      "memory %d dev" % ndev)
