@@ -386,8 +386,8 @@ static int check_mqtt_url(const char *v, char *msg, size_t n)
  * libmosquitto into everything that reads the configuration. */
 static int check_client(const char *v, char *msg, size_t n)
 {
-    if (strcmp(v, "mosquitto") == 0 || strcmp(v, "paho") == 0) return 0;
-    snprintf(msg, n, "must be \"mosquitto\" or \"paho\"");
+    if (strcmp(v, "mosquitto") == 0 || strcmp(v, "paho") == 0 || strcmp(v, "lws") == 0) return 0;
+    snprintf(msg, n, "must be \"mosquitto\", \"paho\" or \"lws\"");
     return -1;
 }
 

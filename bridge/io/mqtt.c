@@ -20,6 +20,7 @@ static const struct t2m_mqtt_ops *backend_find(const char *name)
 {
     if (!name || !*name || strcmp(name, "mosquitto") == 0) return &t2m_mqtt_mosquitto_ops;
     if (strcmp(name, "paho") == 0) return &t2m_mqtt_paho_ops;
+    if (strcmp(name, "lws") == 0) return &t2m_mqtt_lws_ops;
     return NULL;
 }
 
@@ -105,7 +106,8 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
     }
     const struct t2m_mqtt_ops *ops = backend_find(opt->backend);
     if (!ops) {
-        snprintf(err, errlen, "mqtt: unknown client backend (use \"mosquitto\" or \"paho\")");
+        snprintf(err, errlen,
+                 "mqtt: unknown client backend (use \"mosquitto\", \"paho\" or \"lws\")");
         return NULL;
     }
     struct t2m_mqtt_url nodes[T2M_MQTT_MAX_NODES];

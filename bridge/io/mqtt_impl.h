@@ -105,6 +105,7 @@ void t2m_mqtt_next_node(struct t2m_mqtt *m);
 
 extern const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops;
 extern const struct t2m_mqtt_ops t2m_mqtt_paho_ops;
+extern const struct t2m_mqtt_ops t2m_mqtt_lws_ops;
 
 /* Appends one event; returns true when the queue was empty before (the caller wakes the loop).
  * Thread-safe. On allocation failure the event is dropped with an error logged. */

@@ -248,6 +248,9 @@ class TestMuteBroker(Base):
     def test_paho_backend_mqtt5(self):
         self.run_client("paho", 5)
 
+    def test_lws_backend_mqtt5(self):
+        self.run_client("lws", 5)
+
 
 class TestFiles(Base):
     def check_config(self, text, env=None, timeout=20):

@@ -103,6 +103,14 @@ class QosAndRetainPaho(QosAndRetain):
     client = "paho"
 
 
+class PacketSizeAndWindowLws(PacketSizeAndWindow):
+    client = "lws"
+
+
+class QosAndRetainLws(QosAndRetain):
+    client = "lws"
+
+
 class Refused(Base):
     """A PUBACK with an error reason code (0x87 not authorized, from an ACL) frees its slot and
     is counted: publishing goes on (Paho's used to hold the slot for ever)."""
@@ -140,6 +148,9 @@ class Refused(Base):
 
     def test_paho_backend(self):
         self.run_client("paho")
+
+    def test_lws_backend(self):
+        self.run_client("lws")
 
 
 if __name__ == "__main__":

@@ -208,7 +208,8 @@ static void make_context(void)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
-    info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.options =
+        LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT; /* as main.c */
     lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
     ctx = lws_create_context(&info);
     if (!ctx) {

@@ -230,6 +230,9 @@ class TestEnvironmentOnly(Base):
     def test_paho_backend(self):
         self.run_backend("paho")
 
+    def test_lws_backend(self):
+        self.run_backend("lws")
+
 
 class TestExitStatus(Base):
     def test_configuration_errors_exit_2(self):

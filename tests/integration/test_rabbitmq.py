@@ -300,6 +300,9 @@ class TestRabbitMQ(unittest.TestCase):
     def test_paho_backend(self):
         self.run_backend("paho")
 
+    def test_lws_backend(self):
+        self.run_backend("lws")
+
     def test_retained_not_through_wildcards(self):
         """Documents RabbitMQ 3.10: retained messages only on exact-topic subscriptions."""
         pub = paho.Client(client_id="wild-pub", protocol=paho.MQTTv311)

@@ -430,6 +430,10 @@ class BrokerOutagePaho(BrokerOutage):
     client = "paho"
 
 
+class BrokerOutageLws(BrokerOutage):
+    client = "lws"
+
+
 class OfflineQueueOverflow(BrokerOutage):
     mqtt_extra = "offline_queue = 50;"
 
@@ -440,6 +444,10 @@ class OfflineQueueOverflow(BrokerOutage):
 
 class OfflineQueueOverflowPaho(OfflineQueueOverflow):
     client = "paho"
+
+
+class OfflineQueueOverflowLws(OfflineQueueOverflow):
+    client = "lws"
 
 
 class TestLeaks(Base):

@@ -192,6 +192,10 @@ class FailoverPaho(Failover):
     client = "paho"
 
 
+class FailoverLws(Failover):
+    client = "lws"
+
+
 class RabbitMQCluster(unittest.TestCase):
     """Two RabbitMQ 3.10 nodes on loopback joined into one cluster (rabbitmqctl join_cluster), the
     MQTT plugin on both. Two bridges (the libmosquitto and the Paho backend, each with its own base
@@ -200,7 +204,7 @@ class RabbitMQCluster(unittest.TestCase):
     bridges' re-send after the reconnect that makes node 2 complete: a late subscriber there gets
     every device's latest position. One cluster, one kill: both backends side by side."""
 
-    CLIENTS = ("mosquitto", "paho")
+    CLIENTS = tuple(os.environ.get("T2M_CLUSTER_CLIENTS", "mosquitto,paho,lws").split(","))
 
     def setUp(self):
         self.tmpdir = tempfile.TemporaryDirectory()
@@ -278,7 +282,8 @@ http = { listen = "127.0.0.1:%d"; };
         def latest(sub, topic):
             got = sub.find(topic)
             return json.loads(got[-1][1]) if got else {}
-        wait_for(lambda: self.sim.stats()["authenticated_active"] >= 2, 15, "authenticated")
+        wait_for(lambda: self.sim.stats()["authenticated_active"] >= len(self.CLIENTS), 15,
+                 "authenticated")
         for d in devs:
             send(d, T0)
         for t in every:

@@ -487,5 +487,9 @@ class TestSecretsPaho(TestSecrets):
     client = "paho"
 
 
+class TestSecretsLws(TestSecrets):
+    client = "lws"
+
+
 if __name__ == "__main__":
     unittest.main()

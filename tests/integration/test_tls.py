@@ -150,6 +150,17 @@ class TestMqttTlsMosquitto(MqttTls, PkiCase):
                      r"tlsv13 alert certificate required"}
 
 
+class TestMqttTlsLws(MqttTls, PkiCase):
+    client = "lws"
+    # the bridge's own TLS session (OpenSSL): the verification result, else OpenSSL's error
+    why = {"ca": r"mqtt: .*TLS: server certificate rejected: (unable to get local issuer|"
+                 r"self-signed certificate in certificate chain)",
+           "host": r"mqtt: .*TLS: server certificate rejected: (IP address|hostname) mismatch",
+           "expired": r"mqtt: .*TLS: server certificate rejected: certificate has expired",
+           "nocert": r"mqtt: .*TLS: error:[0-9A-F]+:SSL routines::"
+                     r"tlsv13 alert certificate required"}
+
+
 class TestMqttTlsPaho(MqttTls, PkiCase):
     client = "paho"
     # Paho hands over only OpenSSL's error queue, and nothing at all for a name mismatch

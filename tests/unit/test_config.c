@@ -424,7 +424,7 @@ static void test_values(void)
     expect_err("mqtt = {\n    url = \"tcp://example.com:0\";\n};\n",
                ":2: mqtt.url: not a valid tcp://, mqtt://, ssl:// or mqtts:// URL");
     expect_err("mqtt = {\n    client = \"hivemq\";\n};\n",
-               ":2: mqtt.client: must be \"mosquitto\" or \"paho\"");
+               ":2: mqtt.client: must be \"mosquitto\", \"paho\" or \"lws\"");
     expect_err("mqtt = {\n    client_id = \"\";\n};\n", ":2: mqtt.client_id: must not be empty");
     expect_err("mqtt = {\n    base_topic = \"a/#\";\n};\n",
                ":2: mqtt.base_topic: must not contain the MQTT wildcards + or #");
@@ -674,7 +674,7 @@ static void test_env_errors(void)
     expect_env_err("T2M_UPSTREAM_URL", "", "T2M_UPSTREAM_URL: not a valid ws:// or wss:// URL");
     expect_env_err("T2M_MQTT_URL", "ws://x",
                    "T2M_MQTT_URL: must start with tcp://, mqtt://, ssl:// or mqtts://");
-    expect_env_err("T2M_MQTT_CLIENT", "x", "T2M_MQTT_CLIENT: must be \"mosquitto\" or \"paho\"");
+    expect_env_err("T2M_MQTT_CLIENT", "x", "T2M_MQTT_CLIENT: must be \"mosquitto\", \"paho\" or \"lws\"");
     expect_env_err("T2M_UNITS", "nautical", "T2M_UNITS: must be \"metric\" or \"imperial\"");
     expect_env_err("T2M_LOG_LEVEL", "loud",
                    "T2M_LOG_LEVEL: must be \"error\", \"warn\", \"info\" or \"debug\"");
