@@ -63,11 +63,24 @@ def status_kb(pid, key):
     return 0
 
 
-def syscalls(pid):
-    """read- and write-type system calls of a process so far (/proc/PID/io syscr + syscw)."""
-    with open("/proc/%d/io" % pid) as f:
-        io = dict(line.split(": ") for line in f.read().splitlines())
-    return int(io["syscr"]) + int(io["syscw"])
+class Syscalls:
+    """Counts every system call of a process (all threads) from now until stop(): perf's
+    raw_syscalls:sys_enter tracepoint (/proc/PID/io would miss send() and recv())."""
+
+    def __init__(self, pid):
+        self.p = subprocess.Popen(["perf", "stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p",
+                                   str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True)
+        time.sleep(0.3)  # perf attaches
+
+    def stop(self):
+        self.p.send_signal(signal.SIGINT)
+        _, err = self.p.communicate(timeout=30)
+        for line in err.splitlines():
+            f = line.split(",")
+            if len(f) > 2 and f[2] == "raw_syscalls:sys_enter" and f[0].isdigit():
+                return int(f[0])
+        raise RuntimeError("perf stat gave no syscall count: " + err)
 
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node-bridge")
@@ -249,19 +262,21 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
                                         str(r.br.pid)], stdout=subprocess.DEVNULL,
                                        stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
-            b0, s0, c0 = cpu_s(r.br.pid), cpu_s(r.simp.pid), syscalls(r.br.pid)
+            sc = Syscalls(r.br.pid)
+            b0, s0 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
             r.sim_control("drop")
             res = r.sub_result(timeout=max(60, count / 2000))
             if perf:
                 rec.send_signal(signal.SIGINT)
                 rec.wait(30)
-            b1, s1, c1 = cpu_s(r.br.pid), cpu_s(r.simp.pid), syscalls(r.br.pid)
+            b1, s1 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
+            calls = sc.stop()
             m = r.metrics() if backend != "node" else {}
             n = res["count"]
             out = {
                 "rate": res["rate"], "delivered": n,
                 "cpu_us": (b1 - b0) * 1e6 / n if n else float("nan"),
-                "syscalls": (c1 - c0) / n if n else float("nan"),
+                "syscalls": calls / n if n else float("nan"),
                 "sim_cpu_pct": 100 * (s1 - s0) / res["elapsed"] if res["elapsed"] else 0,
                 "sub_cpu_pct": 100 * res["cpu_s"] / res["elapsed"] if res["elapsed"] else 0,
                 "hwm_kb": status_kb(r.br.pid, "VmHWM"),

@@ -13,10 +13,10 @@ cd "$(dirname "$0")/.."
 
 # shellcheck source=scripts/deps.sh
 . scripts/deps.sh
-t2m_install "${T2M_BUILD_PACKAGES[@]}" "${T2M_RUN_PACKAGES[@]}" python3
-case " $* " in
-*profile*) t2m_install linux-perf ;;
-esac
+# perf: the profile section, and the syscall count of every throughput row
+t2m_install "${T2M_BUILD_PACKAGES[@]}" "${T2M_RUN_PACKAGES[@]}" python3 linux-perf
+# the Node.js peer (bench/node-bridge) is installed with npm into the build tree
+command -v npm >/dev/null || t2m_install nodejs npm
 
 build_dir=${T2M_BUILD_DIR:-build/bench}
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release -DT2M_WERROR=ON >/dev/null

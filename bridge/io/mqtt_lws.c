@@ -34,6 +34,7 @@
 #define WRITE_CHUNK (256 * 1024) /* bytes handed to lws per writeable callback */
 #define OUT_MAX (64u << 20)      /* output buffer bound: beyond it a publish is EAGAIN */
 #define TLS_CHUNK 16384          /* plaintext per SSL_read */
+#define IN_MAX (4u << 20)        /* the largest packet taken from the broker */
 
 /* A QoS 1 PUBLISH waiting for a slot: encoded, its packet id patched in when it goes. */
 struct held {
@@ -55,7 +56,9 @@ struct lws_client {
     SSL *ssl;         /* this connection's TLS session */
     BIO *rbio, *wbio; /* ciphertext in (from lws) and out (to lws); owned by ssl */
     bool handshaken;  /* TLS handshake done: CONNECT may go */
-    struct lws *wsi;  /* NULL between attempts */
+    uint8_t *tout;    /* ciphertext on its way to lws */
+    size_t tout_cap;
+    struct lws *wsi; /* NULL between attempts */
     lws_sorted_usec_list_t sul_retry, sul_ping, sul_connack;
     int attempt;        /* failed attempts since the last CONNACK: the backoff exponent */
     bool connacked;     /* the broker accepted this connection */
@@ -509,6 +512,10 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
     size_t off = 0;
     while (off < len && !c->closing) {
         long f = t2m_mqtt_frame(buf + off, len - off);
+        if (f == 0 && len - off > IN_MAX) {
+            set_reason(c, "a packet from the broker larger than 4 MiB");
+            return -1;
+        }
         if (f == 0) break;
         struct t2m_mqtt_packet p;
         if (f < 0 || t2m_mqtt_decode(buf + off, (size_t)f, c->base.protocol, &p) != 0) {
@@ -629,21 +636,22 @@ static int put(struct lws_client *c, struct lws *wsi, uint8_t *p, size_t n)
     return 0;
 }
 
-/* The TLS session's pending ciphertext to the socket. */
+/* The TLS session's pending ciphertext to the socket, in one write. */
 static int flush_tls(struct lws_client *c, struct lws *wsi)
 {
-    uint8_t buf[WRITE_CHUNK / 4];
-    while (BIO_ctrl_pending(c->wbio)) {
-        int n = BIO_read(c->wbio, buf, sizeof(buf));
-        if (n <= 0) break;
-        if (put(c, wsi, buf, (size_t)n)) return -1;
+    size_t n = BIO_ctrl_pending(c->wbio);
+    if (!n) return 0;
+    if (!reserve(&c->tout, &c->tout_cap, n)) {
+        set_reason(c, "TLS: out of memory");
+        return -1;
     }
-    return 0;
+    int r = BIO_read(c->wbio, c->tout, (int)n);
+    return r > 0 ? put(c, wsi, c->tout, (size_t)r) : 0;
 }
 
+/* One write per callback: the plaintext chunk goes through the TLS session first. */
 static int on_writeable(struct lws_client *c, struct lws *wsi)
 {
-    if (c->ssl && flush_tls(c, wsi)) return -1;
     size_t n = c->out_len - c->out_off;
     if (n > WRITE_CHUNK) n = WRITE_CHUNK;
     if (c->ssl && !c->handshaken) n = 0; /* CONNECT waits for the handshake */
@@ -655,7 +663,6 @@ static int on_writeable(struct lws_client *c, struct lws *wsi)
                 return -1;
             }
             n = (size_t)w;
-            if (flush_tls(c, wsi)) return -1;
         } else if (put(c, wsi, c->out + c->out_off, n)) {
             return -1;
         }
@@ -670,6 +677,7 @@ static int on_writeable(struct lws_client *c, struct lws *wsi)
         }
         deliver_written(c);
     }
+    if (c->ssl && flush_tls(c, wsi)) return -1; /* handshake records and the chunk, at once */
     if (c->out_len > c->out_off && (!c->ssl || c->handshaken))
         lws_callback_on_writable(wsi);
     else if (c->closing && c->out_len == c->out_off)
@@ -926,6 +934,8 @@ static void lwsc_destroy(struct t2m_mqtt *m)
     c->ssl = NULL;
     c->tls = NULL;
     free_held(c);
+    free(c->tout);
+    c->tout = NULL;
     free(c->out);
     free(c->in);
     free(c->q0);
