@@ -572,6 +572,11 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         snprintf(err, errlen, "mqtt.base_topic too long");
         goto fail;
     }
+    /* QoS 1 messages in flight. libmosquitto scans its in-flight list per PUBACK and Paho keeps
+     * one per message: 100 for them. The lws backend finds a PUBACK's message by index, and a
+     * larger window lets PUBACKs arrive (and be read) in bulk: 1,000. The broker's Receive
+     * Maximum lowers either. */
+    size_t window = cfg->mqtt.client && strcmp(cfg->mqtt.client, "lws") == 0 ? 1000 : 100;
     struct t2m_mqtt_options mo = {
         .backend = cfg->mqtt.client,
         .url = cfg->mqtt.url,
@@ -586,7 +591,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .keepalive = cfg->mqtt.keepalive,
         .will_topic = b->state_topic,
         .will_payload = "offline",
-        .max_inflight = 100,
+        .max_inflight = (int)window,
     };
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
                                      on_mqtt_refused, on_mqtt_message};
@@ -598,7 +603,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     high = high < 256 ? 256 : high > 20000 ? 20000 : high;
     struct t2m_publisher_options po = {
         .offline_queue = (size_t)cfg->mqtt.offline_queue,
-        .window = 100, /* libmosquitto scans its in-flight list per PUBACK: keep it short */
+        .window = window,
         .high_water = high,
         .low_water = high / 4,
         .now_ms = mono_ms,
