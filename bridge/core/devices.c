@@ -21,7 +21,7 @@ struct t2m_devices {
     uint32_t *buckets; /* slot + 1, 0 = empty */
     size_t mask;       /* buckets - 1 */
     size_t count;
-    size_t max;              /* 0 = no limit */
+    size_t max; /* 0 = no limit */
     struct t2m_device **chunks;
     size_t n_chunks, cap_chunks;
     uint32_t used;      /* slots handed out so far (the free list holds the returned ones) */

@@ -161,8 +161,8 @@ static void discovery(struct t2m_state *st, struct t2m_device *d, bool clear)
     char tb[T2M_DEVICE_TEXT];
     size_t tl;
     const char *tk = t2m_device_token(d, tb, &tl);
-    if (t2m_discovery_device(&st->disc, id, strlen(id), tk, tl, alias_of(st, d), emit_config,
-                             &e) == 0 &&
+    if (t2m_discovery_device(&st->disc, id, strlen(id), tk, tl, alias_of(st, d), emit_config, &e) ==
+            0 &&
         !clear)
         d->flags |= T2M_DEVF_DISCOVERED;
 }

@@ -674,7 +674,8 @@ static void test_env_errors(void)
     expect_env_err("T2M_UPSTREAM_URL", "", "T2M_UPSTREAM_URL: not a valid ws:// or wss:// URL");
     expect_env_err("T2M_MQTT_URL", "ws://x",
                    "T2M_MQTT_URL: must start with tcp://, mqtt://, ssl:// or mqtts://");
-    expect_env_err("T2M_MQTT_CLIENT", "x", "T2M_MQTT_CLIENT: must be \"mosquitto\", \"paho\" or \"lws\"");
+    expect_env_err("T2M_MQTT_CLIENT", "x",
+                   "T2M_MQTT_CLIENT: must be \"mosquitto\", \"paho\" or \"lws\"");
     expect_env_err("T2M_UNITS", "nautical", "T2M_UNITS: must be \"metric\" or \"imperial\"");
     expect_env_err("T2M_LOG_LEVEL", "loud",
                    "T2M_LOG_LEVEL: must be \"error\", \"warn\", \"info\" or \"debug\"");
