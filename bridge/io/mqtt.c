@@ -431,6 +431,25 @@ int t2m_mqtt_backoff_ms(int attempt)
     return (int)(s * 1000.0);
 }
 
+int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now)
+{
+    int delay_ms = -1;
+    if (!m->stopping) delay_ms = now ? 0 : t2m_mqtt_backoff_ms((*attempt)++);
+    if (was_up)
+        T2M_WARN("mqtt", "connection to %s:%d ended: %s%s", m->url.host, m->url.port, why,
+                 m->stopping ? "" : "; reconnecting");
+    else
+        T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
+                 m->url.port, why, delay_ms < 0 ? 0.0 : delay_ms / 1000.0);
+    if (was_up) {
+        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_LOST, .topic = strdup(why)};
+        t2m_mqtt_evq_push(&m->q, &ev);
+    }
+    /* A clustered broker (SPEC section 9): the next attempt goes to the next node. */
+    if (!m->stopping) t2m_mqtt_next_node(m);
+    return delay_ms;
+}
+
 void t2m_mqtt_next_node(struct t2m_mqtt *m)
 {
     if (m->n_nodes < 2) return;

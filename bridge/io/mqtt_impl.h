@@ -100,6 +100,12 @@ struct t2m_mqtt {
     struct t2m_mqtt_evq q;
 };
 
+/* The end of a connection or of an attempt, as the loop-driven backends report it: logs it (a
+ * warning when it had been up, else the retry delay), queues LOST for the bridge when it had been
+ * up, moves to the next node of mqtt.url. Returns the delay before the next attempt in ms (0 with
+ * `now`, else the backoff for *attempt, which it counts up), or -1 once stopping (no attempt). */
+int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now);
+
 /* Fail-over (SPEC section 9): the next node of mqtt.url's list becomes m->url (no-op for one). */
 void t2m_mqtt_next_node(struct t2m_mqtt *m);
 

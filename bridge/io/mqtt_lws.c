@@ -303,25 +303,11 @@ static void teardown(struct lws_client *c)
     c->closing = c->ping_out = false;
 
     const char *why = c->reason[0] ? c->reason : "connection lost";
-    int delay_ms = 0;
-    if (!c->base.stopping) {
-        delay_ms = c->reconnect_now ? 0 : t2m_mqtt_backoff_ms(c->attempt++);
-        c->reconnect_now = false;
+    int delay_ms = t2m_mqtt_ended(&c->base, why, c->was_up, &c->attempt, c->reconnect_now);
+    c->reconnect_now = false;
+    if (delay_ms >= 0)
         lws_sul_schedule(c->base.ctx, 0, &c->sul_retry, retry_cb,
                          (lws_usec_t)delay_ms * LWS_US_PER_MS + 1);
-    }
-    if (c->was_up)
-        T2M_WARN("mqtt", "connection to %s:%d ended: %s%s", c->base.url.host, c->base.url.port, why,
-                 c->base.stopping ? "" : "; reconnecting");
-    else
-        T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", c->base.url.host,
-                 c->base.url.port, why, delay_ms / 1000.0);
-    if (c->was_up) {
-        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_LOST, .topic = strdup(why)};
-        t2m_mqtt_evq_push(&c->base.q, &ev);
-    }
-    /* A clustered broker (SPEC section 9): the next attempt goes to the next node. */
-    if (!c->base.stopping) t2m_mqtt_next_node(&c->base);
     c->was_up = false;
     c->connacked = false;
     c->reason[0] = '\0';
