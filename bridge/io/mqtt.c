@@ -305,6 +305,8 @@ bool t2m_mqtt_evq_push(struct t2m_mqtt_evq *q, const struct t2m_mqtt_ev *ev)
         if (!nev) {
             pthread_mutex_unlock(&q->lock);
             T2M_ERROR("mqtt", "out of memory queueing an event");
+            free(ev->topic); /* the event is dropped, and what it owned with it */
+            free(ev->payload);
             return false;
         }
         q->ev = nev;

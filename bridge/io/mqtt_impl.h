@@ -114,7 +114,8 @@ extern const struct t2m_mqtt_ops t2m_mqtt_paho_ops;
 extern const struct t2m_mqtt_ops t2m_mqtt_lws_ops;
 
 /* Appends one event; returns true when the queue was empty before (the caller wakes the loop).
- * Thread-safe. On allocation failure the event is dropped with an error logged. */
+ * Thread-safe. On allocation failure the event is dropped (its topic and payload freed) with an
+ * error logged. */
 bool t2m_mqtt_evq_push(struct t2m_mqtt_evq *q, const struct t2m_mqtt_ev *ev);
 /* Loop thread: hands every queued event to the bridge's callbacks, in order. Events pushed while
  * it runs are dispatched too. Not re-entrant: a nested call returns at once. */
