@@ -28,6 +28,7 @@
 #define FLUSH_TIMEOUT_US (5 * LWS_US_PER_SEC) /* SPEC section 7: flush at most 5 s */
 #define STOP_TICK_US (20 * 1000)
 #define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
+#define READBACK_QUIET_MS 5000
 
 struct instance {
     struct t2m_upstream *up;
@@ -65,7 +66,8 @@ struct t2m_bridge {
     int64_t info_ms, started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
     struct t2m_repeat rep_request, rep_refused;
-    size_t readback_n; /* retained messages of ours read back on this connection */
+    size_t readback_n;       /* retained messages of ours read back on this connection */
+    int64_t readback_act_ms; /* monotonic: the read-back's start, or its latest message */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
 };
@@ -224,6 +226,7 @@ static void readback_start(struct t2m_bridge *b)
         return;
     }
     b->readback_n = 0;
+    b->readback_act_ms = mono_ms();
     t2m_publisher_publish_urgent(b->pub, b->marker_topic, "readback", 8, 1, false);
 }
 
@@ -455,6 +458,17 @@ static void health_cb(lws_sorted_usec_list_t *sul)
                  (double)stalled / 1000.0, t2m_publisher_inflight(b->pub));
         t2m_mqtt_reconnect(b->mqtt, "deliveries stalled");
     }
+    /* A broker that drops what it owes a subscriber when too much is queued (mosquitto's
+     * max_queued_messages, 1,000 by default, also drops the marker's echo) would leave the
+     * read-back waiting for ever: after READBACK_QUIET_MS without a message it ends with what came.
+     */
+    if (b->readback && mono_ms() - b->readback_act_ms > READBACK_QUIET_MS) {
+        T2M_WARN("bridge",
+                 "read-back incomplete: no retained message for %d s and the marker did not come "
+                 "back (the broker dropped messages? mosquitto: raise max_queued_messages)",
+                 READBACK_QUIET_MS / 1000);
+        readback_done(b);
+    }
     info_publish(b, false);
     lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
@@ -469,6 +483,7 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
         }
         if (t2m_state_retained(b->state, topic, payload, len, wall_ms())) {
             b->readback_n++;
+            b->readback_act_ms = mono_ms();
             state_arm(b);
             return;
         }
