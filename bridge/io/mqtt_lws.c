@@ -241,16 +241,21 @@ static void free_held(struct lws_client *c)
     c->held_bytes = 0;
 }
 
-/* A free packet id (one exists: inflight < window <= 65534) for msg id `id`. */
-static unsigned take_pid(struct lws_client *c, int id)
+/* A free packet id (one exists: inflight < window <= 65534). */
+static unsigned free_pid(const struct lws_client *c)
 {
     unsigned pid = c->next_pid;
     while (c->ids[pid])
         pid = pid == 65535 ? 1 : pid + 1;
+    return pid;
+}
+
+/* Packet id `pid` now carries msg id `id` until its PUBACK. */
+static void claim_pid(struct lws_client *c, unsigned pid, int id)
+{
     c->ids[pid] = id;
     c->inflight++;
     c->next_pid = pid == 65535 ? 1 : pid + 1;
-    return pid;
 }
 
 /* Held messages take the slots PUBACKs freed. */
@@ -259,7 +264,8 @@ static void release_held(struct lws_client *c)
     while (c->held && c->inflight < c->window) {
         struct held *h = c->held;
         if (!reserve(&c->out, &c->out_cap, c->out_len + h->len)) return;
-        unsigned pid = take_pid(c, h->id);
+        unsigned pid = free_pid(c);
+        claim_pid(c, pid, h->id);
         h->pkt[h->pid_off] = (uint8_t)(pid >> 8);
         h->pkt[h->pid_off + 1] = (uint8_t)pid;
         memcpy(c->out + c->out_len, h->pkt, h->len);
@@ -814,21 +820,14 @@ static int lwsc_publish(struct t2m_mqtt *m, const char *topic, const void *paylo
         c->held_bytes += h->len;
         return T2M_MQTT_OK;
     }
-    unsigned pid = 0;
-    if (qos == 1) {
-        pid = c->next_pid;
-        while (c->ids[pid]) /* a free id exists: inflight < window <= 65534 */
-            pid = pid == 65535 ? 1 : pid + 1;
-    }
+    unsigned pid = qos == 1 ? free_pid(c) : 0;
     if (!APPEND(c, max,
                 t2m_mqtt_enc_publish(c->out + c->out_len, c->out_cap - c->out_len, m->protocol,
                                      topic, tl, payload, len, qos, retain, false, pid)))
         return T2M_MQTT_ERROR;
-    if (qos == 1) {
-        c->ids[pid] = id;
-        c->inflight++;
-        c->next_pid = pid == 65535 ? 1 : pid + 1;
-    } else if (!q0_push(c, c->queued, id)) {
+    if (qos == 1)
+        claim_pid(c, pid, id);
+    else if (!q0_push(c, c->queued, id)) {
         return T2M_MQTT_ERROR; /* the packet still goes: only its confirmation is lost */
     }
     request_write(c);
