@@ -35,6 +35,9 @@
 #define OUT_MAX (64u << 20)      /* output buffer bound: beyond it a publish is EAGAIN */
 #define TLS_CHUNK 16384          /* plaintext per SSL_read */
 #define IN_MAX (4u << 20)        /* the largest packet taken from the broker */
+#define WINDOW_MAX 65000u        /* QoS 1 publishes in flight, at most */
+#define SUBS_MAX 500u            /* subscriptions awaiting their ack, at most */
+#define SUB_ID (-1)              /* ids[]: the packet id of a subscription in flight */
 
 /* A QoS 1 PUBLISH waiting for a slot: encoded, its packet id patched in when it goes. */
 struct held {
@@ -76,11 +79,11 @@ struct lws_client {
     /* input: a partial packet kept between reads */
     uint8_t *in;
     size_t in_len, in_cap;
-    /* QoS 1 in flight: packet id -> t2m msg id (0 = free) */
+    /* packet id -> t2m msg id of a QoS 1 publish in flight, SUB_ID, or 0 (free) */
     unsigned next_pid, window, inflight;
     struct held *held, *held_tail; /* QoS 1 beyond the window, in order */
     size_t held_bytes;
-    unsigned sub_pid;
+    unsigned subs; /* SUBSCRIBE / UNSUBSCRIBE sent, their ack not yet seen */
     unsigned ends; /* teardowns so far */
     char reason[200];
     char vhname[48];
@@ -241,7 +244,8 @@ static void free_held(struct lws_client *c)
     c->held_bytes = 0;
 }
 
-/* A free packet id (one exists: inflight < window <= 65534). */
+/* A free packet id: one exists, inflight < window <= WINDOW_MAX and subs < SUBS_MAX. Publishes,
+ * subscriptions and unsubscriptions share the numbering (MQTT-2.3.1-2). */
 static unsigned free_pid(const struct lws_client *c)
 {
     unsigned pid = c->next_pid;
@@ -304,7 +308,7 @@ static void teardown(struct lws_client *c)
     c->q0_n = c->q0_head = 0;
     c->written = c->queued = 0;
     memset(c->ids, 0, sizeof(c->ids));
-    c->inflight = 0;
+    c->inflight = c->subs = 0;
     free_held(c);
     c->closing = c->ping_out = false;
 
@@ -450,7 +454,7 @@ static void on_connack(struct lws_client *c, const struct t2m_mqtt_packet *p)
     c->keepalive = p->server_keepalive ? p->server_keepalive : (unsigned)m->keepalive;
     unsigned rmax = p->receive_max ? p->receive_max : 65535;
     c->window = (unsigned)m->max_inflight < rmax ? (unsigned)m->max_inflight : rmax;
-    if (c->window > 65534) c->window = 65534;
+    if (c->window > WINDOW_MAX) c->window = WINDOW_MAX;
     c->next_pid = 1;
     T2M_INFO("mqtt", "connected to %s:%d (lws, MQTT %s)", m->url.host, m->url.port,
              m->protocol == 5 ? "5" : "3.1.1");
@@ -464,7 +468,7 @@ static void on_connack(struct lws_client *c, const struct t2m_mqtt_packet *p)
 static void on_puback(struct lws_client *c, const struct t2m_mqtt_packet *p)
 {
     int id = p->id < 65536 ? c->ids[p->id] : 0;
-    if (!id) return; /* not ours (a late ack of a forgotten id): nothing to free */
+    if (id <= 0) return; /* not a publish of ours (a late ack of a forgotten id): nothing to free */
     c->ids[p->id] = 0;
     c->inflight--;
     if (c->held) release_held(c);
@@ -539,6 +543,12 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
         case T2M_MQTT_SUBACK:
             if (p.reason >= 0x80)
                 T2M_WARN("mqtt", "the broker refused a subscription (0x%02x)", p.reason);
+            /* fall through */
+        case T2M_MQTT_UNSUBACK:
+            if (p.id < 65536 && c->ids[p.id] == SUB_ID) {
+                c->ids[p.id] = 0;
+                c->subs--;
+            }
             break;
         case T2M_MQTT_DISCONNECT: {
             char why[160];
@@ -550,7 +560,7 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
             return -1;
         }
         default:
-            break; /* UNSUBACK; QoS 2 flows and AUTH are never asked for */
+            break; /* QoS 2 flows and AUTH are never asked for */
         }
     }
     if (c->closing && !c->connacked) return -1; /* a refused CONNACK */
@@ -837,15 +847,19 @@ static int lwsc_publish(struct t2m_mqtt *m, const char *topic, const void *paylo
 static int sub_or_unsub(struct lws_client *c, const char *topic, int qos, bool sub)
 {
     if (!c->wsi || !c->connacked || c->closing) return T2M_MQTT_ENOTCONN;
-    c->sub_pid = c->sub_pid >= 65535 ? 1 : c->sub_pid + 1;
+    if (c->subs >= SUBS_MAX) return T2M_MQTT_EAGAIN;
+    unsigned pid = free_pid(c);
     size_t max = strlen(topic) + 16;
     int p = c->base.protocol;
     uint8_t *at;
     if (!reserve(&c->out, &c->out_cap, c->out_len + max)) return T2M_MQTT_ERROR;
     at = c->out + c->out_len;
-    size_t n = sub ? t2m_mqtt_enc_subscribe(at, max, p, c->sub_pid, topic, qos)
-                   : t2m_mqtt_enc_unsubscribe(at, max, p, c->sub_pid, topic);
+    size_t n = sub ? t2m_mqtt_enc_subscribe(at, max, p, pid, topic, qos)
+                   : t2m_mqtt_enc_unsubscribe(at, max, p, pid, topic);
     if (!append_done(c, n)) return T2M_MQTT_EINVAL;
+    c->ids[pid] = SUB_ID; /* until its SUBACK / UNSUBACK; not in the publish window */
+    c->subs++;
+    c->next_pid = pid == 65535 ? 1 : pid + 1;
     request_write(c);
     return T2M_MQTT_OK;
 }

@@ -1,6 +1,8 @@
 """An MQTT peer that accepts connections and never acknowledges a publish (issue 10): it answers
-CONNECT with CONNACK, SUBSCRIBE with SUBACK and PINGREQ with PINGRESP, and reads every PUBLISH
-without a PUBACK. Written from the MQTT 3.1.1 and 5 specifications, independently of mosquitto;
+CONNECT with CONNACK, SUBSCRIBE with SUBACK, UNSUBSCRIBE with UNSUBACK and PINGREQ with PINGRESP,
+and reads every PUBLISH without a PUBACK. Since no QoS 1 PUBLISH is ever acknowledged, its packet
+identifier stays in use for the whole connection: a SUBSCRIBE, UNSUBSCRIBE or PUBLISH that reuses
+one breaks MQTT-2.3.1-2 and is recorded in `reused_ids`. Written from the MQTT 3.1.1 and 5 specifications, independently of mosquitto;
 loopback only. Runs in a thread of the test."""
 
 import socket
@@ -32,6 +34,7 @@ class MuteBroker:
         self.lock = threading.Lock()
         self.connections = 0
         self.publishes = []  # (connection number, topic)
+        self.reused_ids = []  # (connection number, packet type, packet id)
         self.stopping = False
         self.clients = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -56,6 +59,12 @@ class MuteBroker:
     def _serve(self, c, n):
         buf = b""
         version = 4
+        in_use = set()  # packet ids of unacknowledged QoS 1 PUBLISHes
+
+        def take(ptype, pid):
+            if pid in in_use:
+                with self.lock:
+                    self.reused_ids.append((n, ptype, pid))
         try:
             while not self.stopping:
                 chunk = c.recv(65536)
@@ -66,7 +75,7 @@ class MuteBroker:
                     rl, pos = _remaining_length(buf, 1)
                     if rl is None or len(buf) < pos + rl:
                         break
-                    ptype, body = buf[0] >> 4, buf[pos:pos + rl]
+                    ptype, flags, body = buf[0] >> 4, buf[0] & 0x0F, buf[pos:pos + rl]
                     buf = buf[pos + rl:]
                     if ptype == 1:  # CONNECT: protocol name, then the level
                         nl = struct.unpack(">H", body[:2])[0]
@@ -74,10 +83,15 @@ class MuteBroker:
                         c.sendall(b"\x20\x03\x00\x00\x00" if version == 5 else b"\x20\x02\x00\x00")
                     elif ptype == 3:  # PUBLISH: counted, never acknowledged
                         tl = struct.unpack(">H", body[:2])[0]
+                        if flags & 0x06:  # QoS 1: its id is in use from now on
+                            pid = struct.unpack(">H", body[2 + tl:4 + tl])[0]
+                            take(ptype, pid)
+                            in_use.add(pid)
                         with self.lock:
                             self.publishes.append((n, body[2:2 + tl].decode("utf-8", "replace")))
                     elif ptype == 8:  # SUBSCRIBE: grant QoS 0 to each filter
                         pid, rest = body[:2], body[2:]
+                        take(ptype, struct.unpack(">H", pid)[0])
                         if version == 5:
                             pl, p = _remaining_length(rest, 0)
                             rest = rest[p + pl:]
@@ -89,6 +103,20 @@ class MuteBroker:
                         props = b"\x00" if version == 5 else b""
                         payload = pid + props + codes
                         c.sendall(bytes([0x90, len(payload)]) + payload)
+                    elif ptype == 10:  # UNSUBSCRIBE: success for each filter (MQTT 5)
+                        take(ptype, struct.unpack(">H", body[:2])[0])
+                        if version == 5:
+                            rest = body[2:]
+                            pl, p = _remaining_length(rest, 0)
+                            rest = rest[p + pl:]
+                            codes = b""
+                            while len(rest) >= 2:
+                                rest = rest[2 + struct.unpack(">H", rest[:2])[0]:]
+                                codes += b"\x00"
+                            payload = body[:2] + b"\x00" + codes
+                        else:
+                            payload = body[:2]
+                        c.sendall(bytes([0xB0, len(payload)]) + payload)
                     elif ptype == 12:  # PINGREQ
                         c.sendall(b"\xd0\x00")
                     elif ptype == 14:  # DISCONNECT
