@@ -7,7 +7,9 @@
  * messages in flight never exceed the smaller of mqtt.h's max_inflight and the broker's Receive
  * Maximum: beyond it a publish is held, encoded, and goes out as PUBACKs free slots (as
  * libmosquitto queues beyond its max_inflight); the limits the broker announced are honoured by
- * mqtt.c before a packet is built.
+ * mqtt.c before a packet is built. While half the window or more is in flight, PUBACKs are read
+ * in bulk: the socket's SO_RCVLOWAT makes it readable only once a quarter window of bytes has
+ * arrived, bytes the broker owes (4 or more per PUBACK), so nothing waits on a clock.
  * Sessions are clean: a lost connection forgets its packet ids (the publisher re-sends).
  *
  * TLS is done here, with OpenSSL over memory BIOs, on top of lws' plain raw connection: lws 4.1.6
@@ -15,6 +17,7 @@
  * rules as the other backends: the CA file or the system store, the peer's chain and its host
  * name (or IP address) verified unless mqtt.tls_verify = false, an optional client certificate. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <libwebsockets.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -23,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -59,8 +63,8 @@ struct lws_client {
     SSL *ssl;         /* this connection's TLS session */
     BIO *rbio, *wbio; /* ciphertext in (from lws) and out (to lws); owned by ssl */
     bool handshaken;  /* TLS handshake done: CONNECT may go */
-    uint8_t *tout;    /* ciphertext on its way to lws */
-    size_t tout_cap;
+    uint8_t *tout;    /* ciphertext: bytes [tout_off, tout_len) are not yet in the socket */
+    size_t tout_off, tout_len, tout_cap;
     struct lws *wsi; /* NULL between attempts */
     lws_sorted_usec_list_t sul_retry, sul_ping, sul_connack;
     int attempt;        /* failed attempts since the last CONNACK: the backoff exponent */
@@ -84,6 +88,7 @@ struct lws_client {
     struct held *held, *held_tail; /* QoS 1 beyond the window, in order */
     size_t held_bytes;
     unsigned subs; /* SUBSCRIBE / UNSUBSCRIBE sent, their ack not yet seen */
+    int lowat;     /* the socket's SO_RCVLOWAT */
     unsigned ends; /* teardowns so far */
     char reason[200];
     char vhname[48];
@@ -122,7 +127,8 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
 
 static void request_write(struct lws_client *c)
 {
-    if (c->wsi && (c->out_len > c->out_off || (c->wbio && BIO_ctrl_pending(c->wbio))))
+    if (c->wsi && (c->out_len > c->out_off || c->tout_len > c->tout_off ||
+                   (c->wbio && BIO_ctrl_pending(c->wbio))))
         lws_callback_on_writable(c->wsi);
 }
 
@@ -304,11 +310,13 @@ static void teardown(struct lws_client *c)
     }
     c->handshaken = false;
     c->out_len = c->out_off = 0;
+    c->tout_len = c->tout_off = 0;
     c->in_len = 0;
     c->q0_n = c->q0_head = 0;
     c->written = c->queued = 0;
     memset(c->ids, 0, sizeof(c->ids));
     c->inflight = c->subs = 0;
+    c->lowat = 1; /* the next socket's default */
     free_held(c);
     c->closing = c->ping_out = false;
 
@@ -627,36 +635,51 @@ static int on_plain(struct lws_client *c, const uint8_t *in, size_t len)
     return 0;
 }
 
-/* Hands n bytes to lws, which keeps what the socket did not take and holds WRITEABLE back
- * until it is out. */
-static int put(struct lws_client *c, struct lws *wsi, uint8_t *p, size_t n)
+/* As many of n bytes as the socket takes now: the count, or -1 when the connection failed
+ * (reason set). Not lws_write: for what the socket does not take at once it keeps a copy and
+ * flushes it about 4 KiB per writeable event, a wake-up and a send() each (measured: 20,000
+ * sends of 4,116 bytes for 100,000 QoS 1 updates); here the rest stays in our buffer and goes
+ * with the next writeable event, as much as the socket then takes. */
+static long put(struct lws_client *c, struct lws *wsi, const uint8_t *p, size_t n)
 {
-    if (lws_write(wsi, p, n, LWS_WRITE_RAW) < (int)n) {
-        set_reason(c, "write to the broker failed");
-        return -1;
-    }
-    return 0;
+    ssize_t w = send(lws_get_socket_fd(wsi), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (w >= 0) return (long)w;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+    char why[120];
+    snprintf(why, sizeof(why), "write to the broker failed: %s", strerror(errno));
+    set_reason(c, why);
+    return -1;
 }
 
-/* The TLS session's pending ciphertext to the socket, in one write. */
+/* The TLS session's ciphertext to the socket: what it has not taken yet first, then what the
+ * session produced since. */
 static int flush_tls(struct lws_client *c, struct lws *wsi)
 {
     size_t n = BIO_ctrl_pending(c->wbio);
-    if (!n) return 0;
-    if (!reserve(&c->tout, &c->tout_cap, n)) {
-        set_reason(c, "TLS: out of memory");
-        return -1;
+    if (n) {
+        if (!reserve(&c->tout, &c->tout_cap, c->tout_len + n)) {
+            set_reason(c, "TLS: out of memory");
+            return -1;
+        }
+        int r = BIO_read(c->wbio, c->tout + c->tout_len, (int)n);
+        if (r > 0) c->tout_len += (size_t)r;
     }
-    int r = BIO_read(c->wbio, c->tout, (int)n);
-    return r > 0 ? put(c, wsi, c->tout, (size_t)r) : 0;
+    if (c->tout_off == c->tout_len) return 0;
+    long w = put(c, wsi, c->tout + c->tout_off, c->tout_len - c->tout_off);
+    if (w < 0) return -1;
+    c->tout_off += (size_t)w;
+    if (c->tout_off == c->tout_len) c->tout_off = c->tout_len = 0;
+    return 0;
 }
 
-/* One write per callback: the plaintext chunk goes through the TLS session first. */
+/* One write per callback: the plaintext chunk goes through the TLS session first (once the
+ * ciphertext before it is out, so that only one chunk's worth waits in tout). */
 static int on_writeable(struct lws_client *c, struct lws *wsi)
 {
     size_t n = c->out_len - c->out_off;
     if (n > WRITE_CHUNK) n = WRITE_CHUNK;
-    if (c->ssl && !c->handshaken) n = 0; /* CONNECT waits for the handshake */
+    if (c->ssl && (!c->handshaken || c->tout_len > c->tout_off))
+        n = 0; /* CONNECT waits for the handshake; a chunk for the last one */
     if (n) {
         if (c->ssl) {
             int w = SSL_write(c->ssl, c->out + c->out_off, (int)n); /* a memory BIO takes all */
@@ -665,8 +688,10 @@ static int on_writeable(struct lws_client *c, struct lws *wsi)
                 return -1;
             }
             n = (size_t)w;
-        } else if (put(c, wsi, c->out + c->out_off, n)) {
-            return -1;
+        } else {
+            long w = put(c, wsi, c->out + c->out_off, n);
+            if (w < 0) return -1;
+            n = (size_t)w;
         }
         c->out_off += n;
         c->written += n;
@@ -680,11 +705,33 @@ static int on_writeable(struct lws_client *c, struct lws *wsi)
         deliver_written(c);
     }
     if (c->ssl && flush_tls(c, wsi)) return -1; /* handshake records and the chunk, at once */
-    if (c->out_len > c->out_off && (!c->ssl || c->handshaken))
+    bool unsent = c->tout_len > c->tout_off;
+    if (unsent || (c->out_len > c->out_off && (!c->ssl || c->handshaken)))
         lws_callback_on_writable(wsi);
     else if (c->closing && c->out_len == c->out_off)
         return -1; /* DISCONNECT is out */
     return 0;
+}
+
+/* PUBACKs in bulk under load: from half a window in flight until a quarter or less remains,
+ * the socket wakes the loop only once a quarter window's worth of PUBACK bytes (4 each at least)
+ * has come. While it is set the broker owes more than that: over a quarter window of PUBACKs,
+ * less at most 3 bytes of one that came partly (c->in); acknowledgements only leave the count
+ * on the reads after which this is called again. So the wait is for the broker alone, never a
+ * timer, and a broker that stops acknowledging is the stall detector's. Not with TLS: a record
+ * read in part would hold back bytes the count relies on. */
+static void set_lowat(struct lws_client *c)
+{
+    unsigned q = c->window / 4;
+    int want = c->lowat;
+    if (c->ssl || q < 16 || c->inflight <= q)
+        want = 1;
+    else if (c->inflight >= 2 * q)
+        want = (int)q * 4;
+    if (want == c->lowat) return;
+    int fd = lws_get_socket_fd(c->wsi);
+    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof(want)) == 0)
+        c->lowat = want;
 }
 
 /* After lws callbacks: the connection ends when `rc` says so; queued events go to the bridge. */
@@ -719,7 +766,9 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     case LWS_CALLBACK_RAW_RX:
         if (!c || c->wsi != wsi) return -1;
         lws_validity_confirmed(wsi);
-        return finish(c, wsi, on_rx(c, in, len));
+        if (finish(c, wsi, on_rx(c, in, len))) return -1;
+        if (c->wsi == wsi) set_lowat(c);
+        return 0;
     case LWS_CALLBACK_RAW_WRITEABLE:
         if (!c || c->wsi != wsi) return -1;
         return finish(c, wsi, on_writeable(c, wsi));
@@ -780,6 +829,7 @@ static int lwsc_init(struct t2m_mqtt *m, char *err, size_t errlen)
 {
     struct lws_client *c = (struct lws_client *)m;
     snprintf(c->vhname, sizeof(c->vhname), "t2m-mqtt-lws-%p", (void *)c);
+    c->lowat = 1;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     info.port = CONTEXT_PORT_NO_LISTEN;
