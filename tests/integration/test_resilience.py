@@ -399,7 +399,9 @@ class BrokerOutage(Base):
                  10, "the injected updates received")
         self.assertGreater(self.metric("t2m_offline_queue_depth"), 0)
         self.broker.start()
-        wait_for(lambda: self.metric("t2m_mqtt_connected") == 1, 15, "mqtt reconnected")
+        # The MQTT backoff grows to 30 s with full jitter while the broker is down (~10 s here,
+        # longer under valgrind): the next attempt may be up to 30 s away.
+        wait_for(lambda: self.metric("t2m_mqtt_connected") == 1, 40, "mqtt reconnected")
         wait_for(lambda: self.metric("t2m_offline_queue_depth") == 0, 20, "queue flushed")
 
         def all_final():
