@@ -468,10 +468,6 @@ static const char *fp_scalar(const char *p, const char *e, struct fp_val *v, boo
     return NULL;
 }
 
-static const double fp_pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                                  1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                                  1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-
 /* The number's value as json-c gives it: (double) of the int64 for integers, strtod for the
  * rest. Plain decimals of up to 15 digits skip strtod: digits and 10^k (k <= 22) are both
  * exact doubles and IEEE division rounds correctly, so m / 10^k is strtod's nearest double. */
@@ -500,7 +496,7 @@ static double fp_value(const struct fp_val *v, int64_t *as_int)
         if (dot) frac++;
     }
     if (p == e && ndig <= 15 && frac <= 22) {
-        double d = (double)m / fp_pow10[frac];
+        double d = (double)m / t2m_pow10[frac];
         return neg ? -d : d;
     }
     char tmp[48];

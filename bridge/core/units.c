@@ -520,7 +520,37 @@ size_t t2m_units_format_ts(char *buf, size_t n, int64_t ts_ms, enum t2m_ts_forma
     return len > 0 ? copy_out(buf, n, tmp, (size_t)len) : 0;
 }
 
-static const double pow10_tab[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+const double t2m_pow10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                              1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                              1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* The integer a / 10^frac as text, with its sign, no trailing fractional zero and no point
+ * when nothing follows it ("-12.5", "0.0001", "7"). tmp holds at least 48 bytes. */
+static size_t scaled_text(char *tmp, unsigned long long a, bool neg, int frac)
+{
+    char digits[48];
+    int nd = 0;
+    do {
+        digits[nd++] = (char)('0' + a % 10);
+        a /= 10;
+    } while (a);
+    while (nd <= frac)
+        digits[nd++] = '0';
+    int skip = 0;
+    while (skip < frac && digits[skip] == '0')
+        skip++;
+    char *p = tmp;
+    if (neg) *p++ = '-';
+    for (int i = nd - 1; i >= frac; i--)
+        *p++ = digits[i];
+    if (skip < frac) {
+        *p++ = '.';
+        for (int i = frac - 1; i >= skip; i--)
+            *p++ = digits[i];
+    }
+    *p = '\0';
+    return (size_t)(p - tmp);
+}
 
 size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision)
 {
@@ -529,35 +559,13 @@ size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision)
     if (precision > 9) precision = 9;
     char tmp[400];
     size_t len;
-    double scaled = round(v * pow10_tab[precision]); /* round() is half away from zero */
+    double scaled = round(v * t2m_pow10[precision]); /* round() is half away from zero */
     if (fabs(scaled) < 9e18) {
         /* Print the rounded integer and insert the point: exact, no second rounding by printf. */
         long long r = (long long)scaled;
         bool neg = r < 0;
         unsigned long long a = neg ? (unsigned long long)(-r) : (unsigned long long)r;
-        char digits[24];
-        int nd = 0;
-        do {
-            digits[nd++] = (char)('0' + a % 10);
-            a /= 10;
-        } while (a);
-        while (nd <= precision)
-            digits[nd++] = '0';
-        int frac = precision;
-        int skip = 0;
-        while (skip < frac && digits[skip] == '0')
-            skip++;
-        char *p = tmp;
-        if (neg) *p++ = '-';
-        for (int i = nd - 1; i >= frac; i--)
-            *p++ = digits[i];
-        if (skip < frac) {
-            *p++ = '.';
-            for (int i = frac - 1; i >= skip; i--)
-                *p++ = digits[i];
-        }
-        *p = '\0';
-        len = (size_t)(p - tmp);
+        len = scaled_text(tmp, a, neg, precision);
     } else {
         /* Beyond 64-bit integers a double has no fraction left to round. */
         int l = snprintf(tmp, sizeof(tmp), "%.0f", v);
@@ -570,7 +578,21 @@ size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision)
 size_t t2m_units_format_shortest(char *buf, size_t n, double v)
 {
     if (!isfinite(v)) return 0;
-    char tmp[40];
+    char tmp[48];
+    /* Without printf for what %.15g prints in fixed notation (1e-4 <= |v| < 1e15): the fewest
+     * decimals k for which an integer m < 10^15 has m / 10^k == |v|. m and 10^k (k <= 22) are
+     * exact doubles and IEEE division rounds correctly, so that decimal parses back to |v|;
+     * and a decimal of at most 15 significant digits survives the trip through a double
+     * (DBL_DIG), so it is also the text %.15g prints. Same result, a tenth of the time. */
+    double a = fabs(v);
+    if (a >= 1e-4 && a < 1e15) {
+        for (int k = 0; k <= 19; k++) {
+            double m = round(a * t2m_pow10[k]);
+            if (m >= 1e15) break;
+            if (m / t2m_pow10[k] == a)
+                return copy_out(buf, n, tmp, scaled_text(tmp, (unsigned long long)m, v < 0, k));
+        }
+    }
     int len = 0;
     for (int prec = 15; prec <= 17; prec++) {
         len = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);

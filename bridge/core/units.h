@@ -51,6 +51,9 @@ long t2m_tz_offset(const struct t2m_tz *tz, int64_t sec);
 size_t t2m_units_format_ts(char *buf, size_t n, int64_t ts_ms, enum t2m_ts_format f,
                            const struct t2m_tz *tz);
 
+/* 10^0 .. 10^22: every one an exact double. */
+extern const double t2m_pow10[23];
+
 /* Rounds to `precision` decimals and prints the shortest form ("28.26", "5", "-0" never: "0").
  * Returns the length, 0 if it does not fit. */
 size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision);

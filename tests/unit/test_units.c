@@ -1,6 +1,8 @@
 /* test_units.c - unit conversion, rounding, shortest text and time zones. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "t2m_test.h"
 #include <time.h>
@@ -76,6 +78,60 @@ static void test_shortest(void)
         double v = ((double)rand() / RAND_MAX - 0.5) * 360.0;
         CU_ASSERT_EQUAL(strtod(shortest(v), NULL), v);
     }
+}
+
+/* The text printf's %.15g / %.16g / %.17g gives: the first that parses back to v. */
+static const char *printf_shortest(double v)
+{
+    static char buf[64];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof(buf), "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
+/* The fast path (no printf for |v| in [1e-4, 1e15) with at most 15 significant digits) prints
+ * exactly what printf does, at its edges and for coordinates with every number of decimals. */
+static void test_shortest_matches_printf(void)
+{
+    static const double edges[] = {1e-4,
+                                   -1e-4,
+                                   9.9999e-5,
+                                   0.00010000000000000002,
+                                   1e15,
+                                   999999999999999.0,
+                                   999999999999999.9,
+                                   1e14 + 0.5,
+                                   123456789012345.0,
+                                   0.1,
+                                   0.7,
+                                   52.52,
+                                   -33.8688,
+                                   1.5,
+                                   100,
+                                   1e-3,
+                                   2.675,
+                                   4.35,
+                                   1.005,
+                                   0.3,
+                                   1234.5678};
+    for (size_t i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+        T2M_ASSERT_STR(shortest(edges[i]), printf_shortest(edges[i]));
+    srand(7);
+    long bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        int decimals = i % 12;
+        double v = round(((double)rand() / RAND_MAX - 0.5) * 360.0 * t2m_pow10[decimals]) /
+                   t2m_pow10[decimals];
+        if (i % 3 == 0) v = ((double)rand() / RAND_MAX - 0.5) * 360.0; /* 17 digits */
+        if (i % 7 == 0) v = ldexp((double)rand(), (rand() % 80) - 60); /* any magnitude */
+        char want[64];
+        snprintf(want, sizeof(want), "%s", printf_shortest(v));
+        if (strcmp(shortest(v), want) != 0 && bad++ < 5)
+            fprintf(stderr, "shortest(%.17g) = %s, printf: %s\n", v, shortest(v), want);
+    }
+    CU_ASSERT_EQUAL(bad, 0);
 }
 
 static void test_names(void)
@@ -213,6 +269,7 @@ int main(void)
         {"SPEC conversions (7.85 m/s, 5 m)", test_spec_conversions},
         {"fixed rounding", test_fixed_rounding},
         {"shortest round-trip text", test_shortest},
+        {"shortest text = printf's, fast path included", test_shortest_matches_printf},
         {"unit names", test_names},
         {"time zone loading", test_tz_load},
         {"timestamp formatting", test_format_ts},
