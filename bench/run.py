@@ -263,13 +263,13 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
                                        stderr=subprocess.DEVNULL)
                 time.sleep(0.5)
             sc = Syscalls(r.br.pid)
-            b0, s0 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
+            b0, s0, m0 = cpu_s(r.br.pid), cpu_s(r.simp.pid), cpu_s(r.mosq.pid)
             r.sim_control("drop")
             res = r.sub_result(timeout=max(60, count / 2000))
             if perf:
                 rec.send_signal(signal.SIGINT)
                 rec.wait(30)
-            b1, s1 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
+            b1, s1, m1 = cpu_s(r.br.pid), cpu_s(r.simp.pid), cpu_s(r.mosq.pid)
             calls = sc.stop()
             m = r.metrics() if backend != "node" else {}
             n = res["count"]
@@ -278,6 +278,7 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
                 "cpu_us": (b1 - b0) * 1e6 / n if n else float("nan"),
                 "syscalls": calls / n if n else float("nan"),
                 "sim_cpu_pct": 100 * (s1 - s0) / res["elapsed"] if res["elapsed"] else 0,
+                "broker_cpu_pct": 100 * (m1 - m0) / res["elapsed"] if res["elapsed"] else 0,
                 "sub_cpu_pct": 100 * res["cpu_s"] / res["elapsed"] if res["elapsed"] else 0,
                 "hwm_kb": status_kb(r.br.pid, "VmHWM"),
                 "received": m.get("t2m_updates_received_total", 0),
@@ -326,6 +327,22 @@ def baseline_run(build, lib, qos, count):
                     "cpu_us": p["cpu_us_per_msg"], "pub_rate": p["rate"]}
         finally:
             r.p.stop()
+
+
+def perf_top(data, sort, n):
+    """The n largest self-time entries of a perf recording, "name 12 %" joined by commas."""
+    rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio", "--sort",
+                          sort, "-g", "none", "--percent-limit", "1"],
+                         capture_output=True, text=True)
+    out = []
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s+(\d+\.\d+)%\s+(.*)", line)
+        if m and len(out) < n:
+            name = re.sub(r"\s+", " ", m.group(2).strip())
+            name = re.sub(r" \[[.k]\] ", ": ", name).replace(" - -", "")
+            name = re.sub(r"\.so[.\d]*", "", name).replace("[kernel.kallsyms]", "kernel")
+            out.append("%s %.0f %%" % (name, float(m.group(1))))
+    return ", ".join(out) or "n/a"
 
 
 def fmt(vals, digits=0):
@@ -377,30 +394,34 @@ def main():
     if "throughput" in only:
         emit()
         emit("| backend | QoS | devices | updates/s end to end | bridge CPU µs/update | "
-             "syscalls/update | sim CPU % | sub CPU % | lost (max) |")
-        emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+             "syscalls/update | broker CPU % | sim CPU % | sub CPU % | lost (max) |")
+        emit("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for backend in backends:
             for qos in (0, 1):
                 for devices in ((1000,) if backend == "node" else (1, 1000, 100000)):
                     n = int((200000 if backend == "mosquitto" else 100000) * scale)
                     rs = repeat(runs, lambda: blast_run(build, qos, backend, devices, n),
                                 "%s qos%d %d dev" % (backend, qos, devices))
-                    emit("| %s | %d | %d | %s | %s | %s | %s | %s | %d |" % (
+                    emit("| %s | %d | %d | %s | %s | %s | %s | %s | %s | %d |" % (
                         backend, qos, devices, fmt(col(rs, "rate")), fmt(col(rs, "cpu_us"), 2),
-                        fmt(col(rs, "syscalls"), 2), fmt(col(rs, "sim_cpu_pct")),
+                        fmt(col(rs, "syscalls"), 2), fmt(col(rs, "broker_cpu_pct")),
+                        fmt(col(rs, "sim_cpu_pct")),
                         fmt(col(rs, "sub_cpu_pct")),
                         max(n - d for d in col(rs, "delivered"))))
     if "profile" in only:
-        data = os.path.join(tempfile.gettempdir(), "t2m-bench-perf.data")
-        blast_run(build, 1, backends[0], 1000, int(400000 * scale), perf=data)
-        rep = subprocess.run(["perf", "report", "-i", data, "--no-children", "--stdio",
-                              "--sort", "dso,symbol", "-g", "none", "--percent-limit", "0.8"],
-                             capture_output=True, text=True)
+        # What limits each: where the bridge's own CPU goes (perf, self time by library and the
+        # top functions) beside how busy the broker was. Broker CPU near 100 % = the broker (one
+        # thread) is the limit; a bridge mostly in the kernel = wake-ups and syscalls.
         emit()
-        emit("perf profile of the bridge, blast, QoS 1, 1,000 devices (self time):")
-        for line in rep.stdout.splitlines():
-            if re.match(r"\s+\d+\.\d+%", line):
-                emit("    " + line.strip())
+        emit("| profile: blast, QoS 1, 1,000 devices | updates/s | broker CPU % | "
+             "bridge µs/update | bridge self time by library | top functions |")
+        emit("| --- | --- | --- | --- | --- | --- |")
+        for backend in backends:
+            data = os.path.join(tempfile.gettempdir(), "t2m-bench-perf-%s.data" % backend)
+            res = blast_run(build, 1, backend, 1000, int(200000 * scale), perf=data)
+            emit("| %s | %.0f | %.0f | %.2f | %s | %s |" % (
+                backend, res["rate"], res["broker_cpu_pct"], res["cpu_us"],
+                perf_top(data, "dso", 5), perf_top(data, "dso,symbol", 4)))
     if "latency" in only:
         emit()
         emit("| backend | QoS | latency at 5,000 updates/s, ms: p50 | p99 | p99.9 | max |")
