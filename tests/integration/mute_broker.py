@@ -25,6 +25,9 @@ def _remaining_length(data, pos):
 
 
 class MuteBroker:
+    # FragmentingBroker: acknowledge every QoS 1 PUBLISH, written in pieces of this many bytes
+    ack_fragment = None
+
     def __init__(self):
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -48,6 +51,7 @@ class MuteBroker:
         while not self.stopping:
             try:
                 c, _ = self.sock.accept()
+                c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             except OSError:
                 return
             with self.lock:
@@ -71,6 +75,7 @@ class MuteBroker:
                 if not chunk:
                     return
                 buf += chunk
+                acks = b""
                 while len(buf) >= 2:
                     rl, pos = _remaining_length(buf, 1)
                     if rl is None or len(buf) < pos + rl:
@@ -86,7 +91,10 @@ class MuteBroker:
                         if flags & 0x06:  # QoS 1: its id is in use from now on
                             pid = struct.unpack(">H", body[2 + tl:4 + tl])[0]
                             take(ptype, pid)
-                            in_use.add(pid)
+                            if self.ack_fragment:
+                                acks += b"\x40\x02" + struct.pack(">H", pid)
+                            else:
+                                in_use.add(pid)
                         with self.lock:
                             self.publishes.append((n, body[2:2 + tl].decode("utf-8", "replace")))
                     elif ptype == 8:  # SUBSCRIBE: grant QoS 0 to each filter
@@ -121,6 +129,8 @@ class MuteBroker:
                         c.sendall(b"\xd0\x00")
                     elif ptype == 14:  # DISCONNECT
                         return
+                for i in range(0, len(acks), self.ack_fragment or 1):
+                    c.sendall(acks[i:i + self.ack_fragment])
         except (OSError, ValueError, IndexError, struct.error):
             return
         finally:
@@ -139,3 +149,12 @@ class MuteBroker:
                     c.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+class FragmentingBroker(MuteBroker):
+    """Acknowledges every QoS 1 PUBLISH after reading what came with it, and writes the PUBACKs 3
+    bytes per send() (no Nagle): a PUBACK (4 bytes) straddles every piece, so the bridge's reads
+    end inside one. The lws backend reads PUBACKs in bulk under load (SO_RCVLOWAT): a count of
+    the bytes the broker still owes that forgot a PUBACK read in part would wait for ever."""
+
+    ack_fragment = 3

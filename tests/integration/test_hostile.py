@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import (BIN, SLOW, Bridge, Broker, Sim, Subscriber, free_port,  # noqa: E402
                      http_get, retained_snapshot, wait_for)
-from mute_broker import MuteBroker  # noqa: E402
+from mute_broker import FragmentingBroker, MuteBroker  # noqa: E402
 
 TOKEN = "secret-token-0123456789"
 STATUS = "telematics/inst1/status"
@@ -278,6 +278,35 @@ class TestMuteBroker(Base):
 
     def test_readback_ends_without_the_marker_lws(self):
         self.readback_without_marker("lws")
+
+
+class TestFragmentedAcks(Base):
+    """The lws backend reads PUBACKs in bulk while half its window is in flight: the socket wakes
+    the loop only once a quarter window of PUBACK bytes, which the broker owes, has come. A
+    broker whose PUBACKs arrive in 3-byte pieces ends many reads inside one; every message must
+    still be acknowledged without the stall detector (45 s here) and on the one connection."""
+
+    def test_lws_pubacks_in_pieces(self):
+        broker = FragmentingBroker()
+        try:
+            sim = self.sim("--rate", "0", "--devices", "500")
+            b = self.bridge(sim.url, broker.url, mqtt='client = "lws"; keepalive = 30;')
+            wait_for(lambda: "read back" in b.output(), 15, "the read-back to end")
+            sim.control("set?blast=6000")
+            sim.control("drop")  # the blast goes out on the next upstream connection
+            wait_for(lambda: self.metric("t2m_updates_received_total") >= 6000, 30,
+                     "the blast received")
+
+            def all_acknowledged():
+                sent = len(broker.publishes_on(1))
+                return sent >= 12000 and self.metric("t2m_messages_published_total") == sent
+
+            wait_for(all_acknowledged, 30, "every publish acknowledged")
+            self.assertEqual(broker.connections, 1)
+            self.assertNotIn("stalled", b.output())
+            self.assertEqual(broker.reused_ids, [])
+        finally:
+            broker.stop()
 
 
 class TestFiles(Base):
