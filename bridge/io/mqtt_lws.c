@@ -260,11 +260,15 @@ static unsigned free_pid(const struct lws_client *c)
     return pid;
 }
 
-/* Packet id `pid` now carries msg id `id` until its PUBACK. */
+/* Packet id `pid` now carries msg id `id` until its PUBACK, or (id SUB_ID) a subscription
+ * until its SUBACK / UNSUBACK, which is not in the publish window. */
 static void claim_pid(struct lws_client *c, unsigned pid, int id)
 {
     c->ids[pid] = id;
-    c->inflight++;
+    if (id == SUB_ID)
+        c->subs++;
+    else
+        c->inflight++;
     c->next_pid = pid == 65535 ? 1 : pid + 1;
 }
 
@@ -907,9 +911,7 @@ static int sub_or_unsub(struct lws_client *c, const char *topic, int qos, bool s
     size_t n = sub ? t2m_mqtt_enc_subscribe(at, max, p, pid, topic, qos)
                    : t2m_mqtt_enc_unsubscribe(at, max, p, pid, topic);
     if (!append_done(c, n)) return T2M_MQTT_EINVAL;
-    c->ids[pid] = SUB_ID; /* until its SUBACK / UNSUBACK; not in the publish window */
-    c->subs++;
-    c->next_pid = pid == 65535 ? 1 : pid + 1;
+    claim_pid(c, pid, SUB_ID);
     request_write(c);
     return T2M_MQTT_OK;
 }
