@@ -587,13 +587,6 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         snprintf(err, errlen, "mqtt.base_topic too long");
         goto fail;
     }
-    /* QoS 1 messages in flight. libmosquitto scans its in-flight list per PUBACK and Paho keeps
-     * one per message: 100 for them. The lws backend finds a PUBACK's message by index and
-     * reads PUBACKs in bulk: 4,000 keep mosquitto busy (it acknowledges a whole read at once,
-     * so a window it swallows in one go leaves it idle while the bridge answers: with 1,000,
-     * 13-27k updates/s and the broker 60-90 % busy; with 4,000, 24-39k/s and 98 %; 8,000 no
-     * better). The broker's Receive Maximum lowers either. */
-    size_t window = cfg->mqtt.client && strcmp(cfg->mqtt.client, "lws") == 0 ? 4000 : 100;
     struct t2m_mqtt_options mo = {
         .backend = cfg->mqtt.client,
         .url = cfg->mqtt.url,
@@ -608,7 +601,8 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         .keepalive = cfg->mqtt.keepalive,
         .will_topic = b->state_topic,
         .will_payload = "offline",
-        .max_inflight = (int)window,
+        /* max_inflight 0: the backend's window (mqtt_*.c); the broker's Receive Maximum lowers
+         * it after CONNACK */
     };
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
                                      on_mqtt_refused, on_mqtt_message};
@@ -620,7 +614,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     high = high < 256 ? 256 : high > 20000 ? 20000 : high;
     struct t2m_publisher_options po = {
         .offline_queue = (size_t)cfg->mqtt.offline_queue,
-        .window = window,
+        .window = (size_t)t2m_mqtt_max_inflight(b->mqtt),
         .high_water = high,
         .low_water = high / 4,
         .now_ms = mono_ms,

@@ -171,8 +171,9 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
     m->protocol = opt->protocol;
     /* 0 would disable keepalive, and with it the only way a silent broker is noticed. */
     m->keepalive = opt->keepalive == 0 ? 30 : (opt->keepalive < 5 ? 5 : opt->keepalive);
-    m->max_inflight =
-        opt->max_inflight <= 0 ? 1000 : (opt->max_inflight > 65535 ? 65535 : opt->max_inflight);
+    m->max_inflight = opt->max_inflight <= 0
+                          ? ops->window
+                          : (opt->max_inflight > 65535 ? 65535 : opt->max_inflight);
     m->next_id = 1;
     m->min_valid_id = 1;
     if (oom) {
@@ -195,6 +196,11 @@ int t2m_mqtt_start(struct t2m_mqtt *m)
     m->started = true;
     m->stopping = false;
     return m->ops->start(m);
+}
+
+int t2m_mqtt_max_inflight(const struct t2m_mqtt *m)
+{
+    return m->max_inflight;
 }
 
 bool t2m_mqtt_connected(const struct t2m_mqtt *m)

@@ -62,7 +62,7 @@ struct t2m_mqtt_options {
     int keepalive;                              /* seconds */
     const char *will_topic;                     /* retained will, QoS 1 */
     const char *will_payload;
-    int max_inflight; /* QoS 1 messages outstanding at once (e.g. 1000) */
+    int max_inflight; /* QoS 1 messages outstanding at once; 0: the backend's own window */
 };
 
 /* Creates the client; does not connect yet. NULL and err filled on a bad URL or option. */
@@ -72,6 +72,8 @@ struct t2m_mqtt *t2m_mqtt_new(struct lws_context *ctx, const struct t2m_mqtt_opt
 /* Starts connecting (and reconnecting for ever). A broker that is down is not an error. */
 int t2m_mqtt_start(struct t2m_mqtt *m);
 bool t2m_mqtt_connected(const struct t2m_mqtt *m);
+/* The QoS 1 window the client keeps: options.max_inflight, or the backend's own. */
+int t2m_mqtt_max_inflight(const struct t2m_mqtt *m);
 /* Queues one message with the library. On T2M_MQTT_OK *msg_id identifies it for `delivered`
  * (every publish gets exactly one `delivered` or `refused` unless `disconnected` comes first).
  * The broker's limits apply first: QoS lowered to its maximum, retain dropped when it has none,

@@ -56,6 +56,7 @@ struct t2m_mqtt_evq {
 struct t2m_mqtt_ops {
     const char *name;
     size_t size; /* of the backend's struct, whose first member is struct t2m_mqtt */
+    int window;  /* max_inflight when the options leave it 0 */
     /* Backend setup after the shared part is filled in; 0 or -1 with err. */
     int (*init)(struct t2m_mqtt *m, char *err, size_t errlen);
     int (*start)(struct t2m_mqtt *m); /* first connect; t2m_mqtt_start calls it once */

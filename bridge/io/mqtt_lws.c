@@ -997,6 +997,10 @@ static void lwsc_destroy(struct t2m_mqtt *m)
 const struct t2m_mqtt_ops t2m_mqtt_lws_ops = {
     .name = "lws",
     .size = sizeof(struct lws_client),
+    /* PUBACKs found by index and read in bulk. mosquitto acknowledges a whole read at once: with
+     * 1,000 it swallowed the window in one go and idled while the bridge answered (13-27k
+     * updates/s, 60-90 % busy); with 4,000, 24-39k/s and 98 %; 8,000 no better. */
+    .window = 4000,
     .init = lwsc_init,
     .start = lwsc_start,
     .publish = lwsc_publish,

@@ -543,6 +543,7 @@ static void mosq_destroy(struct t2m_mqtt *m)
 const struct t2m_mqtt_ops t2m_mqtt_mosquitto_ops = {
     .name = "mosquitto",
     .size = sizeof(struct mosq_client),
+    .window = 100, /* libmosquitto scans its in-flight list for every PUBACK */
     .init = mosq_init,
     .start = mosq_start,
     .publish = mosq_publish,

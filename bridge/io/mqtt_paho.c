@@ -678,6 +678,7 @@ static void paho_destroy(struct t2m_mqtt *m)
 const struct t2m_mqtt_ops t2m_mqtt_paho_ops = {
     .name = "paho",
     .size = sizeof(struct paho_client),
+    .window = 100, /* Paho keeps a record (and a thread hand-off) per message in flight */
     .init = paho_init,
     .start = paho_start,
     .publish = paho_publish,
