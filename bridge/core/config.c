@@ -1467,6 +1467,11 @@ static int check_instances(struct loader *L)
         }
         snprintf(what, sizeof(what), "instances[%zu]", i);
         if (!*in->id) return fail(L, &il->group, what, "no id (set id, or T2M_INSTANCE_ID)");
+        if (strcmp(in->id, "bridge") == 0) {
+            key_path(what, sizeof(what), "instances", (long)i, "id");
+            return fail(L, loc_set(&il->k[IK_ID]) ? &il->k[IK_ID] : &il->group, what,
+                        "\"bridge\" is reserved: B/bridge/... are the bridge's own topics");
+        }
         if (!*in->access_token)
             return fail(L, &il->group, what,
                         "no access token (set access_token or access_token_file, or "
@@ -1494,6 +1499,17 @@ static int check_mqtt(struct loader *L)
         return fail(L, &L->locs[f ? K_MQ_PASSFILE : K_MQ_PASS],
                     f ? "mqtt.password_file" : "mqtt.password",
                     "a password needs mqtt.username too");
+    }
+    if (strcmp(cfg->mqtt.client, "mosquitto") == 0 && cfg->mqtt.protocol == 5) {
+        /* libmosquitto (2.0.11 here, and every release up to 2.0.20) aborts the process on an
+         * MQTT 5 CONNACK or PUBLISH with an unknown property: property__read logs it through
+         * log__printf(NULL, ...), which asserts its first argument. A broker, or anyone on a
+         * plain-TCP path, could kill the bridge at will. */
+        bool c = loc_set(&L->locs[K_MQ_CLIENT]);
+        return fail(L, &L->locs[c ? K_MQ_CLIENT : K_MQ_PROTO], c ? "mqtt.client" : "mqtt.protocol",
+                    "the libmosquitto client cannot speak MQTT 5 safely (libmosquitto up to 2.0.20 "
+                    "aborts on a packet with an unknown property): use mqtt.client = \"lws\" or "
+                    "\"paho\" for MQTT 5, or mqtt.protocol = 4");
     }
     if (!*cfg->mqtt.cert_file != !*cfg->mqtt.key_file) {
         bool c = *cfg->mqtt.cert_file;

@@ -40,6 +40,7 @@ struct mosq_client {
     int outstanding;    /* published on this connection and not yet confirmed */
     bool connacked;     /* the broker accepted this connection */
     bool was_up;        /* this connection had been accepted (for the log line) */
+    int end_how;        /* how it ended (t2m_mqtt_ended), set with the first reason */
     bool lost;          /* the connection is gone: tear down after the current library call */
     bool reconnect_now; /* the next attempt without backoff (password change) */
     bool in_writeable;  /* inside LWS_CALLBACK_RAW_WRITEABLE_FILE */
@@ -59,6 +60,7 @@ static void lib_init(void)
 static void set_reason(struct mosq_client *c, const char *prefix, const char *detail)
 {
     if (c->reason[0]) return;
+    c->end_how = T2M_MQTT_END_OTHER;
     snprintf(c->reason, sizeof(c->reason), "%s%s", prefix, detail);
     size_t n = strlen(c->reason);
     if (n && c->reason[n - 1] == '.') /* mosquitto_strerror's sentences end in one */
@@ -95,7 +97,7 @@ static void on_connect_v5(struct mosquitto *mosq, void *obj, int rc, int flags,
     if (rc == 0) {
         c->connacked = true;
         c->was_up = true;
-        c->attempt = 0;
+        t2m_mqtt_came_up(&c->base);
         T2M_INFO("mqtt", "connected to %s:%d (mosquitto, MQTT %s)", c->base.url.host,
                  c->base.url.port, c->base.protocol == 5 ? "5" : "3.1.1");
         struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED, .has_limits = true};
@@ -136,7 +138,9 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str
 static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
     struct mosq_client *c = obj;
+    bool first = !c->reason[0];
     set_reason(c, "", rc == 0 ? "disconnected" : mosq_err(rc));
+    if (first && rc == MOSQ_ERR_CONN_LOST) c->end_how = T2M_MQTT_END_CLOSED;
     c->lost = true;
 }
 
@@ -212,7 +216,8 @@ static void teardown(struct mosq_client *c, struct lws *self)
     c->lost = false;
 
     const char *why = c->reason[0] ? c->reason : "connection lost";
-    int delay_ms = t2m_mqtt_ended(&c->base, why, c->was_up, &c->attempt, c->reconnect_now);
+    int how = c->reason[0] ? c->end_how : T2M_MQTT_END_CLOSED;
+    int delay_ms = t2m_mqtt_ended(&c->base, why, c->was_up, &c->attempt, c->reconnect_now, how);
     c->reconnect_now = false;
     if (delay_ms >= 0)
         lws_sul_schedule(c->base.ctx, 0, &c->sul_retry, retry_cb,
@@ -230,7 +235,9 @@ static int after_io(struct mosq_client *c, struct lws *self)
     int ret = 0;
     do {
         if (c->mosq && !c->lost && mosquitto_socket(c->mosq) < 0) {
+            bool first = !c->reason[0];
             set_reason(c, "", "connection closed");
+            if (first) c->end_how = T2M_MQTT_END_CLOSED;
             c->lost = true;
         }
         if (c->lost) {
@@ -385,7 +392,9 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         if (c && c->wsi == wsi) {
             /* lws hung up on the socket by itself (POLLHUP without data). */
             c->wsi = NULL;
+            bool first = !c->reason[0];
             set_reason(c, "", "connection closed");
+            if (first) c->end_how = T2M_MQTT_END_CLOSED;
             c->lost = true;
             after_io(c, NULL);
         }
@@ -403,6 +412,12 @@ static const struct lws_protocols protocols[] = {
 static int mosq_init(struct t2m_mqtt *m, char *err, size_t errlen)
 {
     struct mosq_client *c = (struct mosq_client *)m;
+    if (m->protocol == 5) {
+        /* config.c says why (libmosquitto aborts on an unknown MQTT 5 property); this keeps
+         * every other caller of mqtt.h from it too. */
+        snprintf(err, errlen, "mqtt: the libmosquitto client is used with MQTT 3.1.1 only");
+        return -1;
+    }
     pthread_once(&lib_once, lib_init);
     snprintf(c->vhname, sizeof(c->vhname), "t2m-mqtt-%p", (void *)c);
     struct lws_context_creation_info info;

@@ -264,7 +264,8 @@ class TestMuteBroker(Base):
         try:
             sim = self.sim("--rate", "0")
             b = self.bridge(sim.url, mute.url,
-                            mqtt='client = "%s"; keepalive = 30; protocol = 5;' % client)
+                            mqtt='client = "%s"; keepalive = 30; protocol = %d;' % (
+                                client, 4 if client == "mosquitto" else 5))
             wait_for(lambda: mute.connections >= 1, 10, "the connection")
             wait_for(lambda: "read back" in b.output(), 15, "the read-back to end")
             self.assertEqual(b.output().count("read-back incomplete"), 1)

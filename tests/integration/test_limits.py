@@ -4,6 +4,7 @@ Maximum), max_qos and retain_available; the bridge streams into it; nothing over
 refused messages are counted, nothing loops, and the log holds one line per condition."""
 
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -17,7 +18,7 @@ LONG = "L" * 250  # a device token whose state is over the broker's packet size
 
 
 class Base(unittest.TestCase):
-    client = "mosquitto"
+    client = "lws"
     broker_extra = ""
 
     def setUp(self):
@@ -103,14 +104,6 @@ class QosAndRetainPaho(QosAndRetain):
     client = "paho"
 
 
-class PacketSizeAndWindowLws(PacketSizeAndWindow):
-    client = "lws"
-
-
-class QosAndRetainLws(QosAndRetain):
-    client = "lws"
-
-
 class Refused(Base):
     """A PUBACK with an error reason code (0x87 not authorized, from an ACL) frees its slot and
     is counted: publishing goes on (Paho's used to hold the slot for ever)."""
@@ -143,8 +136,21 @@ class Refused(Base):
         self.assertLessEqual(self.bridge.output().count("the broker refused"), 1)
         self.assertEqual(self.connects(), 1)
 
-    def test_mosquitto_backend(self):
-        self.run_client("mosquitto")
+    def test_mosquitto_backend_mqtt5_is_a_config_error(self):
+        """Issue 19, item 1: libmosquitto (every release up to 2.0.20) aborts the process on an
+        MQTT 5 packet with an unknown property, so the libmosquitto client never speaks MQTT 5:
+        the configuration is refused with the reason, before anything starts."""
+        conf = bridge_conf(self.sim.url, self.broker.url, token="tok",
+                           http="127.0.0.1:%d" % self.http_port,
+                           mqtt_extra='client = "mosquitto"; protocol = 5;')
+        path = os.path.join(self.tmp, "m5.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        r = subprocess.run([harness.BIN, "-c", path, "--check-config"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("cannot speak MQTT 5 safely", r.stderr)
+        self.assertIn('use mqtt.client = "lws"', r.stderr)
 
     def test_paho_backend(self):
         self.run_client("paho")

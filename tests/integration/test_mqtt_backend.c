@@ -195,7 +195,7 @@ static void on_message(void *u, const char *topic, const void *payload, size_t l
 }
 
 static const struct t2m_mqtt_callbacks cbs = {on_connected, on_disconnected, on_delivered, NULL,
-                                              on_message};
+                                              on_message, NULL};
 
 /* Keeps lws_service from sleeping past our deadlines when nothing else happens. */
 static void tick_cb(lws_sorted_usec_list_t *sul)
@@ -421,7 +421,8 @@ static struct t2m_mqtt *new_tls_client(const char *host)
         .client_id = "t2m-test-tls",
         .ca_file = ca,
         .tls_verify = true,
-        .protocol = 5,
+        /* libmosquitto is refused MQTT 5 (it aborts on an unknown property) */
+        .protocol = strcmp(backend, "mosquitto") == 0 ? 4 : 5,
         .keepalive = 30,
         .max_inflight = 100,
     };
@@ -544,6 +545,16 @@ static void run(void)
     }
 
     test_tls();
+
+    if (strcmp(backend, "mosquitto") == 0) {
+        /* Issue 19, item 1: libmosquitto aborts on an MQTT 5 packet with an unknown property. */
+        printf("%s: MQTT 5 refused\n", backend);
+        char err[256] = "";
+        struct t2m_mqtt_options o5 = {.backend = backend, .url = "tcp://127.0.0.1:1", .protocol = 5};
+        struct t2m_mqtt *m5 = t2m_mqtt_new(ctx, &o5, &cbs, NULL, err, sizeof(err));
+        CHECK(m5 == NULL && strstr(err, "MQTT 3.1.1 only"), "libmosquitto refused MQTT 5");
+        t2m_mqtt_free(m5);
+    }
 
     printf("%s: clean shutdown\n", backend);
     int before_disc = st.disconnected_n + 1;

@@ -336,7 +336,7 @@ class TestRabbitMQ(unittest.TestCase):
     def test_mqtt5_is_refused(self):
         """Documents RabbitMQ 3.10: no MQTT 5 (it drops the connection at CONNECT); the bridge keeps
         retrying, reports the broker down, and mqtt.protocol = 4 (the default) is the fix."""
-        self.start_bridge("mosquitto", "rmq_v5", protocol=5)
+        self.start_bridge("lws", "rmq_v5", protocol=5)
         failed = "connecting to 127.0.0.1:%d failed" % self.rmq.port
         wait_for(lambda: self.bridge.output().count(failed) >= 2, 15, "two refused connects")
         self.assertNotIn("mqtt: connected to", self.bridge.output())

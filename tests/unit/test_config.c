@@ -516,6 +516,21 @@ static void test_instances_and_devices(void)
                "    { id = \"b\"; access_token = \"t\"; },\n"
                "    { access_token = \"t\";\n      id = \"a\"; }\n);\n",
                ":5: instances[2].id: \"a\" is already the id of instances[0]");
+    /* SPEC section 2: "bridge" would share B/bridge/... with the bridge's own topics. */
+    expect_err("instances = (\n    { id = \"a\"; access_token = \"t\"; },\n"
+               "    { access_token = \"t\";\n      id = \"bridge\"; }\n);\n",
+               ":4: instances[1].id: \"bridge\" is reserved: B/bridge/... are the bridge's own "
+               "topics");
+    /* Issue 19, item 1: libmosquitto aborts on an MQTT 5 packet with an unknown property. */
+    expect_err("instances = ( { id = \"a\"; access_token = \"t\"; } );\n"
+               "mqtt = {\n  client = \"mosquitto\";\n  protocol = 5;\n};\n",
+               ":3: mqtt.client: the libmosquitto client cannot speak MQTT 5 safely (libmosquitto "
+               "up to 2.0.20 aborts on a packet with an unknown property): use mqtt.client = "
+               "\"lws\" or \"paho\" for MQTT 5, or mqtt.protocol = 4");
+    c = load_text("instances = ( { id = \"a\"; access_token = \"t\"; } );\n"
+                  "mqtt = { client = \"lws\"; protocol = 5; };\n");
+    CU_ASSERT_PTR_NOT_NULL(c);
+    t2m_config_free(c);
     expect_err("instances = (\n    { id = \"a\"; access_token = \"t\";\n"
                "      access_token_file = \"/x\"; }\n);\n",
                ":3: instances[0].access_token_file: set either access_token or "
