@@ -391,6 +391,29 @@ static struct entry *next_queued(struct t2m_publisher *p)
     /* NOLINTEND(clang-analyzer-unix.Malloc) */
 }
 
+/* A message the client will never send (over the broker's Maximum Packet Size, or refused
+ * outright): SPEC 8, counted under its own reason, logged once a minute, never retried; the
+ * same whether it was queued first or sent directly. Frees e. */
+static void rejected(struct t2m_publisher *p, struct entry *e, int rc)
+{
+    int64_t now = p->opt.now_ms ? p->opt.now_ms() : 0;
+    if (rc == T2M_MQTT_ETOOBIG) {
+        if (p->stats) p->stats->dropped[T2M_DROP_BROKER_TOO_LARGE]++;
+        uint64_t n = t2m_repeat_hit(&p->rep_too_large, now);
+        if (n)
+            T2M_WARN(MOD,
+                     "%llu message(s) over the broker's Maximum Packet Size dropped (the last on "
+                     "%s)",
+                     (unsigned long long)n, entry_topic(e));
+    } else {
+        uint64_t n = t2m_repeat_hit(&p->rep_rejected, now);
+        if (n)
+            T2M_WARN(MOD, "%llu message(s) the client rejected (error %d) dropped, the last on %s",
+                     (unsigned long long)n, rc, entry_topic(e));
+    }
+    free(e);
+}
+
 static void drain(struct t2m_publisher *p)
 {
     if (p->draining) return;
@@ -401,25 +424,9 @@ static void drain(struct t2m_publisher *p)
         int rc = send_entry(p, e, true);
         if (rc == T2M_MQTT_EAGAIN || rc == T2M_MQTT_ENOTCONN)
             break; /* stays queued: retried on the next delivery, publish or connect */
-        if (rc == T2M_MQTT_ETOOBIG) {
-            /* SPEC 8: counted under its own reason, logged once a minute, never retried */
-            if (p->stats) p->stats->dropped[T2M_DROP_BROKER_TOO_LARGE]++;
-            uint64_t n = t2m_repeat_hit(&p->rep_too_large, p->opt.now_ms ? p->opt.now_ms() : 0);
-            if (n)
-                T2M_WARN(MOD,
-                         "%llu message(s) over the broker's Maximum Packet Size dropped (the "
-                         "last on %s)",
-                         (unsigned long long)n, entry_topic(e));
+        if (rc != T2M_MQTT_OK) {
             unqueue(p, e);
-            free(e);
-        } else if (rc != T2M_MQTT_OK) {
-            uint64_t n = t2m_repeat_hit(&p->rep_rejected, p->opt.now_ms ? p->opt.now_ms() : 0);
-            if (n)
-                T2M_WARN(MOD,
-                         "%llu message(s) the client rejected (error %d) dropped, the last on %s",
-                         (unsigned long long)n, rc, entry_topic(e));
-            unqueue(p, e);
-            free(e);
+            rejected(p, e, rc);
         }
     }
     p->draining = false;
@@ -508,9 +515,7 @@ int t2m_publisher_publish(struct t2m_publisher *p, const char *topic, const void
         if (rc == T2M_MQTT_EAGAIN || rc == T2M_MQTT_ENOTCONN) {
             enqueue(p, e);
         } else if (rc != T2M_MQTT_OK) {
-            T2M_WARN(MOD, "dropping a message the client rejected (error %d) on topic %s", rc,
-                     topic);
-            free(e);
+            rejected(p, e, rc);
         }
         update_congestion(p);
         return 0;

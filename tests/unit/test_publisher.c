@@ -441,6 +441,15 @@ static void test_rejected_dropped(void)
     S.fail_code = 0;
     pub(p, "good", "y", true);
     CU_ASSERT_EQUAL(S.n, 1);
+    /* Issue 19, item 7: over the broker's Maximum Packet Size on the direct path (nothing
+     * queued, window free) is counted under its reason, as from the queue. */
+    uint64_t before = stats.dropped[T2M_DROP_BROKER_TOO_LARGE];
+    S.fail_code = T2M_MQTT_ETOOBIG;
+    pub(p, "big", "z", true);
+    pub(p, "big2", "z", true);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_BROKER_TOO_LARGE], before + 2);
+    CU_ASSERT(t2m_publisher_queued(p) == 0);
+    S.fail_code = 0;
     done(p);
 }
 
