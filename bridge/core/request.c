@@ -2,6 +2,8 @@
 #include "request.h"
 
 #include <json-c/json.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,6 +39,46 @@ static int string_member(json_object *o, const char *key, char *out, size_t n, s
     return 1;
 }
 
+/* A transaction is echoed as it came, so it must be one JSON value that prints as valid JSON
+ * again: json-c takes NaN and Infinity, and clamps integers beyond 64 bits to the nearest
+ * limit (12345678901234567890123 came back as 18446744073709551615). Any value whose numbers
+ * all survive the round trip (objects and arrays checked member by member; the parser's depth
+ * bound, 16, bounds the recursion); otherwise the request is refused with the reason. */
+static bool transaction_ok(json_object *t, char *err, size_t errlen)
+{
+    switch (json_object_get_type(t)) {
+    case json_type_array:
+        for (size_t i = 0; i < json_object_array_length(t); i++)
+            if (!transaction_ok(json_object_array_get_idx(t, i), err, errlen)) return false;
+        return true;
+    case json_type_object: {
+        json_object_object_foreach(t, key, val)
+        {
+            (void)key;
+            if (!transaction_ok(val, err, errlen)) return false;
+        }
+        return true;
+    }
+    case json_type_string:
+    case json_type_boolean:
+    case json_type_null:
+        return true;
+    case json_type_double:
+        if (isfinite(json_object_get_double(t))) return true;
+        snprintf(err, errlen, "transaction must be a finite number");
+        return false;
+    case json_type_int: {
+        int64_t v = json_object_get_int64(t);
+        uint64_t u = json_object_get_uint64(t);
+        if (v != INT64_MAX && v != INT64_MIN && u != UINT64_MAX) return true;
+        snprintf(err, errlen, "transaction out of range (a 64-bit integer or a string)");
+        return false;
+    }
+    default:
+        return true;
+    }
+}
+
 int t2m_request_parse(const char *cmd, const void *payload, size_t len, struct t2m_request *r,
                       char *err, size_t errlen)
 {
@@ -65,6 +107,7 @@ int t2m_request_parse(const char *cmd, const void *payload, size_t len, struct t
     int rc = -1;
     json_object *t;
     if (json_object_object_get_ex(o, "transaction", &t)) {
+        if (!transaction_ok(t, err, errlen)) goto out;
         const char *text = json_object_to_json_string_ext(t, JSON_C_TO_STRING_PLAIN |
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
         if (strlen(text) >= sizeof(r->transaction)) {

@@ -84,6 +84,20 @@ static void test_invalid(void)
         strcat(deep, "]");
     strcat(deep, "}");
     CU_ASSERT_EQUAL(parse("devices", deep), -1);
+    /* Issue 19, item 8: a transaction is echoed only as valid JSON; else the request is refused
+     * with the reason (and no transaction, since it cannot be echoed) */
+    static const char *const bad_tr[] = {
+        "{\"transaction\":NaN}", "{\"transaction\":-Infinity}", "{\"transaction\":[1,NaN]}",
+        "{\"transaction\":{\"a\":{\"b\":Infinity}}}", "{\"transaction\":12345678901234567890123}",
+        "{\"transaction\":-12345678901234567890123}"};
+    for (size_t i = 0; i < sizeof(bad_tr) / sizeof(bad_tr[0]); i++) {
+        CU_ASSERT_EQUAL(parse("health_check", bad_tr[i]), -1);
+        CU_ASSERT_EQUAL(r.transaction[0], '\0');
+        CU_ASSERT_PTR_NOT_NULL(strstr(err, "transaction"));
+    }
+    CU_ASSERT_EQUAL(parse("health_check", "{\"transaction\":-9007199254740993}"), 0);
+    T2M_ASSERT_STR(r.transaction, "-9007199254740993");
+    CU_ASSERT_EQUAL(parse("health_check", "{\"transaction\":1.5e300}"), 0);
     /* the transaction of a refused request is still echoed */
     CU_ASSERT_EQUAL(parse("nope", "{\"transaction\":42}"), -1);
     T2M_ASSERT_STR(r.transaction, "42");
