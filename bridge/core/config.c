@@ -80,7 +80,7 @@ enum key_id {
     K_UN_SYSTEM, K_UN_SPEED, K_UN_DIST, K_UN_TS, K_UN_TZ, K_UN_PREC,
     K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS,
     K_OT_ENABLED,
-    K_ST_TRIPTO, K_ST_EXPIRE,
+    K_ST_TRIPTO, K_ST_EXPIRE, K_ST_SKEW,
     K_HTTP_LISTEN,
     K_LOG_LEVEL, K_LOG_FORMAT,
     N_KEYS
@@ -135,6 +135,7 @@ static const struct key keys[N_KEYS] = {
     [K_OT_ENABLED] = BOOL("owntracks", "enabled", owntracks.enabled, 0),
     [K_ST_TRIPTO] = FLT("state", "trip_timeout", state.trip_timeout, 300, 0, DAY, true),
     [K_ST_EXPIRE] = FLT("state", "expire_after", state.expire_after, 0, 0, 366 * DAY, false),
+    [K_ST_SKEW] = FLT("state", "max_clock_skew", state.max_clock_skew, 600, 0, 366 * DAY, true),
     [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", check_listen),
     [K_LOG_LEVEL] = {"log", "level", T_LEVEL, C(log.level), 0, 0, false, false, NULL, "info", 0},
     [K_LOG_FORMAT] = {"log", "format", T_FORMAT, C(log.json), 0, 0, false, false, NULL, "text", 0},

@@ -93,6 +93,8 @@ struct t2m_config {
     struct {
         double trip_timeout; /* seconds without an update that end a trip */
         double expire_after; /* seconds of silence that remove a device; 0 = never */
+        /* seconds a fix time may be ahead of the bridge's clock before it is not trusted */
+        double max_clock_skew;
     } state;
     struct {
         char *listen; /* "" = off */

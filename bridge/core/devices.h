@@ -19,6 +19,7 @@ enum {
     T2M_DEVF_IN_WINDOW = 1u << 3,  /* throttled: inside a min_interval window */
     T2M_DEVF_REMOVED = 1u << 4,    /* removed while in the throttle FIFO: skip, then free */
     T2M_DEVF_RESTORED = 1u << 5,   /* known from the read-back only: re-published after it */
+    T2M_DEVF_LIVE = 1u << 6,       /* an update arrived for it in this run */
 };
 
 enum { T2M_TRIP_NONE = 0, T2M_TRIP_DRIVING, T2M_TRIP_ENDED };

@@ -165,6 +165,12 @@ static int uid_prefix(char *out, size_t n, const struct t2m_discovery_ctx *c)
     return fmt(out, n, "t2m_%s__", cid);
 }
 
+bool t2m_discovery_topic_ours(const char *topic)
+{
+    const char *node = strchr(topic, '/');
+    return node && strncmp(node + 1, "t2m_", 4) == 0;
+}
+
 bool t2m_discovery_ours(const struct t2m_discovery_ctx *c, const char *unique_id, size_t len)
 {
     char pre[DISC_ID_MAX + 8];

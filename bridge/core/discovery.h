@@ -37,6 +37,10 @@ int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance
 int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *instances, size_t n,
                          t2m_emit_fn emit, void *user);
 
+/* Whether a discovery topic (without the prefix and its '/': <component>/<node>/...) has a
+ * node this bridge names: every one is "t2m_..." (a config elsewhere with one of our
+ * unique_ids is another integration's, never withdrawn). */
+bool t2m_discovery_topic_ours(const char *topic);
 /* True when a config's unique_id belongs to this bridge (its prefix t2m_<client id>__): what
  * withdrawal may clear. Another bridge's configs on the same broker never match. */
 bool t2m_discovery_ours(const struct t2m_discovery_ctx *c, const char *unique_id, size_t len);

@@ -199,14 +199,32 @@ static int get_number(json_object *obj, const char *key, double *out)
     return 0;
 }
 
+bool t2m_protocol_field_ok(unsigned bit, double v)
+{
+    switch (bit) {
+    case T2M_HAS_LAT:
+        return v >= -90 && v <= 90;
+    case T2M_HAS_LON:
+        return v >= -180 && v <= 180;
+    case T2M_HAS_SPEED:
+        return v >= 0 && v <= SPEED_MAX;
+    case T2M_HAS_ACCURACY:
+        return v >= 0 && v <= ACCURACY_MAX;
+    case T2M_HAS_HEADING:
+        return v >= 0 && v <= 360;
+    default:
+        return false;
+    }
+}
+
 /* One numeric position field with its range; sets the has or rejected bit. */
-static void position_number(json_object *pos, const char *key, unsigned bit, double lo, double hi,
-                            double *dst, struct t2m_update *u)
+static void position_number(json_object *pos, const char *key, unsigned bit, double *dst,
+                            struct t2m_update *u)
 {
     double v;
     int r = get_number(pos, key, &v);
     if (r > 0) return;
-    if (r < 0 || !(v >= lo && v <= hi)) {
+    if (r < 0 || !t2m_protocol_field_ok(bit, v)) {
         u->rejected |= bit;
         return;
     }
@@ -310,11 +328,11 @@ static enum t2m_parse_result parse_update(json_object *root, struct t2m_update *
                        T2M_HAS_HEADING | T2M_HAS_TS;
         return T2M_PARSE_OK;
     }
-    position_number(pos, "Latitude", T2M_HAS_LAT, -90, 90, &u->lat, u);
-    position_number(pos, "Longitude", T2M_HAS_LON, -180, 180, &u->lon, u);
-    position_number(pos, "Speed", T2M_HAS_SPEED, 0, SPEED_MAX, &u->speed, u);
-    position_number(pos, "Accuracy", T2M_HAS_ACCURACY, 0, ACCURACY_MAX, &u->accuracy, u);
-    position_number(pos, "Heading", T2M_HAS_HEADING, 0, 360, &u->heading, u);
+    position_number(pos, "Latitude", T2M_HAS_LAT, &u->lat, u);
+    position_number(pos, "Longitude", T2M_HAS_LON, &u->lon, u);
+    position_number(pos, "Speed", T2M_HAS_SPEED, &u->speed, u);
+    position_number(pos, "Accuracy", T2M_HAS_ACCURACY, &u->accuracy, u);
+    position_number(pos, "Heading", T2M_HAS_HEADING, &u->heading, u);
     position_timestamp(pos, u);
     if (u->has & T2M_HAS_LAT) t2m_units_format_shortest(u->lat_text, sizeof(u->lat_text), u->lat);
     if (u->has & T2M_HAS_LON) t2m_units_format_shortest(u->lon_text, sizeof(u->lon_text), u->lon);
@@ -540,13 +558,13 @@ static void fp_shortest(char *buf, size_t n, const struct fp_val *v, double d)
 }
 
 /* One position number: range check and has/rejected bits, as position_number. */
-static void fp_position_number(const struct fp_val *v, unsigned bit, double lo, double hi,
-                               double *dst, struct t2m_update *u)
+static void fp_position_number(const struct fp_val *v, unsigned bit, double *dst,
+                               struct t2m_update *u)
 {
     if (v->kind != FP_NUM) return; /* absent or null */
     int64_t i;
     double d = fp_value(v, &i);
-    if (!isfinite(d) || !(d >= lo && d <= hi)) {
+    if (!isfinite(d) || !t2m_protocol_field_ok(bit, d)) {
         u->rejected |= bit;
         return;
     }
@@ -661,11 +679,11 @@ static int parse_fast(const char *buf, size_t len, struct t2m_message *out)
         u->has |= T2M_HAS_TRACK;
     }
     if (top[FK_POSITION].kind != FP_OBJ) return 0;
-    fp_position_number(&pos[PK_LAT], T2M_HAS_LAT, -90, 90, &u->lat, u);
-    fp_position_number(&pos[PK_LON], T2M_HAS_LON, -180, 180, &u->lon, u);
-    fp_position_number(&pos[PK_SPEED], T2M_HAS_SPEED, 0, SPEED_MAX, &u->speed, u);
-    fp_position_number(&pos[PK_ACC], T2M_HAS_ACCURACY, 0, ACCURACY_MAX, &u->accuracy, u);
-    fp_position_number(&pos[PK_HEADING], T2M_HAS_HEADING, 0, 360, &u->heading, u);
+    fp_position_number(&pos[PK_LAT], T2M_HAS_LAT, &u->lat, u);
+    fp_position_number(&pos[PK_LON], T2M_HAS_LON, &u->lon, u);
+    fp_position_number(&pos[PK_SPEED], T2M_HAS_SPEED, &u->speed, u);
+    fp_position_number(&pos[PK_ACC], T2M_HAS_ACCURACY, &u->accuracy, u);
+    fp_position_number(&pos[PK_HEADING], T2M_HAS_HEADING, &u->heading, u);
     fp_timestamp(&pos[PK_TS], u);
     if (u->has & T2M_HAS_LAT) fp_shortest(u->lat_text, sizeof(u->lat_text), &pos[PK_LAT], u->lat);
     if (u->has & T2M_HAS_LON) fp_shortest(u->lon_text, sizeof(u->lon_text), &pos[PK_LON], u->lon);

@@ -96,6 +96,9 @@ enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, 
 int t2m_protocol_parse_ts_text(const char *s, size_t len, int64_t *ts_ms);
 /* Normalises a numeric Timestamp: > 1e11 is milliseconds, else seconds. -1 if out of range. */
 int t2m_protocol_ts_from_number(double v, int64_t *ts_ms);
+/* Whether v is a valid value of the position field `bit` (T2M_HAS_LAT, _LON, _SPEED in m/s,
+ * _ACCURACY in m, _HEADING): the one rule for live updates and for the read-back. */
+bool t2m_protocol_field_ok(unsigned bit, double v);
 
 struct t2m_auth {
     const char *access_token;

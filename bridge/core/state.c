@@ -20,6 +20,9 @@
 #define T2M_TOPIC_MAX 1024 /* SPEC section 2: the practical bound on a topic */
 #define SCAN_MS 1000       /* trip timeouts and expiry are checked this often */
 #define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
+#define EVICT_BATCH 256         /* read-back-only devices found per scan of a full table */
+#define TRIP_DISTANCE_MAX 1.0e9 /* m: a read-back trip longer than a million km is not one */
+#define TRIP_DURATION_MAX 3.2e7 /* s: nor one longer than a year */
 
 /* A device/rename alias (rare: a list is enough). */
 struct rename {
@@ -49,7 +52,13 @@ struct t2m_state {
     struct window *thr; /* throttle windows in deadline order: a ring, thr_n from thr_head */
     size_t thr_head, thr_n, thr_cap; /* thr_cap: 0 or a power of two */
     int64_t next_scan_ms;            /* INT64_MAX: nothing to scan for */
-    struct t2m_repeat rep_topic, rep_full;
+    struct t2m_repeat rep_topic, rep_full, rep_skew, rep_evict;
+    /* A full table gives way to live devices: devices known only from the read-back are
+     * forgotten, found EVICT_BATCH at a time (cleared whenever a device is freed, so the
+     * pointers stay valid); evict_scan: a scan may find some (a read-back added devices). */
+    struct t2m_device *evict[EVICT_BATCH];
+    size_t n_evict;
+    bool evict_scan;
     struct rename *renames;
     size_t n_renames;
     char **seen_configs; /* read back: discovery configs of this bridge, for the withdrawal */
@@ -180,8 +189,10 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
     extra_of(st, d, &x);
     const char *id = cfg->instances[d->instance].id;
     int qos = cfg->mqtt.qos;
-    size_t n =
-        t2m_payload_state(st->payload, sizeof(st->payload), id, strlen(id), &u, &x, st->units);
+    /* A device known only from a trip record has no fix: no position (it would say 1970) */
+    size_t n = (u.has & T2M_HAS_TS) ? t2m_payload_state(st->payload, sizeof(st->payload), id,
+                                                        strlen(id), &u, &x, st->units)
+                                    : 0;
     if (n && device_topic(st, d, "position"))
         act(st, T2M_ACT_PUBLISH, st->topic, st->payload, n, qos, cfg->mqtt.retain, false);
     if (cfg->mqtt.attribute_topics) {
@@ -200,7 +211,7 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
         if (tn && device_topic(st, d, "trip"))
             act(st, T2M_ACT_PUBLISH, st->topic, st->payload, tn, qos, true, false);
     }
-    if (cfg->owntracks.enabled) {
+    if (cfg->owntracks.enabled && (u.has & T2M_HAS_TS)) {
         char tid[3];
         const char *alias = x.name;
         t2m_owntracks_tid(tid, alias ? alias : u.device_token,
@@ -441,6 +452,48 @@ static void publish_or_hold(struct t2m_state *st, struct t2m_device *d, int64_t 
 
 /* ---- removal ---- */
 
+/* Every device is freed here: the eviction candidates may point at it. */
+static void free_device(struct t2m_state *st, struct t2m_device *d)
+{
+    st->n_evict = 0;
+    t2m_devices_remove(st->devices, d);
+}
+
+static void collect_unheard(struct t2m_device *d, void *user)
+{
+    struct t2m_state *st = user;
+    if (st->n_evict < EVICT_BATCH &&
+        !(d->flags & (T2M_DEVF_LIVE | T2M_DEVF_REMOVED | T2M_DEVF_IN_WINDOW)))
+        st->evict[st->n_evict++] = d;
+}
+
+/* SPEC 2.1: the table is full and a live device wants in. A device known only from the
+ * read-back (never heard in this run: possibly junk under the bridge's retained topics) is
+ * forgotten to make room; its retained messages stay. True when one was. */
+static bool evict_unheard(struct t2m_state *st, int64_t now_ms)
+{
+    for (;;) {
+        if (st->n_evict == 0) {
+            if (!st->evict_scan) return false;
+            t2m_devices_foreach(st->devices, collect_unheard, st);
+            if (st->n_evict == 0) {
+                st->evict_scan = false;
+                return false;
+            }
+        }
+        struct t2m_device *d = st->evict[--st->n_evict];
+        if (d->flags & (T2M_DEVF_LIVE | T2M_DEVF_REMOVED | T2M_DEVF_IN_WINDOW)) continue;
+        uint64_t n = t2m_repeat_hit(&st->rep_evict, now_ms);
+        if (n)
+            T2M_WARN("state",
+                     "upstream.max_devices (%d) reached: %llu device(s) known only from the "
+                     "read-back forgotten to make room for live ones",
+                     st->cfg->upstream.max_devices, (unsigned long long)n);
+        free_device(st, d);
+        return true;
+    }
+}
+
 static void remove_device(struct t2m_state *st, struct t2m_device *d, const char *reason,
                           int64_t now_ms)
 {
@@ -470,18 +523,29 @@ static void remove_device(struct t2m_state *st, struct t2m_device *d, const char
         d->flags |= T2M_DEVF_REMOVED; /* the throttle FIFO frees it when its window ends */
         return;
     }
-    t2m_devices_remove(st->devices, d);
+    free_device(st, d);
 }
 
 /* ---- inputs ---- */
 
+static int64_t skew_ms(const struct t2m_state *st)
+{
+    return (int64_t)(st->cfg->state.max_clock_skew * 1000.0);
+}
+
+/* The device, created when new. `live`: for an update from the upstream (then a full table
+ * makes room by forgetting a device known only from the read-back), else for the read-back. */
 static struct t2m_device *device(struct t2m_state *st, unsigned inst, const char *token, size_t len,
-                                 int64_t now_ms)
+                                 int64_t now_ms, bool live)
 {
     enum t2m_dev_status s;
     struct t2m_device *d = t2m_devices_get(st->devices, inst, token, len, true, &s);
+    if (!d && s == T2M_DEV_FULL && live && evict_unheard(st, now_ms))
+        d = t2m_devices_get(st->devices, inst, token, len, true, &s);
     if (d) {
         if (d->flags & T2M_DEVF_REMOVED) return NULL; /* removed; freed at its window's end */
+        if (live) d->flags |= T2M_DEVF_LIVE;
+        if (!live && s == T2M_DEV_CREATED) st->evict_scan = true;
         return d;
     }
     if (s == T2M_DEV_FULL) {
@@ -503,7 +567,24 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
 {
     if (!st->started_s) st->started_s = now_ms / 1000;
     if (inst >= st->cfg->n_instances) return;
-    struct t2m_device *d = device(st, inst, u->device_token, u->device_token_len, now_ms);
+    /* SPEC 2.1: a fix time too far ahead of this clock is not trusted (a device with a wrong
+     * clock, a forged message): merged as of its arrival, the time counted as rejected. It
+     * would otherwise make every real update of the device look stale. */
+    struct t2m_update untrusted;
+    if ((u->has & T2M_HAS_TS) && u->ts_ms > now_ms + skew_ms(st)) {
+        untrusted = *u;
+        untrusted.has &= ~(unsigned)T2M_HAS_TS;
+        untrusted.rejected |= T2M_HAS_TS;
+        u = &untrusted;
+        st->stats->fields_rejected++;
+        uint64_t n = t2m_repeat_hit(&st->rep_skew, now_ms);
+        if (n)
+            T2M_WARN("state",
+                     "%llu fix time(s) more than state.max_clock_skew (%g s) ahead of this "
+                     "clock: merged as of their arrival",
+                     (unsigned long long)n, st->cfg->state.max_clock_skew);
+    }
+    struct t2m_device *d = device(st, inst, u->device_token, u->device_token_len, now_ms, true);
     if (!d) return;
     bool had_ts = (d->flags & T2M_DEVF_HAS_STATE) && (d->has & T2M_HAS_TS);
     /* The stale guard: the state only moves forward (OwnTracks Recorder's lesson). */
@@ -594,7 +675,7 @@ void t2m_state_tick(struct t2m_state *st, int64_t now_ms)
         st->thr_n--;
         d->flags &= (uint8_t)~T2M_DEVF_IN_WINDOW;
         if (d->flags & T2M_DEVF_REMOVED) {
-            t2m_devices_remove(st->devices, d);
+            free_device(st, d);
             continue;
         }
         if (d->flags & T2M_DEVF_PENDING) { /* the trailing edge: the window's latest state */
@@ -736,22 +817,28 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
     if (!get_time(o, "timestamp", &ts)) return;
     bool newer = !(d->flags & T2M_DEVF_HAS_STATE) || !(d->has & T2M_HAS_TS) || ts > d->ts_ms;
     unsigned lack = newer ? ~0u : ~(unsigned)d->has;
+    /* SPEC 2.1 / issue 19: what comes back is checked by the rules of a live update (a
+     * retained message may be anyone's: -50 km/h, gps_accuracy 1e300 ...). */
     double lat, lon;
     if ((lack & T2M_HAS_LAT) && get_number(o, "latitude", &lat) &&
-        get_number(o, "longitude", &lon) && fabs(lat) <= 90 && fabs(lon) <= 180) {
+        get_number(o, "longitude", &lon) && t2m_protocol_field_ok(T2M_HAS_LAT, lat) &&
+        t2m_protocol_field_ok(T2M_HAS_LON, lon)) {
         u.lat = lat;
         u.lon = lon;
         u.has |= T2M_HAS_LAT | T2M_HAS_LON;
     }
-    if ((lack & T2M_HAS_SPEED) && get_number(o, "speed", &v) && isfinite(to_mps(o, v))) {
+    if ((lack & T2M_HAS_SPEED) && get_number(o, "speed", &v) &&
+        t2m_protocol_field_ok(T2M_HAS_SPEED, to_mps(o, v))) {
         u.speed = to_mps(o, v);
         u.has |= T2M_HAS_SPEED;
     }
-    if ((lack & T2M_HAS_ACCURACY) && get_number(o, "gps_accuracy", &v) && v >= 0) {
+    if ((lack & T2M_HAS_ACCURACY) && get_number(o, "gps_accuracy", &v) &&
+        t2m_protocol_field_ok(T2M_HAS_ACCURACY, v)) {
         u.accuracy = v;
         u.has |= T2M_HAS_ACCURACY;
     }
-    if ((lack & T2M_HAS_HEADING) && get_number(o, "heading", &v) && v >= 0 && v <= 360) {
+    if ((lack & T2M_HAS_HEADING) && get_number(o, "heading", &v) &&
+        t2m_protocol_field_ok(T2M_HAS_HEADING, v)) {
         u.heading = v;
         u.has |= T2M_HAS_HEADING;
     }
@@ -796,7 +883,8 @@ struct trip_record {
     double dist_m, start_lat, start_lon;
     uint32_t updates;
     float max_speed;
-    uint8_t flags; /* T2M_TRIPF_MAX, T2M_TRIPF_START: which of them the record had */
+    uint8_t flags;   /* T2M_TRIPF_MAX, T2M_TRIPF_START: which of them the record had */
+    int64_t last_ms; /* the time of its last fix, 0 when the record does not tell */
 };
 
 static void read_trip_record(json_object *o, struct trip_record *r)
@@ -805,15 +893,27 @@ static void read_trip_record(json_object *o, struct trip_record *r)
     double v;
     const char *du = get_string(o, "distance_unit", NULL);
     enum t2m_dist_unit unit = du && strcmp(du, "mi") == 0 ? T2M_DIST_FT : T2M_DIST_M;
-    if (get_number(o, "distance", &v) && v >= 0) r->dist_m = t2m_trip_distance_m(v, unit);
+    if (get_number(o, "distance", &v) && v >= 0) {
+        double m = t2m_trip_distance_m(v, unit);
+        if (m <= TRIP_DISTANCE_MAX) r->dist_m = m;
+    }
     if (get_number(o, "updates", &v) && v >= 0 && v < 4e9) r->updates = (uint32_t)v;
-    if (get_number(o, "max_speed", &v) && isfinite(to_mps(o, v))) {
+    if (get_number(o, "max_speed", &v) && t2m_protocol_field_ok(T2M_HAS_SPEED, to_mps(o, v))) {
         r->max_speed = (float)to_mps(o, v);
         r->flags |= T2M_TRIPF_MAX;
     }
     if (get_number(o, "start_latitude", &r->start_lat) &&
-        get_number(o, "start_longitude", &r->start_lon))
+        get_number(o, "start_longitude", &r->start_lon) &&
+        t2m_protocol_field_ok(T2M_HAS_LAT, r->start_lat) &&
+        t2m_protocol_field_ok(T2M_HAS_LON, r->start_lon))
         r->flags |= T2M_TRIPF_START;
+    /* the last fix of the trip: its end, or (while driving) start + duration */
+    int64_t start;
+    r->last_ms = 0;
+    if (get_time(o, "end", &r->last_ms)) return;
+    if (get_time(o, "start", &start) && get_number(o, "duration", &v) && v >= 0 &&
+        v <= TRIP_DURATION_MAX)
+        r->last_ms = start + (int64_t)(v * 1000.0);
 }
 
 static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o, int64_t now_ms)
@@ -850,6 +950,9 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
         return;
     }
     if (!driving && strcmp(state, "ended") != 0) return;
+    /* A trip record without a position (the position came later, or never): the device has
+     * no fix of its own, and its last fix is the trip's. */
+    bool had_fix = (d->flags & T2M_DEVF_HAS_STATE) && (d->has & T2M_HAS_TS);
     if (!has_track) {
         struct t2m_update u;
         memset(&u, 0, sizeof(u));
@@ -857,11 +960,12 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
         u.track_token_len = tl;
         u.has = T2M_HAS_TRACK;
         if (t2m_device_store(d, &u, d->ts_ms) != 0) return;
+        if (!had_fix) d->has &= (uint8_t)~T2M_HAS_TS; /* the store stamps one: not a fix */
     }
     d->trip = driving ? T2M_TRIP_DRIVING : T2M_TRIP_ENDED;
     d->trip_start_ms = start;
-    int64_t end;
-    d->trip_end_ms = !driving && get_time(o, "end", &end) ? end : d->ts_ms;
+    d->trip_end_ms = r.last_ms ? r.last_ms : had_fix ? d->ts_ms : start;
+    if (had_fix && driving && d->ts_ms > d->trip_end_ms) d->trip_end_ms = d->ts_ms;
     if (d->trip_end_ms < start) d->trip_end_ms = start;
     d->trip_dist_m = r.dist_m;
     d->trip_updates = r.updates;
@@ -869,7 +973,12 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     d->trip_start_lat = r.start_lat;
     d->trip_start_lon = r.start_lon;
     d->trip_flags = r.flags;
-    if (!(d->flags & T2M_DEVF_HAS_STATE)) d->last_seen_ms = now_ms;
+    /* last seen: as the position said, else the trip's last fix (a drive record 100 s old has
+     * trip_timeout - 100 s to go, not none), never later than now */
+    if (!had_fix || !d->last_seen_ms) {
+        int64_t seen = d->trip_end_ms < now_ms ? d->trip_end_ms : now_ms;
+        if (seen > d->last_seen_ms) d->last_seen_ms = seen;
+    }
     if (driving) arm_scan(st, now_ms);
 }
 
@@ -882,7 +991,7 @@ static bool readback_config(struct t2m_state *st, const char *topic, const void 
     if (strncmp(topic, st->cfg->homeassistant.discovery_prefix, pl) != 0 || topic[pl] != '/' ||
         tl < 7 || strcmp(topic + tl - 7, "/config") != 0)
         return false;
-    if (len == 0 || len > 65536) return true;
+    if (len == 0 || len > 65536 || !t2m_discovery_topic_ours(topic + pl + 1)) return true;
     json_tokener *tok = json_tokener_new_ex(8);
     json_object *o = tok ? json_tokener_parse_ex(tok, payload, (int)len) : NULL;
     if (tok) json_tokener_free(tok);
@@ -974,8 +1083,12 @@ void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
 {
     struct restored_ctx rc = {st, now_ms};
     t2m_devices_foreach(st->devices, republish_restored, &rc);
+}
+
+size_t t2m_state_withdraw(struct t2m_state *st, bool apply)
+{
     struct topic_set want = {NULL, 0, 0, false};
-    if (st->cfg->homeassistant.enabled) {
+    if (apply && st->cfg->homeassistant.enabled) {
         struct collect_ctx c = {st, &want};
         t2m_devices_foreach(st->devices, collect_device, &c);
         const char *ids[st->cfg->n_instances ? st->cfg->n_instances : 1];
@@ -984,7 +1097,7 @@ void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
         t2m_discovery_bridge(&st->disc, ids, st->cfg->n_instances, collect_topic, &want);
     }
     size_t cleared = 0;
-    if (!want.oom) { /* without the whole set, withdrawing anything could be wrong */
+    if (apply && !want.oom) { /* without the whole set, withdrawing anything could be wrong */
         if (want.n) qsort(want.t, want.n, sizeof(*want.t), cmp_str);
         for (size_t i = 0; i < st->n_seen; i++) {
             const char *t = st->seen_configs[i];
@@ -1001,6 +1114,7 @@ void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
     for (size_t i = 0; i < st->n_seen; i++)
         free(st->seen_configs[i]);
     st->n_seen = 0;
+    return cleared;
 }
 
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
@@ -1024,7 +1138,26 @@ bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *pay
         json_object_put(o);
         return true;
     }
-    struct t2m_device *d = device(st, inst, token, tl, now_ms);
+    /* Memory needs a time: a position its fix time, a trip its start. One too far ahead of this
+     * clock (forged, or from a device with a wrong clock) is ignored, so it can never make the
+     * device's real updates look stale (SPEC 2.1). */
+    int64_t t;
+    if (!get_time(o, is_trip ? "start" : "timestamp", &t)) {
+        json_object_put(o);
+        return true;
+    }
+    if (t > now_ms + skew_ms(st)) {
+        st->stats->fields_rejected++;
+        uint64_t n = t2m_repeat_hit(&st->rep_skew, now_ms);
+        if (n)
+            T2M_WARN("state",
+                     "%llu retained message(s) read back with a time more than "
+                     "state.max_clock_skew (%g s) ahead of this clock: ignored (the last on %s)",
+                     (unsigned long long)n, st->cfg->state.max_clock_skew, topic);
+        json_object_put(o);
+        return true;
+    }
+    struct t2m_device *d = device(st, inst, token, tl, now_ms, false);
     if (d) {
         if (is_trip)
             restore_trip(st, d, o, now_ms);

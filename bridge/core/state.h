@@ -68,10 +68,16 @@ void t2m_state_readback_topics(const struct t2m_state *st, char *position, char 
  * bridge's are remembered for the withdrawal. Returns true when the topic was one of those. */
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         int64_t now_ms);
-/* The read-back is complete: every remembered discovery config the present configuration would
- * not publish (a removed device, a sensor turned off, Home Assistant turned off) is cleared
- * (SPEC section 4). */
+/* The read-back is over: devices known from it alone go out again as the present configuration
+ * renders them. The discovery configs it found stay remembered for t2m_state_withdraw. */
 void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms);
+/* With `apply`, every remembered discovery config the present configuration would not publish
+ * (a removed device, a sensor turned off, Home Assistant turned off) is cleared (SPEC section
+ * 4); either way the remembered set is forgotten. The caller applies it only after a read-back
+ * that ended on its marker (nothing was missed) on a connection that then stayed up, with no
+ * other client on the same client id (SPEC section 8); otherwise it forgets. Returns how many
+ * configs were cleared. */
+size_t t2m_state_withdraw(struct t2m_state *st, bool apply);
 
 /* Requests (SPEC section 2.3). The instance by its id: its index, or -1. */
 int t2m_state_instance(const struct t2m_state *st, const char *id);

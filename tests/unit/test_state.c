@@ -575,6 +575,7 @@ static void test_withdraw_plan(void)
     }
     clear();
     t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
     size_t clears = 0;
     for (size_t i = 0; i < nrec; i++)
         clears += recs[i].kind == T2M_ACT_CLEAR;
@@ -602,11 +603,214 @@ static void test_withdraw_plan(void)
     }
     clear();
     t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
     size_t cleared = 0;
     for (size_t i = 0; i < nrec; i++)
         cleared += recs[i].kind == T2M_ACT_CLEAR;
     CU_ASSERT_EQUAL(cleared, 5);
     CU_ASSERT_PTR_NULL(last("homeassistant/sensor/0x12/temp/config", NULL));
+    done(st);
+}
+
+/* ---- issue 19, item 5: the read-back does not trust what it reads ---- */
+
+/* Junk under the bridge's retained topics fills the table: a real new device still gets in,
+ * in place of one known only from the read-back; once live, a device is never given up. */
+static void test_readback_gives_way_to_live(void)
+{
+    struct t2m_state *st = mk("upstream = { max_devices = 3; };");
+    char topic[64], payload[160];
+    for (int i = 0; i < 5; i++) {
+        snprintf(topic, sizeof(topic), "telematics/i/junk%d/position", i);
+        snprintf(payload, sizeof(payload), "{\"latitude\":1,\"longitude\":2,\"timestamp\":%lld}",
+                 (long long)(T0 - 1000));
+        t2m_state_retained(st, topic, payload, strlen(payload), T0);
+    }
+    CU_ASSERT_EQUAL(t2m_state_count(st), 3); /* two more were dropped: the table was full */
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    const char *live[] = {"real1", "real2", "real3"};
+    for (int i = 0; i < 3; i++) {
+        struct t2m_update u = upd(live[i], NULL, T0);
+        at(&u, 1, 2);
+        clear();
+        t2m_state_update(st, 0, &u, T0);
+        snprintf(topic, sizeof(topic), "telematics/i/%s/position", live[i]);
+        CU_ASSERT_PTR_NOT_NULL(last(topic, NULL));
+    }
+    CU_ASSERT_EQUAL(t2m_state_count(st), 3);
+    /* all three are live now: a fourth live one is dropped, as max_devices says */
+    uint64_t dropped = stats.dropped[T2M_DROP_MAX_DEVICES];
+    struct t2m_update u = upd("real4", NULL, T0);
+    at(&u, 1, 2);
+    clear();
+    t2m_state_update(st, 0, &u, T0);
+    CU_ASSERT_PTR_NULL(last("telematics/i/real4/position", NULL));
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_MAX_DEVICES], dropped + 1);
+    done(st);
+}
+
+/* Out-of-range values come back as nothing, by the rules of a live update. */
+static void test_readback_validates(void)
+{
+    struct t2m_state *st = mk("");
+    char payload[512];
+    snprintf(payload, sizeof(payload),
+             "{\"latitude\":95,\"longitude\":500,\"speed\":-50,\"speed_unit\":\"km/h\","
+             "\"gps_accuracy\":1e300,\"heading\":400,\"timestamp\":%lld}",
+             (long long)(T0 - 1000));
+    t2m_state_retained(st, POS, payload, strlen(payload), T0);
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    json_object *p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT(!has(p, "latitude") && !has(p, "longitude") && !has(p, "speed") &&
+              !has(p, "gps_accuracy") && !has(p, "heading"));
+    json_object_put(p);
+    done(st);
+
+    /* a trip starting at latitude 95 / longitude 500 with max speed -10 and distance 1e300 */
+    st = mk("");
+    snprintf(payload, sizeof(payload),
+             "{\"track_token\":\"T\",\"state\":\"driving\",\"start\":%lld,\"duration\":%lld,"
+             "\"distance\":1e300,\"distance_unit\":\"km\",\"max_speed\":-10,"
+             "\"speed_unit\":\"km/h\",\"start_latitude\":95,\"start_longitude\":500,"
+             "\"updates\":3}",
+             (long long)(T0 - 60000), 59LL);
+    t2m_state_retained(st, TRIP, payload, strlen(payload), T0);
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    /* a new trip ends it: its trip_ended carries the whole trip, valid */
+    struct t2m_update u = upd("d", "T2", T0);
+    at(&u, 1, 2);
+    clear();
+    t2m_state_update(st, 0, &u, T0);
+    json_object *t = NULL;
+    for (size_t i = 0; i < nrec; i++) {
+        json_object *o = json_tokener_parse(recs[i].payload), *e;
+        if (o && json_object_object_get_ex(o, "event", &e) &&
+            strcmp(json_object_get_string(e), "trip_ended") == 0 &&
+            json_object_object_get_ex(o, "trip", &e))
+            t = json_object_get(e);
+        json_object_put(o);
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    CU_ASSERT_EQUAL(num(t, "distance"), 0);
+    CU_ASSERT(!has(t, "max_speed") && !has(t, "start_latitude"));
+    json_object_put(t);
+    done(st);
+}
+
+/* A retained trip without a position, a normal drive 100 s old: it goes on (trip_timeout
+ * counts from its last fix), and no position stamped 1970 goes out. */
+static void test_readback_trip_without_position(void)
+{
+    struct t2m_state *st = mk("");
+    char payload[512];
+    snprintf(payload, sizeof(payload),
+             "{\"track_token\":\"T\",\"state\":\"driving\",\"start\":%lld,\"duration\":500,"
+             "\"distance\":1.5,\"distance_unit\":\"km\",\"updates\":40}",
+             (long long)(T0 - 600000));
+    t2m_state_retained(st, TRIP, payload, strlen(payload), T0);
+    clear();
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    t2m_state_tick(st, T0 + 1000);
+    CU_ASSERT_PTR_NULL(last(POS, NULL));
+    CU_ASSERT_STRING_EQUAL(events("telematics/i/d/event"), "");
+    /* trip_timeout (300 s) after its last fix (T0 - 100 s): ended then, with its duration */
+    t2m_state_tick(st, T0 + 199000);
+    CU_ASSERT_STRING_EQUAL(events("telematics/i/d/event"), "");
+    t2m_state_tick(st, T0 + 201000);
+    CU_ASSERT_STRING_EQUAL(events("telematics/i/d/event"), "trip_ended");
+    json_object *t = json_of(TRIP);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    T2M_ASSERT_STR(str(t, "state"), "ended");
+    CU_ASSERT_EQUAL(num(t, "duration"), 500);
+    json_object_put(t);
+    CU_ASSERT_PTR_NULL(last(POS, NULL));
+    done(st);
+}
+
+/* SPEC 2.1: a fix time too far ahead of the clock never blocks a device. */
+static void test_future_times_untrusted(void)
+{
+    struct t2m_state *st = mk("");
+    char payload[256];
+    /* a retained position stamped 2100 is ignored ... */
+    const char *forged = "{\"latitude\":9,\"longitude\":9,\"timestamp\":4102444800000}";
+    t2m_state_retained(st, POS, forged, strlen(forged), T0);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 0);
+    CU_ASSERT_EQUAL(stats.fields_rejected, 1);
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    /* ... so a real update is not stale */
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 1, 2);
+    clear();
+    t2m_state_update(st, 0, &u, T0);
+    json_object *p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 1);
+    json_object_put(p);
+    /* an update a day ahead is merged as of its arrival, its time counted as rejected */
+    u = upd("d", NULL, T0 + 86400000);
+    at(&u, 3, 4);
+    clear();
+    t2m_state_update(st, 0, &u, T0 + 1000);
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 3);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 1000));
+    json_object_put(p);
+    CU_ASSERT_EQUAL(stats.fields_rejected, 2);
+    /* and the next real one is not stale */
+    u = upd("d", NULL, T0 + 2000);
+    at(&u, 5, 6);
+    clear();
+    t2m_state_update(st, 0, &u, T0 + 2000);
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "latitude"), 5);
+    json_object_put(p);
+    /* within max_clock_skew (600 s) a time is trusted */
+    u = upd("d", NULL, T0 + 300000);
+    at(&u, 7, 8);
+    clear();
+    t2m_state_update(st, 0, &u, T0 + 3000);
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 300000));
+    json_object_put(p);
+    snprintf(payload, sizeof(payload), "%s", "");
+    done(st);
+}
+
+/* Issue 19, item 9: a config with this bridge's unique_id under a node it never names is
+ * another integration's: not withdrawn. A read-back that did not end on its marker withdraws
+ * nothing (SPEC 8). */
+static void test_withdraw_only_ours_and_complete(void)
+{
+    struct t2m_state *st = mk("homeassistant = { enabled = true; };");
+    const char *cfg_payload = "{\"unique_id\":\"t2m_telematics2mqtt__i__gone_speed\"}";
+    t2m_state_retained(st, "homeassistant/sensor/0x12/gone/config", cfg_payload,
+                       strlen(cfg_payload), T0);
+    t2m_state_retained(st, "homeassistant/sensor/t2m_i/gone_speed/config", cfg_payload,
+                       strlen(cfg_payload), T0);
+    clear();
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, false);
+    CU_ASSERT_PTR_NULL(last("homeassistant/sensor/t2m_i/gone_speed/config", NULL));
+    t2m_state_retained(st, "homeassistant/sensor/0x12/gone/config", cfg_payload,
+                       strlen(cfg_payload), T0);
+    t2m_state_retained(st, "homeassistant/sensor/t2m_i/gone_speed/config", cfg_payload,
+                       strlen(cfg_payload), T0);
+    clear();
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+    CU_ASSERT_PTR_NULL(last("homeassistant/sensor/0x12/gone/config", NULL));
+    struct rec *r = last("homeassistant/sensor/t2m_i/gone_speed/config", NULL);
+    CU_ASSERT(r && r->kind == T2M_ACT_CLEAR);
     done(st);
 }
 
@@ -664,6 +868,11 @@ int main(void)
         {"2.1 older read-back never overwrites live", test_readback_older_does_not_overwrite_live},
         {"4 discovery before the first position", test_discovery_before_first_position},
         {"4 withdraw plan", test_withdraw_plan},
+        {"2.1 read-back gives way to live devices", test_readback_gives_way_to_live},
+        {"2.1 read-back values validated", test_readback_validates},
+        {"2.1 read-back trip without a position", test_readback_trip_without_position},
+        {"2.1 future fix times untrusted", test_future_times_untrusted},
+        {"4/8 withdraw only ours, only when complete", test_withdraw_only_ours_and_complete},
         {"2.3 remove and rename", test_remove_and_rename},
         {NULL, NULL},
     };
