@@ -29,6 +29,7 @@
 #define STOP_TICK_US (20 * 1000)
 #define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
 #define READBACK_QUIET_MS 5000
+#define WITHDRAW_SETTLE_MS 5000 /* connected this long after the read-back: configs withdrawn */
 
 struct instance {
     struct t2m_upstream *up;
@@ -65,9 +66,10 @@ struct t2m_bridge {
     size_t info_len;
     int64_t info_ms, started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
-    struct t2m_repeat rep_request, rep_refused;
+    struct t2m_repeat rep_request, rep_refused, rep_skipped;
     size_t readback_n;       /* retained messages of ours read back on this connection */
     int64_t readback_act_ms; /* monotonic: the read-back's start, or its latest message */
+    int64_t withdraw_due_ms; /* monotonic: when the read-back's withdrawal applies; 0: none */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
 };
@@ -216,6 +218,8 @@ static void readback_start(struct t2m_bridge *b)
 {
     char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
     t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
+    b->withdraw_due_ms = 0;
+    t2m_state_withdraw(b->state, false); /* what an interrupted read-back found */
     b->readback = pos[0] && trip[0] && conf[0] &&
                   t2m_mqtt_subscribe(b->mqtt, pos, SUB_QOS) == T2M_MQTT_OK &&
                   t2m_mqtt_subscribe(b->mqtt, trip, SUB_QOS) == T2M_MQTT_OK &&
@@ -230,7 +234,8 @@ static void readback_start(struct t2m_bridge *b)
     t2m_publisher_publish_urgent(b->pub, b->marker_topic, "readback", 8, 1, false);
 }
 
-static void readback_done(struct t2m_bridge *b)
+/* on_marker: the marker came back, so everything retained before it was read (SPEC 8). */
+static void readback_done(struct t2m_bridge *b, bool on_marker)
 {
     char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
     t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
@@ -242,6 +247,14 @@ static void readback_done(struct t2m_bridge *b)
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
     t2m_state_readback_done(b->state, wall_ms());
+    /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
+     * everything (it ended on its marker), and only once the connection has stayed up a while:
+     * a second bridge with the same client id (whose configs look like ours) takes the
+     * connection over within its first backoff delays (1, 2, 4 s), well before. */
+    if (on_marker)
+        b->withdraw_due_ms = mono_ms() + WITHDRAW_SETTLE_MS;
+    else
+        t2m_state_withdraw(b->state, false);
 }
 
 /* ---- bridge/info and requests (SPEC section 2.3) ---- */
@@ -407,9 +420,16 @@ static void on_mqtt_connected(void *user)
 static void on_mqtt_disconnected(void *user, const char *reason)
 {
     struct t2m_bridge *b = user;
-    T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
+    if (b->stopping) /* the clean stop's own disconnect: nothing went wrong */
+        T2M_INFO("mqtt", "disconnected: %s", reason ? reason : "unknown");
+    else
+        T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
     b->stall_kicked = false;
     b->readback = false;
+    if (b->withdraw_due_ms) { /* the connection did not stay up: withdraw nothing */
+        b->withdraw_due_ms = 0;
+        t2m_state_withdraw(b->state, false);
+    }
     t2m_publisher_on_disconnected(b->pub);
     t2m_state_connected(b->state, false, wall_ms());
     on_resume(b); /* while offline, keep consuming: the queue coalesces */
@@ -426,6 +446,19 @@ static void on_mqtt_refused(void *user, int msg_id, int reason)
         T2M_WARN("mqtt", "the broker refused %llu message(s) (reason code 0x%02x)",
                  (unsigned long long)n, (unsigned)reason & 0xffu);
     t2m_publisher_on_delivered(b->pub, msg_id);
+}
+
+/* SPEC 8: a packet from the broker too large for the bridge is skipped and counted (another
+ * integration's huge retained config under a subscribed filter), never a reconnect. */
+static void on_mqtt_skipped(void *user, size_t len)
+{
+    struct t2m_bridge *b = user;
+    b->stats.mqtt_skipped++;
+    uint64_t n = t2m_repeat_hit(&b->rep_skipped, mono_ms());
+    if (n)
+        T2M_WARN("mqtt",
+                 "skipped %llu message(s) from the broker over %u KiB (the latest %zu bytes)",
+                 (unsigned long long)n, T2M_MQTT_IN_MAX / 1024u, len);
 }
 
 static void on_mqtt_delivered(void *user, int msg_id)
@@ -467,21 +500,34 @@ static void health_cb(lws_sorted_usec_list_t *sul)
                  "read-back incomplete: no retained message for %d s and the marker did not come "
                  "back (the broker dropped messages? mosquitto: raise max_queued_messages)",
                  READBACK_QUIET_MS / 1000);
-        readback_done(b);
+        readback_done(b, false);
+    }
+    if (b->withdraw_due_ms && mono_ms() >= b->withdraw_due_ms) {
+        b->withdraw_due_ms = 0;
+        bool taken = t2m_mqtt_taken_over(b->mqtt);
+        if (taken)
+            T2M_WARN("bridge",
+                     "no Home Assistant config withdrawn: another client uses client id \"%s\" "
+                     "and its configs look like ours",
+                     b->cfg->mqtt.client_id);
+        t2m_state_withdraw(b->state, !taken);
     }
     info_publish(b, false);
     lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
 
-static void on_mqtt_message(void *user, const char *topic, const void *payload, size_t len)
+static void on_mqtt_message(void *user, const char *topic, const void *payload, size_t len,
+                            bool retained)
 {
     struct t2m_bridge *b = user;
+    /* SPEC 8: only what the broker kept is memory; a live echo of the bridge's own publish (or
+     * anyone's) under the read-back's filters is not. */
     if (b->readback) {
         if (strcmp(topic, b->marker_topic) == 0) {
-            readback_done(b);
+            readback_done(b, true);
             return;
         }
-        if (t2m_state_retained(b->state, topic, payload, len, wall_ms())) {
+        if (retained && t2m_state_retained(b->state, topic, payload, len, wall_ms())) {
             b->readback_n++;
             b->readback_act_ms = mono_ms();
             state_arm(b);
@@ -605,7 +651,7 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
          * it after CONNACK */
     };
     struct t2m_mqtt_callbacks mcb = {on_mqtt_connected, on_mqtt_disconnected, on_mqtt_delivered,
-                                     on_mqtt_refused, on_mqtt_message};
+                                     on_mqtt_refused,   on_mqtt_message,      on_mqtt_skipped};
     b->mqtt = t2m_mqtt_new(ctx, &mo, &mcb, b, err, errlen);
     if (!b->state || !b->mqtt) goto fail;
     /* While connected, back-pressure must slow the upstream before the queue's history bound

@@ -84,6 +84,10 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
            "Reconnects to the upstream API, all instances together.");
     putf(&o, "t2m_upstream_reconnects_total %" PRIu64 "\n", st->upstream_reconnects);
 
+    family(&o, "t2m_mqtt_inbound_skipped_total", "counter",
+           "Packets from the broker over the bridge's 256 KiB bound, skipped unread.");
+    putf(&o, "t2m_mqtt_inbound_skipped_total %" PRIu64 "\n", st->mqtt_skipped);
+
     family(&o, "t2m_mqtt_connected", "gauge", "1 while the MQTT broker connection is up, else 0.");
     putf(&o, "t2m_mqtt_connected %d\n", s->mqtt_connected ? 1 : 0);
 

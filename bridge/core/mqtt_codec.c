@@ -74,7 +74,9 @@ size_t t2m_mqtt_enc_connect(uint8_t *buf, size_t n, const struct t2m_mqtt_connec
     if (cl > 65535 || ul > 65535 || pl > 65535 || tl > 65535 || c->will_len > 65535 ||
         c->keepalive > 65535 || c->will_qos < 0 || c->will_qos > 2)
         return 0;
-    size_t rem = 10 + (v5 ? 1 : 0) + 2 + cl;
+    /* MQTT 5: the one CONNECT property, Maximum Packet Size (0x27), when given */
+    size_t props = v5 && c->max_packet_size ? 5 : 0;
+    size_t rem = 10 + (v5 ? 1 : 0) + props + 2 + cl;
     if (c->will_topic) rem += (v5 ? 1 : 0) + 2 + tl + 2 + c->will_len;
     if (user) rem += 2 + ul;
     if (c->password) rem += 2 + pl;
@@ -88,7 +90,14 @@ size_t t2m_mqtt_enc_connect(uint8_t *buf, size_t n, const struct t2m_mqtt_connec
     if (user) flags |= 0x80u;
     put_u8(&w, flags);
     put_u16(&w, c->keepalive);
-    if (v5) put_u8(&w, 0); /* no CONNECT properties */
+    if (v5) {
+        put_u8(&w, (unsigned)props);
+        if (props) {
+            put_u8(&w, 0x27);
+            put_u16(&w, c->max_packet_size >> 16);
+            put_u16(&w, c->max_packet_size & 0xffffu);
+        }
+    }
     put_field(&w, cid, cl);
     if (c->will_topic) {
         if (v5) put_u8(&w, 0); /* no will properties */
@@ -225,17 +234,29 @@ static const uint8_t *get_field(struct r *r, size_t *len)
     return p;
 }
 
-long t2m_mqtt_frame(const uint8_t *buf, size_t len)
+long t2m_mqtt_frame_total(const uint8_t *buf, size_t len, size_t *total)
 {
-    if (len < 2) return 0;
     size_t v = 0, mul = 1;
     for (size_t i = 1; i <= 4; i++) {
         if (i >= len) return 0;
         v += (buf[i] & 127u) * mul;
-        if (!(buf[i] & 128u)) return 1 + (long)i + (long)v <= (long)len ? 1 + (long)i + (long)v : 0;
+        if (!(buf[i] & 128u)) {
+            /* MQTT-1.5.5-1: the fewest bytes; a trailing zero byte is an over-long encoding */
+            if (i > 1 && buf[i] == 0) return -1;
+            *total = 1 + i + v;
+            return 1;
+        }
         mul *= 128;
     }
     return -1;
+}
+
+long t2m_mqtt_frame(const uint8_t *buf, size_t len)
+{
+    size_t total;
+    long r = t2m_mqtt_frame_total(buf, len, &total);
+    if (r <= 0) return r;
+    return total <= len ? (long)total : 0;
 }
 
 /* MQTT 5 properties: the ones the bridge uses are kept, the others checked and skipped. */
@@ -248,9 +269,19 @@ static void get_props(struct r *r, struct t2m_mqtt_packet *p)
     }
     struct r s = {r->b, r->o + len, r->o, false};
     r->o += len;
+    uint64_t seen = 0; /* property ids 0..63 already read */
     while (!s.bad && s.o < s.n) {
         size_t id = get_varint(&s), flen;
         const uint8_t *f;
+        /* Every property but the user property at most once: a second is a protocol error
+         * (MQTT 5, 2.2.2.2), as mosquitto treats it. */
+        if (id < 64 && id != 0x26) {
+            if (seen & (1ull << id)) {
+                s.bad = true;
+                break;
+            }
+            seen |= 1ull << id;
+        }
         switch (id) {
         case 0x01:
         case 0x17:

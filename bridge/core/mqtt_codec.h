@@ -41,6 +41,7 @@ struct t2m_mqtt_connect {
     bool will_retain;
     unsigned keepalive; /* seconds */
     bool clean;
+    uint32_t max_packet_size; /* MQTT 5: the largest packet the client takes; 0: not announced */
 };
 
 /* A packet from the server, decoded. Pointers point into the decoded bytes. */
@@ -69,8 +70,12 @@ struct t2m_mqtt_packet {
 };
 
 /* Bytes of the packet starting at buf: > 0 when all of it is in the len bytes, 0 when more
- * are needed, -1 when the Remaining Length is malformed (longer than 4 bytes). */
+ * are needed, -1 when the Remaining Length is malformed (longer than 4 bytes, or over-long:
+ * not in the fewest bytes, MQTT-1.5.5-1). */
 long t2m_mqtt_frame(const uint8_t *buf, size_t len);
+/* The whole packet's size once its fixed header is in: 1 with *total set, 0 when the header is
+ * not complete yet, -1 when malformed (as t2m_mqtt_frame). */
+long t2m_mqtt_frame_total(const uint8_t *buf, size_t len, size_t *total);
 
 /* Decodes one framed packet (as t2m_mqtt_frame delimited it) that a server may send: CONNACK,
  * PUBLISH, PUBACK, SUBACK, UNSUBACK, PINGRESP, DISCONNECT (AUTH, PUBREC, PUBREL, PUBCOMP are

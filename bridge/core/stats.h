@@ -23,6 +23,7 @@ struct t2m_stats {
     uint64_t dropped[T2M_DROP_COUNT];
     uint64_t fields_rejected; /* single fields ignored: NaN, out of range, wrong type */
     uint64_t upstream_reconnects;
+    uint64_t mqtt_skipped; /* packets from the broker over T2M_MQTT_IN_MAX, skipped */
 };
 
 /* "invalid_json", "too_large", "invalid_token", "stale", "max_devices", "offline_queue",

@@ -4,10 +4,12 @@
 
 #include <ctype.h>
 #include <limits.h>
+#include <libwebsockets.h>
 #include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "addr.h"
 #include "backoff.h"
@@ -345,6 +347,7 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
             m->node = ev->id - 1; /* the backend picked another node of the cluster */
             m->url = m->nodes[m->node];
         }
+        if (!m->up_since_us) t2m_mqtt_came_up(m);
         if (!m->connected) {
             m->limits = ev->has_limits ? ev->limits : no_limits;
             if (ev->has_limits)
@@ -357,6 +360,8 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
         }
         break;
     case T2M_MQTT_EV_LOST:
+        /* id 1: a backend with its own reconnect (Paho) reports the end here, unaccounted */
+        if (ev->id == 1 && m->up_since_us) t2m_mqtt_note_end(m, ev->reason, false);
         if (m->connected) {
             m->connected = false;
             /* Whatever the library still confirms from before is no longer ours to report. */
@@ -379,10 +384,14 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
         break;
     case T2M_MQTT_EV_MESSAGE:
         if (m->cb.message)
-            m->cb.message(m->user, ev->topic, ev->payload ? ev->payload : "", ev->len);
+            m->cb.message(m->user, ev->topic, ev->payload ? ev->payload : "", ev->len,
+                          ev->reason == 1);
         break;
     case T2M_MQTT_EV_BACKEND:
         if (m->ops->backend_event) m->ops->backend_event(m, ev);
+        break;
+    case T2M_MQTT_EV_SKIPPED:
+        if (m->cb.skipped) m->cb.skipped(m->user, ev->len);
         break;
     }
     free(ev->topic);
@@ -430,22 +439,73 @@ bool t2m_mqtt_will_refused(struct t2m_mqtt *m, int reason)
 
 int t2m_mqtt_backoff_ms(int attempt)
 {
-    /* The one backoff (backoff.c), with full jitter: a fleet of bridges never reconnects to a
-     * restarted broker in lockstep. rand() is enough to spread them; nothing secret rides on it. */
-    double rnd = (double)rand() / ((double)RAND_MAX + 1.0);
+    /* The one backoff (backoff.c), with full jitter from the kernel's random source: an unseeded
+     * rand() gave every process the same sequence, and a fleet of bridges (a sharded
+     * deployment) reconnected to a restarted broker in lockstep. Nothing secret rides on it. */
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        r = (uint32_t)lws_now_usecs() * 2654435761u; /* no entropy yet: the clock differs */
+    double rnd = (double)r / 4294967296.0;
     double s =
         t2m_backoff_delay(attempt < 0 ? 0u : (unsigned)attempt, T2M_MQTT_BACKOFF_MIN_MS / 1000.0,
                           T2M_MQTT_BACKOFF_MAX_MS / 1000.0, rnd);
     return (int)(s * 1000.0);
 }
 
-int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now)
+void t2m_mqtt_came_up(struct t2m_mqtt *m)
 {
+    m->up_since_us = lws_now_usecs();
+    if (m->up_since_us == 0) m->up_since_us = 1;
+}
+
+bool t2m_mqtt_taken_over(const struct t2m_mqtt *m)
+{
+    return m && m->taken_over;
+}
+
+/* Connections in a row closed by the broker before they stayed up that make a take-over likely. */
+#define SHORT_ENDS_SUSPECT 3
+
+bool t2m_mqtt_note_end(struct t2m_mqtt *m, int how, bool requested)
+{
+    bool stayed = m->up_since_us && lws_now_usecs() - m->up_since_us >= T2M_MQTT_STAYED_UP_US;
+    m->up_since_us = 0;
+    if (stayed || requested)
+        m->short_ends = 0;
+    else if (how == T2M_MQTT_END_CLOSED || how == T2M_MQTT_SESSION_TAKEN_OVER)
+        m->short_ends++;
+    const char *id = m->client_id ? m->client_id : "(generated)";
+    if (how == T2M_MQTT_SESSION_TAKEN_OVER) {
+        if (!m->taken_over || m->short_ends == 1)
+            T2M_ERROR("mqtt",
+                      "another client connected with client id \"%s\" and took this session over "
+                      "(MQTT 5 reason 0x8E): every bridge needs its own mqtt.client_id; backing "
+                      "off, and no Home Assistant config is withdrawn from now on",
+                      id);
+        m->taken_over = true;
+    } else if (m->short_ends == SHORT_ENDS_SUSPECT && !m->taken_over) {
+        T2M_ERROR("mqtt",
+                  "the broker closed %d connections in a row before they stayed up 30 s: another "
+                  "client is probably using client id \"%s\" (every bridge needs its own "
+                  "mqtt.client_id); backing off, and no Home Assistant config is withdrawn from "
+                  "now on",
+                  SHORT_ENDS_SUSPECT, id);
+        m->taken_over = true;
+    }
+    return stayed;
+}
+
+int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now,
+                   int how)
+{
+    if (was_up && t2m_mqtt_note_end(m, how, now)) *attempt = 0;
     int delay_ms = -1;
     if (!m->stopping) delay_ms = now ? 0 : t2m_mqtt_backoff_ms((*attempt)++);
-    if (was_up)
-        T2M_WARN("mqtt", "connection to %s:%d ended: %s%s", m->url.host, m->url.port, why,
-                 m->stopping ? "" : "; reconnecting");
+    if (was_up && delay_ms < 0)
+        T2M_INFO("mqtt", "connection to %s:%d ended: %s", m->url.host, m->url.port, why);
+    else if (was_up)
+        T2M_WARN("mqtt", "connection to %s:%d ended: %s; reconnecting in %.1f s (retry %d)",
+                 m->url.host, m->url.port, why, delay_ms / 1000.0, *attempt);
     else
         T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
                  m->url.port, why, delay_ms < 0 ? 0.0 : delay_ms / 1000.0);

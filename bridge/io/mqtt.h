@@ -16,6 +16,12 @@
 struct lws_context;
 struct t2m_mqtt;
 
+/* The largest packet the bridge takes from the broker (SPEC section 8): its own retained state
+ * and configs, and requests (64 KiB), fit many times over. Announced as Maximum Packet Size in
+ * an MQTT 5 CONNECT (the broker then never sends more); a larger packet that arrives anyway
+ * (MQTT 3.1.1) is skipped and counted where the client library lets the bridge see it. */
+#define T2M_MQTT_IN_MAX (256u * 1024u)
+
 enum {
     T2M_MQTT_OK = 0,
     T2M_MQTT_ENOTCONN = -1, /* not connected: nothing was sent */
@@ -46,8 +52,11 @@ struct t2m_mqtt_callbacks {
     /* Message `msg_id` was refused: a PUBACK with an error reason code (0x80 and up). Its slot
      * is free as after `delivered`. NULL: `delivered` is called instead. */
     void (*refused)(void *user, int msg_id, int reason);
-    /* A message on a subscribed topic. */
-    void (*message)(void *user, const char *topic, const void *payload, size_t len);
+    /* A message on a subscribed topic; `retained`: the broker sent it from its retained store
+     * (the RETAIN flag of a message delivered on subscribing), not live. */
+    void (*message)(void *user, const char *topic, const void *payload, size_t len, bool retained);
+    /* A packet from the broker over T2M_MQTT_IN_MAX was skipped (its size in bytes). */
+    void (*skipped)(void *user, size_t len);
 };
 
 struct t2m_mqtt_options {
@@ -94,6 +103,12 @@ const struct t2m_mqtt_limits *t2m_mqtt_limits(const struct t2m_mqtt *m);
 int t2m_mqtt_node(const struct t2m_mqtt *m, char *buf, size_t n);
 /* The size of the PUBLISH packet t2m_mqtt_publish would send (fixed header included). */
 size_t t2m_mqtt_publish_size(int protocol, size_t topic_len, size_t payload_len, int qos);
+/* True once this run saw another client take its session over: an MQTT 5 DISCONNECT with
+ * reason 0x8E (session taken over), or three connections in a row that the broker closed before
+ * they stayed up 30 s (what MQTT 3.1.1 shows of two clients sharing one mqtt.client_id). Both
+ * clients then read back each other's retained configs as their own: the bridge withdraws no
+ * Home Assistant config while this holds. */
+bool t2m_mqtt_taken_over(const struct t2m_mqtt *m);
 /* Clean disconnect (no will), stops reconnecting. */
 void t2m_mqtt_disconnect(struct t2m_mqtt *m);
 /* Frees; no callback fires after this. Call before lws_context_destroy. */

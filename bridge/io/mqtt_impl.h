@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "mqtt.h"
 
@@ -33,6 +34,7 @@ enum t2m_mqtt_ev_type {
     T2M_MQTT_EV_REFUSED, /* id: the msg id, reason: the PUBACK reason code */
     T2M_MQTT_EV_MESSAGE,
     T2M_MQTT_EV_BACKEND, /* backend-private: handled by ops->backend_event */
+    T2M_MQTT_EV_SKIPPED, /* len: an oversized packet's size */
 };
 
 struct t2m_mqtt_ev {
@@ -41,7 +43,7 @@ struct t2m_mqtt_ev {
     char *topic; /* owned: MESSAGE the topic; LOST and BACKEND a reason (or NULL) */
     void *payload;
     size_t len;
-    int reason;                    /* REFUSED */
+    int reason;                    /* REFUSED; MESSAGE: 1 when retained */
     bool has_limits;               /* CONNECTED: limits below came with CONNACK */
     struct t2m_mqtt_limits limits; /* CONNECTED */
 };
@@ -98,14 +100,41 @@ struct t2m_mqtt {
     bool dispatching;
     bool started;  /* t2m_mqtt_start was called */
     bool stopping; /* t2m_mqtt_disconnect / free: never reconnect */
+    /* Loop thread: when the current connection came up (lws_now_usecs, monotonic; 0: down), the
+     * connections in a row that the broker ended before they stayed up, and whether another
+     * client took this session over (see t2m_mqtt_taken_over). */
+    int64_t up_since_us;
+    int short_ends;
+    bool taken_over;
     struct t2m_mqtt_evq q;
 };
 
+/* How a connection ended, for t2m_mqtt_ended's `how`: a DISCONNECT's reason code (0..255), or */
+#define T2M_MQTT_END_CLOSED (-1) /* the broker closed or reset the socket and said nothing */
+#define T2M_MQTT_END_OTHER (-2)  /* anything else: our request, a protocol error, a time-out */
+#define T2M_MQTT_SESSION_TAKEN_OVER 0x8E
+
+/* A connection that stayed up this long resets the backoff (SPEC section 8, as upstream). */
+#define T2M_MQTT_STAYED_UP_US (30LL * 1000000LL)
+
+/* The broker accepted the connection (CONNACK 0), loop thread: starts the clock that decides
+ * whether it stayed up. */
+void t2m_mqtt_came_up(struct t2m_mqtt *m);
+
+/* The end of an accepted connection, loop thread: true when it stayed up. A session taken over
+ * (`how` 0x8E), or the third connection in a row that the broker closed before it stayed up,
+ * is said once in an error line naming the client id and makes t2m_mqtt_taken_over true.
+ * `requested`: the bridge ended it itself (a reconnect it asked for). */
+bool t2m_mqtt_note_end(struct t2m_mqtt *m, int how, bool requested);
+
 /* The end of a connection or of an attempt, as the loop-driven backends report it: logs it (a
  * warning when it had been up, else the retry delay), queues LOST for the bridge when it had been
- * up, moves to the next node of mqtt.url. Returns the delay before the next attempt in ms (0 with
- * `now`, else the backoff for *attempt, which it counts up), or -1 once stopping (no attempt). */
-int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now);
+ * up, moves to the next node of mqtt.url. The backoff restarts only after a connection that
+ * stayed up (t2m_mqtt_note_end): a broker that accepts and then drops every connection gets the
+ * growing backoff, not a reconnect a second. Returns the delay before the next attempt in ms (0
+ * with `now`, else the backoff for *attempt, which it counts up), or -1 once stopping. */
+int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attempt, bool now,
+                   int how);
 
 /* Fail-over (SPEC section 9): the next node of mqtt.url's list becomes m->url (no-op for one). */
 void t2m_mqtt_next_node(struct t2m_mqtt *m);

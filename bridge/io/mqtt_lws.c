@@ -38,7 +38,7 @@
 #define WRITE_CHUNK (256 * 1024) /* bytes handed to lws per writeable callback */
 #define OUT_MAX (64u << 20)      /* output buffer bound: beyond it a publish is EAGAIN */
 #define TLS_CHUNK 16384          /* plaintext per SSL_read */
-#define IN_MAX (4u << 20)        /* the largest packet taken from the broker */
+#define IN_MAX T2M_MQTT_IN_MAX   /* the largest packet taken from the broker */
 #define WINDOW_MAX 65000u        /* QoS 1 publishes in flight, at most */
 #define SUBS_MAX 500u            /* subscriptions awaiting their ack, at most */
 #define SUB_ID (-1)              /* ids[]: the packet id of a subscription in flight */
@@ -70,6 +70,8 @@ struct lws_client {
     int attempt;        /* failed attempts since the last CONNACK: the backoff exponent */
     bool connacked;     /* the broker accepted this connection */
     bool was_up;        /* this connection had been accepted (for the log line) */
+    int end_how;        /* how it ended, with `reason` (set_end) */
+    size_t skip;        /* bytes of an oversized packet still to skip */
     bool reconnect_now; /* the next attempt without backoff */
     bool closing;       /* DISCONNECT queued: close once the output is written */
     bool ping_out;      /* PINGREQ sent, PINGRESP not yet seen */
@@ -95,14 +97,21 @@ struct lws_client {
     int ids[65536];
 };
 
-/* Keeps the first reason: it is the cause, later ones are consequences. */
-static void set_reason(struct lws_client *c, const char *why)
+/* Keeps the first reason: it is the cause, later ones are consequences. `how` is what
+ * t2m_mqtt_ended counts (T2M_MQTT_END_CLOSED, a DISCONNECT's reason code, or _OTHER). */
+static void set_end(struct lws_client *c, const char *why, int how)
 {
     if (c->reason[0]) return;
+    c->end_how = how;
     snprintf(c->reason, sizeof(c->reason), "%s", why);
     size_t n = strlen(c->reason);
     while (n && (c->reason[n - 1] == '\n' || c->reason[n - 1] == '.'))
         c->reason[--n] = '\0';
+}
+
+static void set_reason(struct lws_client *c, const char *why)
+{
+    set_end(c, why, T2M_MQTT_END_OTHER);
     for (char *p = c->reason; *p; p++) /* lws' texts may carry control bytes */
         if ((unsigned char)*p < 0x20) *p = ' ';
 }
@@ -316,6 +325,7 @@ static void teardown(struct lws_client *c)
     c->out_len = c->out_off = 0;
     c->tout_len = c->tout_off = 0;
     c->in_len = 0;
+    c->skip = 0;
     c->q0_n = c->q0_head = 0;
     c->written = c->queued = 0;
     memset(c->ids, 0, sizeof(c->ids));
@@ -325,7 +335,8 @@ static void teardown(struct lws_client *c)
     c->closing = c->ping_out = false;
 
     const char *why = c->reason[0] ? c->reason : "connection lost";
-    int delay_ms = t2m_mqtt_ended(&c->base, why, c->was_up, &c->attempt, c->reconnect_now);
+    int how = c->reason[0] ? c->end_how : T2M_MQTT_END_CLOSED;
+    int delay_ms = t2m_mqtt_ended(&c->base, why, c->was_up, &c->attempt, c->reconnect_now, how);
     c->reconnect_now = false;
     if (delay_ms >= 0)
         lws_sul_schedule(c->base.ctx, 0, &c->sul_retry, retry_cb,
@@ -419,6 +430,7 @@ static void send_connect(struct lws_client *c)
         .will_retain = !m->will_no_retain,
         .keepalive = (unsigned)m->keepalive,
         .clean = true,
+        .max_packet_size = IN_MAX,
     };
     size_t max = 64 + (m->client_id ? strlen(m->client_id) : 0) +
                  (m->username ? strlen(m->username) : 0) + (m->password ? strlen(m->password) : 0) +
@@ -462,7 +474,7 @@ static void on_connack(struct lws_client *c, const struct t2m_mqtt_packet *p)
     lws_sul_cancel(&c->sul_connack);
     c->connacked = true;
     c->was_up = true;
-    c->attempt = 0;
+    t2m_mqtt_came_up(m);
     c->keepalive = p->server_keepalive ? p->server_keepalive : (unsigned)m->keepalive;
     unsigned rmax = p->receive_max ? p->receive_max : 65535;
     c->window = (unsigned)m->max_inflight < rmax ? (unsigned)m->max_inflight : rmax;
@@ -470,7 +482,7 @@ static void on_connack(struct lws_client *c, const struct t2m_mqtt_packet *p)
     c->next_pid = 1;
     T2M_INFO("mqtt", "connected to %s:%d (lws, MQTT %s)", m->url.host, m->url.port,
              m->protocol == 5 ? "5" : "3.1.1");
-    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED, .has_limits = true};
+    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED, .has_limits = m->protocol == 5};
     ev.limits = (struct t2m_mqtt_limits){p->max_packet_size, p->receive_max, p->max_qos,
                                          p->retain_available, p->topic_alias_max};
     t2m_mqtt_evq_push(&m->q, &ev);
@@ -493,7 +505,8 @@ static void on_puback(struct lws_client *c, const struct t2m_mqtt_packet *p)
 
 static void on_message(struct lws_client *c, const struct t2m_mqtt_packet *p)
 {
-    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_MESSAGE, .len = p->payload_len};
+    struct t2m_mqtt_ev ev = {
+        .type = T2M_MQTT_EV_MESSAGE, .len = p->payload_len, .reason = p->retain ? 1 : 0};
     ev.topic = malloc(p->topic_len + 1);
     ev.payload = malloc(p->payload_len + 1);
     if (!ev.topic || !ev.payload) {
@@ -519,11 +532,20 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0;
     while (off < len && !c->closing) {
-        long f = t2m_mqtt_frame(buf + off, len - off);
-        if (f == 0 && len - off > IN_MAX) {
-            set_reason(c, "a packet from the broker larger than 4 MiB");
-            return -1;
+        size_t total = 0;
+        long f = t2m_mqtt_frame_total(buf + off, len - off, &total);
+        if (f > 0 && total > IN_MAX) {
+            /* SPEC 8: skipped and counted, never a reason to reconnect (another integration's
+             * 5 MB retained config under a subscribed filter); what is not here yet is
+             * skipped as it comes (on_plain). */
+            struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_SKIPPED, .len = total};
+            t2m_mqtt_evq_push(&c->base.q, &ev);
+            size_t here = len - off < total ? len - off : total;
+            c->skip = total - here;
+            off += here;
+            continue;
         }
+        if (f > 0) f = total <= len - off ? (long)total : 0;
         if (f == 0) break;
         struct t2m_mqtt_packet p;
         if (f < 0 || t2m_mqtt_decode(buf + off, (size_t)f, c->base.protocol, &p) != 0) {
@@ -568,7 +590,7 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
                      t2m_mqtt_connack_string(5, p.reason), p.reason_string_len ? ": " : "",
                      (int)(p.reason_string_len > 80 ? 80 : p.reason_string_len),
                      p.reason_string ? p.reason_string : "");
-            set_reason(c, why);
+            set_end(c, why, (int)p.reason);
             return -1;
         }
         default:
@@ -607,7 +629,7 @@ static int on_rx(struct lws_client *c, const uint8_t *in, size_t len)
         int e = SSL_get_error(c->ssl, n);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
         if (e == SSL_ERROR_ZERO_RETURN) {
-            set_reason(c, "the broker closed the TLS session");
+            set_end(c, "the broker closed the TLS session", T2M_MQTT_END_CLOSED);
             return -1;
         }
         tls_reason(c);
@@ -620,6 +642,13 @@ static int on_rx(struct lws_client *c, const uint8_t *in, size_t len)
 static int on_plain(struct lws_client *c, const uint8_t *in, size_t len)
 {
     long used;
+    if (c->skip) { /* the rest of an oversized packet */
+        size_t k = len < c->skip ? len : c->skip;
+        c->skip -= k;
+        in += k;
+        len -= k;
+        if (len == 0) return 0;
+    }
     if (c->in_len == 0) { /* the usual case: decode in place, keep only a partial tail */
         used = consume(c, in, len);
         if (used < 0) return -1;
@@ -781,8 +810,10 @@ static int lws_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
         /* Closed by the broker, or freed by lws during the handshake (a TLS timeout gets no
          * other callback): the one sure "it is gone". */
         if (!c || c->wsi != wsi) return 0;
-        set_reason(c, c->connacked ? "connection closed by the broker"
-                                   : "connection closed during the handshake");
+        set_end(c,
+                c->connacked ? "connection closed by the broker"
+                             : "connection closed during the handshake",
+                T2M_MQTT_END_CLOSED);
         c->wsi = NULL;
         lws_set_opaque_user_data(wsi, NULL);
         teardown(c);

@@ -100,7 +100,8 @@ static void on_connect_v5(struct mosquitto *mosq, void *obj, int rc, int flags,
         t2m_mqtt_came_up(&c->base);
         T2M_INFO("mqtt", "connected to %s:%d (mosquitto, MQTT %s)", c->base.url.host,
                  c->base.url.port, c->base.protocol == 5 ? "5" : "3.1.1");
-        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED, .has_limits = true};
+        struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_CONNECTED,
+                                 .has_limits = c->base.protocol == 5};
         read_limits(props, &ev.limits);
         t2m_mqtt_evq_push(&c->base.q, &ev);
     } else {
@@ -160,7 +161,8 @@ static void on_publish_v5(struct mosquitto *mosq, void *obj, int mid, int reason
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
     struct mosq_client *c = obj;
-    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_MESSAGE, .len = (size_t)msg->payloadlen};
+    struct t2m_mqtt_ev ev = {
+        .type = T2M_MQTT_EV_MESSAGE, .len = (size_t)msg->payloadlen, .reason = msg->retain ? 1 : 0};
     ev.topic = strdup(msg->topic);
     ev.payload = malloc(ev.len + 1);
     if (!ev.topic || !ev.payload) {
@@ -172,6 +174,20 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
     if (ev.len) memcpy(ev.payload, msg->payload, ev.len);
     ((char *)ev.payload)[ev.len] = '\0';
     t2m_mqtt_evq_push(&c->base.q, &ev);
+}
+
+/* A refused subscription (SUBACK 0x80, an ACL) is said, as the other backends do: the
+ * read-back, requests or Home Assistant's status would silently never arrive. */
+static void on_subscribe(struct mosquitto *mosq, void *obj, int mid, int qos_count,
+                         const int *granted_qos)
+{
+    (void)mosq;
+    (void)obj;
+    (void)mid;
+    for (int i = 0; i < qos_count; i++)
+        if (granted_qos[i] >= 0x80)
+            T2M_WARN("mqtt", "the broker refused a subscription (0x%02x)",
+                     (unsigned)granted_qos[i] & 0xffu);
 }
 
 static void kick_cb(lws_sorted_usec_list_t *sul)
@@ -294,6 +310,7 @@ static int configure(struct mosq_client *c, struct mosquitto *mosq)
     mosquitto_disconnect_callback_set(mosq, on_disconnect);
     mosquitto_publish_v5_callback_set(mosq, on_publish_v5);
     mosquitto_message_callback_set(mosq, on_message);
+    mosquitto_subscribe_callback_set(mosq, on_subscribe);
     return MOSQ_ERR_SUCCESS;
 }
 

@@ -27,7 +27,9 @@
 
 /* BE_LOST_NODES: a connection to one of several nodes was lost (Paho's automatic reconnect is
  * off then: it would not say which node it reached, and /healthz names it). */
-enum { BE_CONNECT_FAILED = 1, BE_DISCONNECT_DONE, BE_LOST_NODES };
+/* BE_BAD_CONNACK: an MQTT 5 CONNACK that breaks the protocol (Receive Maximum 0): Paho takes it
+ * as connected, and with a window of 0 nothing would ever be published. */
+enum { BE_CONNECT_FAILED = 1, BE_DISCONNECT_DONE, BE_LOST_NODES, BE_BAD_CONNACK };
 
 struct paho_client;
 
@@ -49,6 +51,7 @@ struct paho_client {
     int attempt;
     bool connecting, reconnect_pending;
     bool have_limits;   /* limits below came with an MQTT 5 CONNACK (under done_lock) */
+    bool bad_connack;   /* that CONNACK broke the protocol (under done_lock) */
     int connected_node; /* index into node_uri of the node Paho connected to (under done_lock) */
     struct t2m_mqtt_limits limits;
     char reconnect_why[128];    /* for the `disconnected` of a reconnect we asked for */
@@ -107,7 +110,13 @@ static void on_connected(void *context, char *cause)
         ev.limits = c->limits;
     }
     int node = c->connected_node;
+    bool bad = c->bad_connack;
+    c->bad_connack = false;
     pthread_mutex_unlock(&c->done_lock);
+    if (bad) {
+        post_simple(c, T2M_MQTT_EV_BACKEND, BE_BAD_CONNACK, NULL);
+        return;
+    }
     ev.id = node + 1; /* the loop thread makes it m->url */
     /* nodes[] is written once before Paho starts: safe to read here */
     T2M_INFO("mqtt", "connected to %s:%d (paho, MQTT %s)", c->base.nodes[node].host,
@@ -125,9 +134,12 @@ static void on_connect_success5(void *context, MQTTAsync_successData5 *resp)
     if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE))
         l.max_packet_size =
             (unsigned long)MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE);
-    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM))
+    bool bad = false;
+    if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM)) {
         l.receive_max =
             (unsigned)MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_RECEIVE_MAXIMUM);
+        bad = l.receive_max == 0; /* a protocol error (MQTT 5, 3.2.2.3.3) */
+    }
     if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_MAXIMUM_QOS))
         l.max_qos = MQTTProperties_getNumericValue(p, MQTTPROPERTY_CODE_MAXIMUM_QOS);
     if (p && MQTTProperties_hasProperty(p, MQTTPROPERTY_CODE_RETAIN_AVAILABLE))
@@ -135,6 +147,7 @@ static void on_connect_success5(void *context, MQTTAsync_successData5 *resp)
     pthread_mutex_lock(&c->done_lock);
     c->limits = l;
     c->have_limits = true;
+    c->bad_connack = bad;
     pthread_mutex_unlock(&c->done_lock);
 }
 
@@ -147,7 +160,33 @@ static void on_connection_lost(void *context, char *cause)
     pthread_mutex_unlock(&c->done_lock);
     T2M_WARN("mqtt", "connection to %s:%d lost; reconnecting", c->base.nodes[node].host,
              c->base.nodes[node].port);
-    post_simple(c, T2M_MQTT_EV_LOST, 0, "connection lost");
+    /* id 1: mqtt.c accounts for the end (take-over detection), as Paho reconnects itself */
+    struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_LOST,
+                             .id = 1,
+                             .reason = T2M_MQTT_END_CLOSED,
+                             .topic = strdup("connection lost")};
+    post(c, &ev);
+    if (c->base.n_nodes > 1) post_simple(c, T2M_MQTT_EV_BACKEND, BE_LOST_NODES, NULL);
+}
+
+/* MQTT 5: the broker sent DISCONNECT (an administrator kicked the bridge, a session taken over,
+ * 0x8B shutting down). Paho 1.3.12 calls neither connectionLost nor anything else for it and
+ * reconnects by itself: without this the bridge never learnt that its connection, and what
+ * was in flight on it, was gone, and re-sent nothing (issue 19). */
+static void on_disconnected5(void *context, MQTTProperties *props, enum MQTTReasonCodes rc)
+{
+    struct paho_client *c = context;
+    char why[160];
+    snprintf(why, sizeof(why), "the broker disconnected: %s (0x%02x)", MQTTReasonCode_toString(rc),
+             (unsigned)rc & 0xffu);
+    pthread_mutex_lock(&c->done_lock);
+    int node = c->connected_node;
+    pthread_mutex_unlock(&c->done_lock);
+    T2M_WARN("mqtt", "connection to %s:%d ended: %s; reconnecting", c->base.nodes[node].host,
+             c->base.nodes[node].port, why);
+    struct t2m_mqtt_ev ev = {
+        .type = T2M_MQTT_EV_LOST, .id = 1, .reason = (int)rc, .topic = strdup(why)};
+    post(c, &ev);
     if (c->base.n_nodes > 1) post_simple(c, T2M_MQTT_EV_BACKEND, BE_LOST_NODES, NULL);
 }
 
@@ -156,7 +195,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     struct paho_client *c = context;
     size_t tlen = topic_len > 0 ? (size_t)topic_len : strlen(topic);
     struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_MESSAGE,
-                             .len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0};
+                             .len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0,
+                             .reason = msg->retained ? 1 : 0};
     ev.topic = malloc(tlen + 1);
     ev.payload = malloc(ev.len + 1);
     if (ev.topic && ev.payload) {
@@ -236,23 +276,54 @@ static void on_pub_success5(void *context, MQTTAsync_successData5 *resp)
     on_pub_success(context, NULL);
 }
 
-/* A failed publish frees its slot like a delivery: refused by the broker (a PUBACK with an
- * error reason code) or lost with the connection (then `disconnected` makes the id stale). */
+/* A failed publish: refused by the broker (an MQTT 5 PUBACK with a reason code of 0x80 or
+ * more) frees its slot like a delivery and is counted as refused. Anything else is Paho giving
+ * up on a message of a connection that is gone (its codes are Paho's own, negative, or reason
+ * 0): not a refusal. The message stays unconfirmed and the publisher re-sends it after the
+ * `disconnected` that comes with it. */
 static void pub_failed(struct paho_slot *s, int reason)
 {
     atomic_fetch_sub(&s->c->outstanding, 1);
+    if (reason < 0x80 || reason > 0xff) return;
     struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_REFUSED, .id = s->id, .reason = reason};
     post(s->c, &ev);
 }
 
 static void on_pub_failure(void *context, MQTTAsync_failureData *resp)
 {
-    pub_failed(context, resp ? resp->code : -1);
+    (void)resp; /* MQTT 3.1.1 has no refusals: only a lost connection fails a publish */
+    pub_failed(context, -1);
 }
 
 static void on_pub_failure5(void *context, MQTTAsync_failureData5 *resp)
 {
-    pub_failed(context, resp ? (int)resp->reasonCode : -1);
+    /* A refusal comes with the PUBACK it was read from (packet type 4) and library code 0;
+     * a message lost with its connection has a negative code and reason 0 */
+    pub_failed(context,
+               resp && resp->packet_type == 4 && resp->code >= 0 ? (int)resp->reasonCode : -1);
+}
+
+/* A refused subscription (SUBACK 0x80 or more; an ACL) is said, as the other backends do: the
+ * read-back, requests or Home Assistant's status would silently never arrive. */
+static void on_sub_failure(void *context, MQTTAsync_failureData *resp)
+{
+    (void)context;
+    T2M_WARN("mqtt", "the broker refused a subscription (%d)", resp ? resp->code : -1);
+}
+
+static void on_sub_failure5(void *context, MQTTAsync_failureData5 *resp)
+{
+    (void)context;
+    T2M_WARN("mqtt", "the broker refused a subscription (0x%02x)",
+             resp ? (unsigned)resp->reasonCode & 0xffu : 0u);
+}
+
+static void on_sub_success5(void *context, MQTTAsync_successData5 *resp)
+{
+    (void)context;
+    if (resp && resp->reasonCode >= 0x80)
+        T2M_WARN("mqtt", "the broker refused a subscription (0x%02x)",
+                 (unsigned)resp->reasonCode & 0xffu);
 }
 
 static void signal_disconnect_done(struct paho_client *c)
@@ -298,6 +369,7 @@ static int on_ssl_error(const char *str, size_t len, void *u)
 /* --- The loop thread. --- */
 
 static void retry_cb(lws_sorted_usec_list_t *sul);
+static int start_disconnect(struct paho_client *c, int timeout_ms);
 
 static void do_connect(struct paho_client *c)
 {
@@ -350,7 +422,14 @@ static void do_connect(struct paho_client *c)
         so.ssl_error_context = c;
         co.ssl = &so;
     }
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty mps = {.identifier = MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE};
+    mps.value.integer4 = T2M_MQTT_IN_MAX;
     if (v5) {
+        /* SPEC 8 (issue 19): the broker sends nothing larger (a 100 MB request took ~320 MB of
+         * memory before the bridge's 64 KiB check). Paho copies the properties. */
+        MQTTProperties_add(&props, &mps);
+        co.connectProperties = &props;
         co.onFailure5 = on_connect_failure5;
         co.onSuccess5 = on_connect_success5;
     } else {
@@ -361,6 +440,7 @@ static void do_connect(struct paho_client *c)
 
     c->connecting = true;
     int rc = MQTTAsync_connect(c->cli, &co);
+    MQTTProperties_free(&props);
     if (rc != MQTTASYNC_SUCCESS) {
         c->connecting = false;
         int delay = t2m_mqtt_backoff_ms(c->attempt++);
@@ -405,6 +485,19 @@ static void paho_backend_event(struct t2m_mqtt *m, const struct t2m_mqtt_ev *ev)
         c->attempt = 0;
         lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb,
                          (lws_usec_t)t2m_mqtt_backoff_ms(c->attempt++) * LWS_US_PER_MS);
+    } else if (ev->id == BE_BAD_CONNACK) {
+        if (c->base.stopping) return;
+        /* Down as after a failed connect, with the backoff: never "connected" to a broker
+         * that would let nothing through. */
+        c->connecting = false;
+        atomic_store(&c->ever_connected, false);
+        int delay = t2m_mqtt_backoff_ms(c->attempt++);
+        T2M_WARN("mqtt",
+                 "%s:%d broke the protocol (CONNACK with Receive Maximum 0); retrying in %.1f s",
+                 m->url.host, m->url.port, delay / 1000.0);
+        start_disconnect(c, 0);
+        t2m_mqtt_next_node(m);
+        lws_sul_schedule(m->ctx, 0, &c->sul_retry, retry_cb, (lws_usec_t)delay * LWS_US_PER_MS);
     } else if (ev->id == BE_DISCONNECT_DONE) {
         struct t2m_mqtt_ev lost = {.type = T2M_MQTT_EV_LOST};
         if (c->reconnect_pending && !c->base.stopping) {
@@ -447,7 +540,12 @@ static void paho_trace(enum MQTTASYNC_TRACE_LEVELS level, char *message)
     /* Paho's heap scan prints leftover memory ("Content ...") at error level: that memory may
      * hold a password, so those lines never reach the log. */
     if (strstr(message, "Content") || strstr(message, "Heap")) return;
-    T2M_WARN("paho", "%s (trace level %d)", message, (int)level);
+    /* Paho prints its banner ("Trace Output", product, version, ...) below error level at
+     * every start: information, not a warning. */
+    if (level < MQTTASYNC_TRACE_ERROR)
+        T2M_DEBUG("paho", "%s", message);
+    else
+        T2M_WARN("paho", "%s (trace level %d)", message, (int)level);
 }
 
 static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
@@ -509,7 +607,8 @@ static int paho_init(struct t2m_mqtt *m, char *err, size_t errlen)
     }
     if (MQTTAsync_setCallbacks(c->cli, c, on_connection_lost, on_message, NULL) !=
             MQTTASYNC_SUCCESS ||
-        MQTTAsync_setConnected(c->cli, c, on_connected) != MQTTASYNC_SUCCESS) {
+        MQTTAsync_setConnected(c->cli, c, on_connected) != MQTTASYNC_SUCCESS ||
+        MQTTAsync_setDisconnected(c->cli, c, on_disconnected5) != MQTTASYNC_SUCCESS) {
         snprintf(err, errlen, "mqtt: cannot set the Paho callbacks");
         return -1;
     }
@@ -586,6 +685,13 @@ static int paho_subscribe(struct t2m_mqtt *m, const char *topic, int qos)
 {
     struct paho_client *c = (struct paho_client *)m;
     MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    if (m->protocol == 5) {
+        ro.onSuccess5 = on_sub_success5;
+        ro.onFailure5 = on_sub_failure5;
+    } else {
+        ro.onFailure = on_sub_failure;
+    }
+    ro.context = c;
     return map_rc(MQTTAsync_subscribe(c->cli, topic, qos, &ro));
 }
 

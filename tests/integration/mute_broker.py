@@ -27,6 +27,28 @@ def _remaining_length(data, pos):
 class MuteBroker:
     # FragmentingBroker: acknowledge every QoS 1 PUBLISH, written in pieces of this many bytes
     ack_fragment = None
+    # ScriptBroker: acknowledge every QoS 1 PUBLISH at once
+    ack_all = False
+
+    def connack(self, n, version):
+        """The CONNACK for connection n (bytes)."""
+        return b"\x20\x03\x00\x00\x00" if version == 5 else b"\x20\x02\x00\x00"
+
+    def suback_code(self, version):
+        """The return code granted to every filter of a SUBSCRIBE."""
+        return 0
+
+    def acks(self, n):
+        """Whether connection n acknowledges QoS 1 PUBLISHes at once."""
+        return self.ack_all
+
+    def after_connack(self, c, n, version):
+        """Hook: connection n was accepted. Return False to close it."""
+        return True
+
+    def after_publish(self, c, n, version, count):
+        """Hook: the count-th PUBLISH of connection n was read. Return False to close it."""
+        return True
 
     def __init__(self):
         self.sock = socket.socket()
@@ -38,6 +60,8 @@ class MuteBroker:
         self.connections = 0
         self.publishes = []  # (connection number, topic)
         self.reused_ids = []  # (connection number, packet type, packet id)
+        self.versions = []  # the protocol level of each CONNECT
+        self.connects = []  # the body of each CONNECT
         self.stopping = False
         self.clients = []
         self.thread = threading.Thread(target=self._accept, daemon=True)
@@ -85,7 +109,12 @@ class MuteBroker:
                     if ptype == 1:  # CONNECT: protocol name, then the level
                         nl = struct.unpack(">H", body[:2])[0]
                         version = body[2 + nl]
-                        c.sendall(b"\x20\x03\x00\x00\x00" if version == 5 else b"\x20\x02\x00\x00")
+                        with self.lock:
+                            self.versions.append(version)
+                            self.connects.append(body)
+                        c.sendall(self.connack(n, version))
+                        if not self.after_connack(c, n, version):
+                            return
                     elif ptype == 3:  # PUBLISH: counted, never acknowledged
                         tl = struct.unpack(">H", body[:2])[0]
                         if flags & 0x06:  # QoS 1: its id is in use from now on
@@ -93,10 +122,15 @@ class MuteBroker:
                             take(ptype, pid)
                             if self.ack_fragment:
                                 acks += b"\x40\x02" + struct.pack(">H", pid)
+                            elif self.acks(n):
+                                c.sendall(b"\x40\x02" + struct.pack(">H", pid))
                             else:
                                 in_use.add(pid)
                         with self.lock:
                             self.publishes.append((n, body[2:2 + tl].decode("utf-8", "replace")))
+                            count = len([1 for k, _ in self.publishes if k == n])
+                        if not self.after_publish(c, n, version, count):
+                            return
                     elif ptype == 8:  # SUBSCRIBE: grant QoS 0 to each filter
                         pid, rest = body[:2], body[2:]
                         take(ptype, struct.unpack(">H", pid)[0])
@@ -107,7 +141,7 @@ class MuteBroker:
                         while len(rest) >= 3:
                             fl = struct.unpack(">H", rest[:2])[0]
                             rest = rest[2 + fl + 1:]
-                            codes += b"\x00"
+                            codes += bytes([self.suback_code(version)])
                         props = b"\x00" if version == 5 else b""
                         payload = pid + props + codes
                         c.sendall(bytes([0x90, len(payload)]) + payload)
@@ -158,3 +192,10 @@ class FragmentingBroker(MuteBroker):
     the bytes the broker still owes that forgot a PUBACK read in part would wait for ever."""
 
     ack_fragment = 3
+
+
+class ScriptBroker(MuteBroker):
+    """Acknowledges every QoS 1 PUBLISH at once; a test overrides connack, after_connack and
+    after_publish to misbehave at a chosen point (issue 19)."""
+
+    ack_all = True

@@ -29,8 +29,9 @@ static void test_families(void)
     CU_ASSERT(len > 0);
     CU_ASSERT_EQUAL(len, strlen(out));
     static const char *const counters[] = {
-        "t2m_updates_received_total", "t2m_messages_published_total", "t2m_updates_dropped_total",
-        "t2m_upstream_reconnects_total", "t2m_fields_rejected_total"};
+        "t2m_updates_received_total", "t2m_messages_published_total",
+        "t2m_updates_dropped_total",  "t2m_upstream_reconnects_total",
+        "t2m_fields_rejected_total",  "t2m_mqtt_inbound_skipped_total"};
     static const char *const gauges[] = {"t2m_mqtt_connected", "t2m_upstream_state",
                                          "t2m_offline_queue_depth", "t2m_devices",
                                          "t2m_mqtt_broker_node"};
@@ -76,6 +77,7 @@ static void test_values(void)
         .messages_published = 42,
         .fields_rejected = 5,
         .upstream_reconnects = 7,
+        .mqtt_skipped = 3,
     };
     st.dropped[T2M_DROP_STALE] = 9;
     st.dropped[T2M_DROP_OFFLINE_QUEUE] = 18446744073709551615ULL;
@@ -88,6 +90,7 @@ static void test_values(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_updates_dropped_total{reason=\"invalid_json\"} 0\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_fields_rejected_total 5\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_upstream_reconnects_total 7\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_mqtt_inbound_skipped_total 3\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_mqtt_connected 1\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_upstream_state{instance=\"inst-1\"} 2\n"));
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_upstream_state{instance=\"inst-2\"} 4\n"));

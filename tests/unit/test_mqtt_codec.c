@@ -47,6 +47,14 @@ static void test_remaining_length(void)
     CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0x30, 0xFF, 0xFF, 0xFF, 0x7F), 5), 0);
     CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01), 6), -1);
     CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0x30, 0x80), 2), 0);
+    /* over-long encodings (MQTT-1.5.5-1): 0 in two bytes, 127 in three */
+    CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0xD0, 0x80, 0x00), 3), -1);
+    CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0x30, 0xFF, 0x80, 0x00), 4), -1);
+    /* the whole size is known from the header alone */
+    size_t total = 0;
+    CU_ASSERT_EQUAL(t2m_mqtt_frame_total(BYTES(0x30, 0xFF, 0xFF, 0x7F), 4, &total), 1);
+    CU_ASSERT_EQUAL(total, 4 + 2097151);
+    CU_ASSERT_EQUAL(t2m_mqtt_frame_total(BYTES(0x30, 0xFF), 2, &total), 0);
     CU_ASSERT_EQUAL(t2m_mqtt_frame(BYTES(0x30), 1), 0);
     free(buf);
     free(payload);
@@ -119,6 +127,17 @@ static void test_connect_v5(void)
                                    0x00, 0x01, 'w',  0x00, 0x01, 'x'};
     CU_ASSERT_EQUAL_FATAL(n, sizeof(want));
     CU_ASSERT(memcmp(buf, want, n) == 0);
+    /* with Maximum Packet Size (0x27, a four-byte integer) announced: SPEC section 8 */
+    c.will_topic = NULL;
+    c.max_packet_size = 262144;
+    n = t2m_mqtt_enc_connect(buf, sizeof(buf), &c);
+    static const uint8_t want2[] = {0x10, 21,   0x00, 0x04, 'M',  'Q',  'T',  'T',
+                                    0x05, 0x02, 0x00, 0x0A, 0x05, 0x27, 0x00, 0x04,
+                                    0x00, 0x00, 0x00, 0x03, 't',  '2',  'm'};
+    CU_ASSERT_EQUAL_FATAL(n, sizeof(want2));
+    CU_ASSERT(memcmp(buf, want2, n) == 0);
+    c.protocol = 4; /* MQTT 3.1.1 has no properties: nothing announced */
+    CU_ASSERT_EQUAL(t2m_mqtt_enc_connect(buf, sizeof(buf), &c), 17);
 }
 
 /* mqtt-v3.1.1 figure 3.11: topic "a/b", packet identifier 10; MQTT 5 adds the property length. */
@@ -234,6 +253,13 @@ static void test_connack(void)
     CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x05, 0x00, 0x00, 0x02, 0x21, 0x00), -1);
     CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x06, 0x00, 0x00, 0x03, 0x21, 0x00, 0x00), -1);
     CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x04, 0x00, 0x00, 0x05, 0x24), -1);
+    /* a property twice is a protocol error (MQTT 5, 2.2.2.2); the user property may repeat */
+    CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x07, 0x00, 0x00, 0x04, 0x24, 0x00, 0x24, 0x01), -1);
+    CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x09, 0x00, 0x00, 0x06, 0x21, 0x00, 0x05, 0x21, 0x00, 0x05),
+                    -1);
+    CU_ASSERT_EQUAL(DEC(5, &p, 0x20, 0x0F, 0x00, 0x00, 0x0C, 0x26, 0x00, 0x01, 'a', 0x00, 0x00,
+                        0x26, 0x00, 0x01, 'b', 0x00, 0x00),
+                    0);
 }
 
 static void test_acks(void)

@@ -86,10 +86,12 @@ static void test_invalid(void)
     CU_ASSERT_EQUAL(parse("devices", deep), -1);
     /* Issue 19, item 8: a transaction is echoed only as valid JSON; else the request is refused
      * with the reason (and no transaction, since it cannot be echoed) */
-    static const char *const bad_tr[] = {
-        "{\"transaction\":NaN}", "{\"transaction\":-Infinity}", "{\"transaction\":[1,NaN]}",
-        "{\"transaction\":{\"a\":{\"b\":Infinity}}}", "{\"transaction\":12345678901234567890123}",
-        "{\"transaction\":-12345678901234567890123}"};
+    static const char *const bad_tr[] = {"{\"transaction\":NaN}",
+                                         "{\"transaction\":-Infinity}",
+                                         "{\"transaction\":[1,NaN]}",
+                                         "{\"transaction\":{\"a\":{\"b\":Infinity}}}",
+                                         "{\"transaction\":12345678901234567890123}",
+                                         "{\"transaction\":-12345678901234567890123}"};
     for (size_t i = 0; i < sizeof(bad_tr) / sizeof(bad_tr[0]); i++) {
         CU_ASSERT_EQUAL(parse("health_check", bad_tr[i]), -1);
         CU_ASSERT_EQUAL(r.transaction[0], '\0');
