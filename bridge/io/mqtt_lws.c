@@ -47,7 +47,7 @@
 struct held {
     struct held *next;
     int id;
-    size_t len, pid_off;
+    size_t len, pid_off; /* pid_off 0: a QoS 0 message held behind QoS 1 ones (no packet id) */
     uint8_t pkt[];
 };
 
@@ -177,6 +177,8 @@ static int tls_start(struct lws_client *c)
         return -1;
     }
     SSL_set_bio(c->ssl, c->rbio, c->wbio);
+    /* a write retried after WANT_READ/WANT_WRITE may come from a moved buffer (memmove) */
+    SSL_set_mode(c->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_set_connect_state(c->ssl);
     unsigned char addr[16];
     bool ip =
@@ -281,18 +283,23 @@ static void claim_pid(struct lws_client *c, unsigned pid, int id)
     c->next_pid = pid == 65535 ? 1 : pid + 1;
 }
 
-/* Held messages take the slots PUBACKs freed. */
+/* Held messages take the slots PUBACKs freed; a QoS 0 message held behind them goes in its turn
+ * (a later state of a topic never overtakes an earlier one), reported once written. */
 static void release_held(struct lws_client *c)
 {
-    while (c->held && c->inflight < c->window) {
+    while (c->held && (c->held->pid_off == 0 || c->inflight < c->window)) {
         struct held *h = c->held;
         if (!reserve(&c->out, &c->out_cap, c->out_len + h->len)) return;
-        unsigned pid = free_pid(c);
-        claim_pid(c, pid, h->id);
-        h->pkt[h->pid_off] = (uint8_t)(pid >> 8);
-        h->pkt[h->pid_off + 1] = (uint8_t)pid;
+        if (h->pid_off) {
+            unsigned pid = free_pid(c);
+            claim_pid(c, pid, h->id);
+            h->pkt[h->pid_off] = (uint8_t)(pid >> 8);
+            h->pkt[h->pid_off + 1] = (uint8_t)pid;
+        }
         memcpy(c->out + c->out_len, h->pkt, h->len);
         append_done(c, h->len);
+        if (!h->pid_off && !q0_push(c, c->queued, h->id))
+            T2M_ERROR("mqtt", "out of memory tracking a QoS 0 message");
         c->held = h->next;
         if (!c->held) c->held_tail = NULL;
         c->held_bytes -= h->len;
@@ -717,8 +724,15 @@ static int on_writeable(struct lws_client *c, struct lws *wsi)
         if (c->ssl) {
             int w = SSL_write(c->ssl, c->out + c->out_off, (int)n); /* a memory BIO takes all */
             if (w <= 0) {
-                tls_reason(c);
-                return -1;
+                /* The session wants to read or write first (a key update, a renegotiation):
+                 * the same bytes go again on the next writeable event; only a real error ends
+                 * the connection. */
+                int e = SSL_get_error(c->ssl, w);
+                if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                    tls_reason(c);
+                    return -1;
+                }
+                w = 0;
             }
             n = (size_t)w;
         } else {
@@ -895,16 +909,18 @@ static int lwsc_publish(struct t2m_mqtt *m, const char *topic, const void *paylo
     if (c->out_len - c->out_off + c->held_bytes > OUT_MAX) return T2M_MQTT_EAGAIN;
     size_t tl = strlen(topic);
     size_t max = t2m_mqtt_publish_size(m->protocol, tl, len, qos);
-    if (qos == 1 && (c->held || c->inflight >= c->window)) {
+    /* Behind held QoS 1 messages a QoS 0 one waits too: it must not overtake them. */
+    if (c->held || (qos == 1 && c->inflight >= c->window)) {
         struct held *h = malloc(sizeof(*h) + max);
         if (!h) return T2M_MQTT_EAGAIN;
-        h->len = t2m_mqtt_enc_publish(h->pkt, max, m->protocol, topic, tl, payload, len, 1, retain,
-                                      false, 1);
+        h->len = t2m_mqtt_enc_publish(h->pkt, max, m->protocol, topic, tl, payload, len, qos,
+                                      retain, false, qos ? 1 : 0);
         if (!h->len) {
             free(h);
             return T2M_MQTT_ERROR;
         }
-        h->pid_off = max - len - 2 - (m->protocol == 5 ? 1 : 0); /* just before the payload */
+        /* the packet id sits just before the payload (and MQTT 5's property length) */
+        h->pid_off = qos ? max - len - 2 - (m->protocol == 5 ? 1 : 0) : 0;
         h->id = id;
         h->next = NULL;
         if (c->held_tail)

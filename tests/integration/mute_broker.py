@@ -61,6 +61,9 @@ class MuteBroker:
         self.publishes = []  # (connection number, topic)
         self.reused_ids = []  # (connection number, packet type, packet id)
         self.versions = []  # the protocol level of each CONNECT
+        # QoS 1 PUBLISHes read from one recv() at most: with acknowledgements sent at once, more
+        # than one means the client sent the next before the last one's PUBACK could arrive
+        self.max_qos1_per_read = 0
         self.connects = []  # the body of each CONNECT
         self.stopping = False
         self.clients = []
@@ -100,6 +103,7 @@ class MuteBroker:
                     return
                 buf += chunk
                 acks = b""
+                qos1_in_chunk = 0
                 while len(buf) >= 2:
                     rl, pos = _remaining_length(buf, 1)
                     if rl is None or len(buf) < pos + rl:
@@ -120,6 +124,10 @@ class MuteBroker:
                         if flags & 0x06:  # QoS 1: its id is in use from now on
                             pid = struct.unpack(">H", body[2 + tl:4 + tl])[0]
                             take(ptype, pid)
+                            qos1_in_chunk += 1
+                            with self.lock:
+                                self.max_qos1_per_read = max(self.max_qos1_per_read,
+                                                             qos1_in_chunk)
                             if self.ack_fragment:
                                 acks += b"\x40\x02" + struct.pack(">H", pid)
                             elif self.acks(n):

@@ -297,6 +297,93 @@ class TestRefusedSubscription(Base):
         self.assertNotIn(" warn  paho:", bridges[2].output())
 
 
+class Hostile(ScriptBroker):
+    """A broker that answers CONNECT with `connack_bytes` and then sends `after` at once."""
+    connack_v5 = b"\x20\x03\x00\x00\x00"
+    after = b""
+
+    def connack(self, n, version):
+        return self.connack_v5 if version == 5 else b"\x20\x02\x00\x00"
+
+    def after_connack(self, c, n, version):
+        if self.after:
+            c.sendall(self.after)
+        return not getattr(self, "close_after", False)
+
+
+class TestLwsTransportHostile(Base):
+    """Issue 20, item 3: the bridge's own transport (the default) against a hostile broker peer.
+    Each case: the bridge survives, says why, and either keeps its connection (what it can
+    ignore) or reconnects with the backoff (what breaks the protocol)."""
+
+    def start(self, broker, protocol=5, mqtt="", extra="homeassistant = { enabled = false; };"):
+        return self.bridge(broker.url, "lws", protocol, mqtt=mqtt, extra=extra)
+
+    def hostile(self, **kw):
+        cls = type("H", (Hostile,), kw)
+        return self.script_broker(cls)
+
+    def test_malformed_connack_properties(self):
+        # a duplicate Maximum QoS, then an unknown property id 0x7f: malformed, never connected
+        for props in (b"\x04\x24\x00\x24\x01", b"\x02\x7f\x00"):
+            broker = self.hostile(connack_v5=bytes([0x20, 2 + len(props), 0, 0]) + props)
+            b = self.start(broker)
+            wait_for(lambda: broker.connections >= 2, 20, "a retry")
+            self.assertIn("malformed packet from the broker", b.output())
+            self.assertEqual(connects(b.output()), 0)
+            self.assertTrue(b.alive())
+
+    def test_maximal_and_truncated_varints(self):
+        # a PUBLISH announcing 268,435,455 bytes: skipped as it comes, never a reconnect
+        broker = self.hostile(after=b"\x30\xff\xff\xff\x7f" + b"\x00" * 100000)
+        b = self.start(broker)
+        wait_for(lambda: self.metric(b, "t2m_mqtt_inbound_skipped_total") == 1, 10, "skipped")
+        self.assertEqual(broker.connections, 1)
+        # an over-long encoding (MQTT-1.5.5-1) and a truncated one followed by a close
+        for after in (b"\xd0\x80\x00", b"\x30\xff"):
+            broker = self.hostile(after=after, close_after=True)
+            b = self.start(broker)
+            wait_for(lambda: broker.connections >= 2, 20, "a retry")
+            self.assertTrue(b.alive())
+
+    def test_unknown_and_repeated_pubacks_and_pingresp_flood(self):
+        # PUBACKs for ids never used, the same id twice, and 20,000 PINGRESPs: all ignored
+        junk = b"\x40\x02\x12\x34" * 50 + b"\x40\x02\x00\x01" * 3 + b"\xd0\x00" * 20000
+        broker = self.hostile(after=junk)
+        b = self.start(broker)
+        wait_for(lambda: "read back" in b.output(), 15, "the read-back")
+        for i in range(20):
+            self.send("dev%d" % (i % 4), 1700000000 + i)
+        want = ["telematics/inst1/dev%d/position" % k for k in range(4)]
+        wait_for(lambda: all(t in broker.publishes_on(1) for t in want), 15, "positions")
+        wait_for(lambda: self.metric(b, "t2m_messages_published_total") >= 20, 15, "acks")
+        self.assertEqual(broker.connections, 1)
+        self.assertEqual(broker.reused_ids, [])
+
+    def test_receive_maximum_one(self):
+        broker = self.hostile(connack_v5=b"\x20\x06\x00\x00\x03\x21\x00\x01")
+        b = self.start(broker)
+        wait_for(lambda: "receive maximum 1" in b.output(), 10, "the limit read")
+        for i in range(60):
+            self.send("dev%d" % (i % 6), 1700000000 + i)
+        want = ["telematics/inst1/dev%d/position" % k for k in range(6)]
+        wait_for(lambda: all(t in broker.publishes_on(1) for t in want), 20, "positions")
+        self.assertEqual(broker.max_qos1_per_read, 1)  # never two in flight
+        self.assertEqual(broker.connections, 1)
+
+    def test_tiny_maximum_packet_size(self):
+        # Maximum Packet Size 160: the states do not fit; dropped, counted, no reconnect
+        broker = self.hostile(connack_v5=b"\x20\x08\x00\x00\x05\x27\x00\x00\x00\xa0")
+        b = self.start(broker)
+        wait_for(lambda: "packet size 160" in b.output(), 10, "the limit read")
+        for i in range(5):
+            self.send("dev%d" % i, 1700000000 + i)
+        wait_for(lambda: self.metric(
+            b, 't2m_updates_dropped_total{reason="broker_too_large"}') >= 5, 15, "drops counted")
+        self.assertEqual(broker.connections, 1)
+        self.assertLessEqual(b.output().count("over the broker's Maximum Packet Size"), 1)
+
+
 class TestSameClientId(Base):
     """Item 4: two bridges with the same mqtt.client_id (a copy-paste) took the connection from
     each other every ~2 s, and each read-back withdrew the other's Home Assistant configs (their
