@@ -52,7 +52,6 @@ struct t2m_bridge {
     struct lws_vhost *up_vh;
     struct instance *inst;
     size_t n_inst;
-    struct t2m_discovery_ctx disc;
     char state_topic[T2M_TOPIC_MAX + 1];
     bool paused;
     bool stopping, disconnecting, done;
@@ -61,6 +60,9 @@ struct t2m_bridge {
     lws_usec_t stop_deadline;
     lws_sorted_usec_list_t sul_stop, sul_state, sul_health;
     bool readback; /* reading the retained state back (until the marker returns) */
+    /* the first read-back of the run is not over: Home Assistant configs and the queue wait
+     * for it (the configs of the other form are migrated first, SPEC 4) */
+    bool held, settled;
     char info_topic[T2M_TOPIC_MAX + 1], request_filter[T2M_TOPIC_MAX + 1];
     char info[T2M_PAYLOAD_MAX * 2]; /* B/bridge/info as last published */
     size_t info_len;
@@ -187,7 +189,7 @@ static void send_bridge_discovery(struct t2m_bridge *b)
     const char *ids[b->n_inst ? b->n_inst : 1];
     for (size_t i = 0; i < b->n_inst; i++)
         ids[i] = b->cfg->instances[i].id;
-    t2m_discovery_bridge(&b->disc, ids, b->n_inst, emit_bridge_config, b);
+    t2m_discovery_bridge(t2m_state_discovery(b->state), ids, b->n_inst, emit_bridge_config, b);
 }
 
 static void on_update(void *user, unsigned idx, const struct t2m_update *u)
@@ -216,15 +218,15 @@ enum { SUB_QOS = 0 };
  * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
 static void readback_start(struct t2m_bridge *b)
 {
-    char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
-    t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
+    char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
+    size_t n = t2m_state_readback_topics(b->state, topics);
     b->withdraw_due_ms = 0;
     t2m_state_withdraw(b->state, false); /* what an interrupted read-back found */
-    b->readback = pos[0] && trip[0] && conf[0] &&
-                  t2m_mqtt_subscribe(b->mqtt, pos, SUB_QOS) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, trip, SUB_QOS) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, conf, SUB_QOS) == T2M_MQTT_OK &&
-                  t2m_mqtt_subscribe(b->mqtt, b->marker_topic, SUB_QOS) == T2M_MQTT_OK;
+    b->readback = n > 0;
+    for (size_t i = 0; i < n && b->readback; i++)
+        b->readback = t2m_mqtt_subscribe(b->mqtt, topics[i], SUB_QOS) == T2M_MQTT_OK;
+    if (b->readback)
+        b->readback = t2m_mqtt_subscribe(b->mqtt, b->marker_topic, SUB_QOS) == T2M_MQTT_OK;
     if (!b->readback) {
         T2M_WARN("bridge", "cannot read the retained state back from the broker");
         return;
@@ -234,19 +236,30 @@ static void readback_start(struct t2m_bridge *b)
     t2m_publisher_publish_urgent(b->pub, b->marker_topic, "readback", 8, 1, false);
 }
 
+/* What waited for the first read-back (SPEC 4 and 8): Home Assistant configs (after the
+ * migration of the other form's), then the queue. */
+static void release_held(struct t2m_bridge *b)
+{
+    if (!b->held) return;
+    b->held = false;
+    send_bridge_discovery(b);
+    t2m_publisher_on_connected(b->pub);
+}
+
 /* on_marker: the marker came back, so everything retained before it was read (SPEC 8). */
 static void readback_done(struct t2m_bridge *b, bool on_marker)
 {
-    char pos[T2M_TOPIC_MAX + 1], trip[T2M_TOPIC_MAX + 1], conf[T2M_TOPIC_MAX + 1];
-    t2m_state_readback_topics(b->state, pos, trip, conf, sizeof(pos));
-    t2m_mqtt_unsubscribe(b->mqtt, pos);
-    t2m_mqtt_unsubscribe(b->mqtt, trip);
-    t2m_mqtt_unsubscribe(b->mqtt, conf);
+    char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
+    size_t n = t2m_state_readback_topics(b->state, topics);
+    for (size_t i = 0; i < n; i++)
+        t2m_mqtt_unsubscribe(b->mqtt, topics[i]);
     t2m_mqtt_unsubscribe(b->mqtt, b->marker_topic);
     b->readback = false;
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
     t2m_state_readback_done(b->state, wall_ms());
+    b->settled = true;
+    release_held(b);
     /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
      * everything (it ended on its marker), and only once the connection has stayed up a while:
      * a second bridge with the same client id (whose configs look like ours) takes the
@@ -409,11 +422,15 @@ static void on_mqtt_connected(void *user)
         publish_status(b, i);
     /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
      * while the publisher still counts as offline, so the positions the state core re-sends
-     * coalesce into the queue and leave after the configs, never before. */
-    send_bridge_discovery(b);
+     * coalesce into the queue and leave after the configs, never before. Until the first
+     * read-back of the run is over both wait for it: it tells which configs of the other form
+     * (0.x's per-entity ones) must be migrated before the new ones go (SPEC 4). */
+    b->held = !b->settled && b->readback && b->cfg->homeassistant.enabled;
+    t2m_state_hold_discovery(b->state, b->held);
+    if (!b->held) send_bridge_discovery(b);
     t2m_state_connected(b->state, true, wall_ms());
     t2m_publisher_set_receive_max(b->pub, t2m_mqtt_limits(b->mqtt)->receive_max);
-    t2m_publisher_on_connected(b->pub);
+    if (!b->held) t2m_publisher_on_connected(b->pub);
     if (!b->stopping) info_publish(b, true);
 }
 
@@ -426,6 +443,7 @@ static void on_mqtt_disconnected(void *user, const char *reason)
         T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
     b->stall_kicked = false;
     b->readback = false;
+    b->held = false;
     if (b->withdraw_due_ms) { /* the connection did not stay up: withdraw nothing */
         b->withdraw_due_ms = 0;
         t2m_state_withdraw(b->state, false);
@@ -540,7 +558,7 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
         return;
     }
     if (b->cfg->homeassistant.enabled && strcmp(topic, b->cfg->homeassistant.status_topic) == 0 &&
-        len == 6 && memcmp(payload, "online", 6) == 0) {
+        len == 6 && memcmp(payload, "online", 6) == 0 && !b->held) {
         T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
         send_bridge_discovery(b);
         t2m_state_republish(b->state, wall_ms());
@@ -606,14 +624,6 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         free(b);
         return NULL;
     }
-    b->disc = (struct t2m_discovery_ctx){
-        .prefix = cfg->homeassistant.discovery_prefix,
-        .base_topic = cfg->mqtt.base_topic,
-        .bridge_topic = cfg->mqtt.bridge_topic,
-        .bridge_id = cfg->mqtt.client_id,
-        .version = T2M_VERSION,
-        .units = &cfg->units.resolved,
-    };
 
     b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
     b->started_ms = wall_ms();
@@ -785,6 +795,7 @@ void t2m_bridge_stop(struct t2m_bridge *b)
         t2m_upstream_stop(b->inst[i].up);
     lws_sul_cancel(&b->sul_state);
     lws_sul_cancel(&b->sul_health);
+    release_held(b); /* the queue goes now, read-back or not */
     if (t2m_mqtt_connected(b->mqtt))
         publish(b, b->state_topic, "offline", 7, 1, true);
     else if (!t2m_publisher_idle(b->pub))

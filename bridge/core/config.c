@@ -58,6 +58,7 @@ static int check_system(const char *v, char *msg, size_t n);
 static int check_speed(const char *v, char *msg, size_t n);
 static int check_distance(const char *v, char *msg, size_t n);
 static int check_ts(const char *v, char *msg, size_t n);
+static int check_discovery(const char *v, char *msg, size_t n);
 static int check_tz(const char *v, char *msg, size_t n);
 static int check_listen(const char *v, char *msg, size_t n);
 static int check_id(const char *v, char *msg, size_t n);
@@ -78,7 +79,7 @@ enum key_id {
     K_MQ_CERT, K_MQ_KEY, K_MQ_VERIFY, K_MQ_PROTO, K_MQ_KEEPALIVE, K_MQ_QOS, K_MQ_RETAIN,
     K_MQ_BASE, K_MQ_ATTR, K_MQ_QUEUE, K_MQ_MININT, K_MQ_REQUESTS,
     K_UN_SYSTEM, K_UN_SPEED, K_UN_DIST, K_UN_TS, K_UN_TZ, K_UN_PREC,
-    K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS,
+    K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS, K_HA_DISCOVERY,
     K_OT_ENABLED,
     K_ST_TRIPTO, K_ST_EXPIRE, K_ST_SKEW,
     K_HTTP_LISTEN,
@@ -102,7 +103,7 @@ static const struct key keys[N_KEYS] = {
     [K_UP_IDLETO] = FLT("upstream", "idle_timeout", upstream.idle_timeout, 90, 0, DAY, true),
     [K_UP_BOMIN] = FLT("upstream", "backoff_min", upstream.backoff_min, 1, 0, DAY, true),
     [K_UP_BOMAX] = FLT("upstream", "backoff_max", upstream.backoff_max, 60, 0, DAY, true),
-    [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "mosquitto", check_client),
+    [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "lws", check_client),
     [K_MQ_URL] = STR("mqtt", "url", mqtt.url, "tcp://localhost:1883", check_mqtt_url),
     [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", check_client_id),
     [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", NULL),
@@ -132,6 +133,8 @@ static const struct key keys[N_KEYS] = {
                         "homeassistant", check_topic),
     [K_HA_STATUS] = STR("homeassistant", "status_topic", homeassistant.status_topic,
                         "homeassistant/status", check_topic),
+    [K_HA_DISCOVERY] =
+        STR("homeassistant", "discovery", homeassistant.discovery, "device", check_discovery),
     [K_OT_ENABLED] = BOOL("owntracks", "enabled", owntracks.enabled, 0),
     [K_ST_TRIPTO] = FLT("state", "trip_timeout", state.trip_timeout, 300, 0, DAY, true),
     [K_ST_EXPIRE] = FLT("state", "expire_after", state.expire_after, 0, 0, 366 * DAY, false),
@@ -468,6 +471,13 @@ static int check_distance(const char *v, char *msg, size_t n)
     enum t2m_dist_unit d;
     if (*v == '\0' || t2m_units_parse_distance(v, &d) == 0) return 0;
     snprintf(msg, n, "must be \"m\", \"ft\" or \"\"");
+    return -1;
+}
+
+static int check_discovery(const char *v, char *msg, size_t n)
+{
+    if (strcmp(v, "device") == 0 || strcmp(v, "entity") == 0) return 0;
+    snprintf(msg, n, "must be \"device\" (one config per device) or \"entity\" (one per entity)");
     return -1;
 }
 

@@ -86,6 +86,7 @@ struct t2m_config {
         bool enabled;
         char *discovery_prefix;
         char *status_topic;
+        char *discovery; /* "device" (one config per device, SPEC v3 4) or "entity" (0.x) */
     } homeassistant;
     struct {
         bool enabled;

@@ -23,7 +23,8 @@ enum {
 };
 
 enum { T2M_TRIP_NONE = 0, T2M_TRIP_DRIVING, T2M_TRIP_ENDED };
-enum { T2M_TRIPF_START = 1u << 0, T2M_TRIPF_MAX = 1u << 1 }; /* start position, max speed known */
+/* start position, max speed known; DUE: the trip started or ended since B/I/D/trip went out */
+enum { T2M_TRIPF_START = 1u << 0, T2M_TRIPF_MAX = 1u << 1, T2M_TRIPF_DUE = 1u << 2 };
 
 /* How a token is stored (struct t2m_device.kind, two bits for the device token, two for the
  * track token): a UUID (8-4-4-4-12 hex, its letters all lower case, or all upper case as the

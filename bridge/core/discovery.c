@@ -152,8 +152,10 @@ struct dev_ids {
     char dev[DISC_ID_MAX];          /* <D> mapped: the discovery object_id base */
     char slug[DISC_ID_MAX];         /* the alias or token as an entity id's object part */
     char position[DISC_TOPIC_MAX];  /* B/<I>/<D>/position, percent-encoded segments */
-    char trip[DISC_TOPIC_MAX];      /* B/<I>/<D>/trip */
     char event[DISC_TOPIC_MAX];     /* B/<I>/<D>/event */
+    const char *name;               /* the device's name: the alias, or the token */
+    size_t name_len;
+    const char *via; /* the bridge device's identifier */
 };
 
 /* The prefix of every unique_id this bridge makes: t2m_<client id mapped>__ . Mapped ids hold
@@ -194,7 +196,6 @@ static int dev_ids_init(struct dev_ids *d, const struct t2m_discovery_ctx *c, co
         fmt(d->node, sizeof d->node, "t2m_%s", hi) < 0)
         return -1;
     if (t2m_topic_join(d->position, sizeof d->position, 4, c->base_topic, si, sd, "position") < 0 ||
-        t2m_topic_join(d->trip, sizeof d->trip, 4, c->base_topic, si, sd, "trip") < 0 ||
         t2m_topic_join(d->event, sizeof d->event, 4, c->base_topic, si, sd, "event") < 0)
         return -1;
     return 0;
@@ -213,35 +214,114 @@ static void sb_entity_id(struct t2m_out *b, const char *domain, const char *obje
     sb_kvs(b, "default_entity_id", id);
 }
 
-static int emit_device_tracker(const struct t2m_discovery_ctx *c, const struct dev_ids *d,
-                               const char *name, size_t nlen, t2m_emit_fn emit, void *user)
-{
-    char topic[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX];
-    struct t2m_out b = {payload, sizeof payload, 0, false};
-    payload[0] = '\0';
+/* ---- one config per entity, or one per device (SPEC section 4) ---- */
 
-    if (fmt(topic, sizeof topic, "%s/device_tracker/%s/%s/config", c->prefix, d->node, d->dev) < 0)
-        return -1;
-    t2m_out_str(&b, "{");
+/* Where entity configs go. Entity form: each its own retained config on
+ * P/<component>/<node>/<object>/config, carrying availability, device and origin. Device form
+ * (Home Assistant 2024.11+): one config on P/device/<node>/config holding device, origin and
+ * availability once, and every entity under "components" by its object id with its platform. */
+struct sink {
+    const struct t2m_discovery_ctx *c;
+    t2m_emit_fn emit;
+    void *user;
+    struct t2m_out o; /* the config being written */
+    char topic[DISC_TOPIC_MAX];
+    char *buf; /* device form: DISC_DEVICE_MAX bytes */
+    char ebuf[DISC_PAYLOAD_MAX];
+    int rc; /* the first emit result or -1 */
+};
+
+#define DISC_DEVICE_MAX 65536 /* a device's config: ~12 components of up to ~3 KB escaped ids */
+
+/* The device block, writer given by the caller: full for the tracker and the bridge, the
+ * identifiers alone on the other entities of a device (entity form). */
+typedef void (*device_fn)(struct t2m_out *b, const void *arg, bool full);
+
+static void sink_begin(struct sink *s, const char *node, device_fn dev, const void *arg)
+{
+    s->rc = 0;
+    if (!s->c->device_based) return;
+    s->o = (struct t2m_out){s->buf, DISC_DEVICE_MAX, 0, false};
+    if (fmt(s->topic, sizeof s->topic, "%s/device/%s/config", s->c->prefix, node) < 0)
+        s->o.full = true;
+    t2m_out_str(&s->o, "{");
+    dev(&s->o, arg, true);
+    sb_origin(&s->o, s->c);
+    sb_availability(&s->o, s->c);
+    sb_key(&s->o, "components");
+    t2m_out_str(&s->o, "{");
+}
+
+/* Opens one entity: its own config (entity form) or its component (device form). */
+static void entity_open(struct sink *s, const char *component, const char *node, const char *object)
+{
+    if (s->c->device_based) {
+        sb_key(&s->o, object);
+        t2m_out_str(&s->o, "{");
+        sb_kvs(&s->o, "platform", component);
+        return;
+    }
+    s->o = (struct t2m_out){s->ebuf, sizeof s->ebuf, 0, false};
+    if (fmt(s->topic, sizeof s->topic, "%s/%s/%s/%s/config", s->c->prefix, component, node,
+            object) < 0)
+        s->o.full = true;
+    t2m_out_str(&s->o, "{");
+}
+
+static void entity_close(struct sink *s, device_fn dev, const void *arg, bool full_device)
+{
+    if (s->c->device_based) {
+        t2m_out_str(&s->o, "}");
+        return;
+    }
+    sb_availability(&s->o, s->c);
+    dev(&s->o, arg, full_device);
+    sb_origin(&s->o, s->c);
+    t2m_out_str(&s->o, "}");
+    if (s->rc == 0) s->rc = s->o.full ? -1 : s->emit(s->user, s->topic, s->ebuf, s->o.len);
+}
+
+static int sink_end(struct sink *s)
+{
+    if (!s->c->device_based) return s->rc;
+    t2m_out_str(&s->o, "}}");
+    if (s->o.full) return -1;
+    return s->emit(s->user, s->topic, s->buf, s->o.len);
+}
+
+static void device_block(struct t2m_out *b, const void *arg, bool full)
+{
+    const struct dev_ids *d = arg;
+    sb_device_open(b, d->uid);
+    if (full) {
+        sb_kv(b, "name", d->name, d->name_len);
+        sb_kvs(b, "manufacturer", "Damoov / telematicssdk");
+        sb_kvs(b, "model", "Telematics device");
+        sb_kvs(b, "via_device", d->via);
+    }
+    t2m_out_str(b, "}");
+}
+
+/* The device tracker's attributes: where the device is and how well, not what changes only
+ * because time passes (last seen, fix time: SPEC 4, light on the recorder). Keys the state
+ * lacks are left out. */
+#define TRACKER_ATTRIBUTES                                                                         \
+    "{{ dict(value_json | dictsort | selectattr(0, 'in', ['latitude', 'longitude', "               \
+    "'gps_accuracy', 'speed', 'heading', 'driving', 'zone']) | list) | to_json }}"
+
+static void tracker(struct sink *s, const struct dev_ids *d)
+{
+    entity_open(s, "device_tracker", d->node, s->c->device_based ? "tracker" : d->dev);
     /* null: the entity takes the device's name (HA 2023.8+ entity naming) */
-    sb_key(&b, "name");
-    t2m_out_str(&b, "null");
-    sb_kvs(&b, "unique_id", d->uid);
-    sb_entity_id(&b, "device_tracker", d->slug, NULL);
-    sb_kvs(&b, "json_attributes_topic", d->position);
-    sb_kvs(&b, "source_type", "gps");
-    sb_kvs(&b, "icon", "mdi:car");
-    sb_availability(&b, c);
-    sb_device_open(&b, d->uid);
-    sb_kv(&b, "name", name, nlen);
-    sb_kvs(&b, "manufacturer", "Damoov / telematicssdk");
-    sb_kvs(&b, "model", "Telematics device");
-    sb_kvs(&b, "via_device", c->bridge_id);
-    t2m_out_str(&b, "}");
-    sb_origin(&b, c);
-    t2m_out_str(&b, "}");
-    if (b.full) return -1;
-    return emit(user, topic, payload, b.len);
+    sb_key(&s->o, "name");
+    t2m_out_str(&s->o, "null");
+    sb_kvs(&s->o, "unique_id", d->uid);
+    sb_entity_id(&s->o, "device_tracker", d->slug, NULL);
+    sb_kvs(&s->o, "json_attributes_topic", d->position);
+    sb_kvs(&s->o, "json_attributes_template", TRACKER_ATTRIBUTES);
+    sb_kvs(&s->o, "source_type", "gps");
+    sb_kvs(&s->o, "icon", "mdi:car");
+    entity_close(s, device_block, d, true);
 }
 
 enum ent_kind { ENT_SENSOR, ENT_BINARY, ENT_EVENT };
@@ -250,7 +330,7 @@ struct entity_def {
     enum ent_kind kind;
     const char *suffix;       /* object_id / unique_id / entity id suffix */
     const char *name;         /* the entity's name beside the device's */
-    const char *topic;        /* state topic: 'p' position, 't' trip, 'e' event (first char) */
+    const char *topic;        /* state topic: 'p' position, 'e' event (first char) */
     const char *tmpl;         /* value_template */
     const char *device_class; /* NULL: none */
     const char *unit;         /* NULL: none */
@@ -259,55 +339,49 @@ struct entity_def {
     const char *category;     /* NULL: primary entity */
     int precision;            /* suggested_display_precision; -1 none, -2 units.precision */
     const char *options;      /* a JSON array: enum options or event_types; NULL: none */
+    bool disabled;            /* enabled_by_default false: on request only (SPEC 4) */
 };
 
-static int emit_entity(const struct t2m_discovery_ctx *c, const struct dev_ids *d,
-                       const struct entity_def *e, t2m_emit_fn emit, void *user)
+static void entity(struct sink *s, const struct dev_ids *d, const struct entity_def *e)
 {
     static const char *const comp[] = {"sensor", "binary_sensor", "event"};
-    char topic[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX], uid[sizeof d->uid + 32];
-    struct t2m_out b = {payload, sizeof payload, 0, false};
-    payload[0] = '\0';
-
-    if (fmt(topic, sizeof topic, "%s/%s/%s/%s_%s/config", c->prefix, comp[e->kind], d->node, d->dev,
-            e->suffix) < 0 ||
-        fmt(uid, sizeof uid, "%s_%s", d->uid, e->suffix) < 0)
-        return -1;
-    const char *state = e->topic[0] == 't' ? d->trip : e->topic[0] == 'e' ? d->event : d->position;
-    t2m_out_str(&b, "{");
-    sb_kvs(&b, "name", e->name);
-    sb_kvs(&b, "unique_id", uid);
-    sb_entity_id(&b, comp[e->kind], d->slug, e->suffix);
-    sb_kvs(&b, "state_topic", state);
-    sb_kvs(&b, "value_template", e->tmpl);
+    char object[DISC_ID_MAX + 32], uid[sizeof d->uid + 32], prec[16];
+    if (fmt(object, sizeof object, "%s_%s", d->dev, e->suffix) < 0 ||
+        fmt(uid, sizeof uid, "%s_%s", d->uid, e->suffix) < 0 ||
+        fmt(prec, sizeof prec, "%d", e->precision == -2 ? s->c->units->precision : e->precision) <
+            0) {
+        s->rc = -1;
+        return;
+    }
+    entity_open(s, comp[e->kind], d->node, s->c->device_based ? e->suffix : object);
+    struct t2m_out *b = &s->o;
+    sb_kvs(b, "name", e->name);
+    sb_kvs(b, "unique_id", uid);
+    sb_entity_id(b, comp[e->kind], d->slug, e->suffix);
+    sb_kvs(b, "state_topic", e->topic[0] == 'e' ? d->event : d->position);
+    sb_kvs(b, "value_template", e->tmpl);
     if (e->kind == ENT_BINARY) {
-        sb_kvs(&b, "payload_on", "ON");
-        sb_kvs(&b, "payload_off", "OFF");
+        sb_kvs(b, "payload_on", "ON");
+        sb_kvs(b, "payload_off", "OFF");
     }
-    if (e->device_class) sb_kvs(&b, "device_class", e->device_class);
+    if (e->device_class) sb_kvs(b, "device_class", e->device_class);
     if (e->options) {
-        sb_key(&b, e->kind == ENT_EVENT ? "event_types" : "options");
-        t2m_out_str(&b, e->options);
+        sb_key(b, e->kind == ENT_EVENT ? "event_types" : "options");
+        t2m_out_str(b, e->options);
     }
-    if (e->unit) sb_kvs(&b, "unit_of_measurement", e->unit);
-    if (e->state_class) sb_kvs(&b, "state_class", e->state_class);
+    if (e->unit) sb_kvs(b, "unit_of_measurement", e->unit);
+    if (e->state_class) sb_kvs(b, "state_class", e->state_class);
     if (e->precision != -1) {
-        char prec[16];
-        if (fmt(prec, sizeof prec, "%d", e->precision == -2 ? c->units->precision : e->precision) <
-            0)
-            return -1;
-        sb_key(&b, "suggested_display_precision");
-        t2m_out_str(&b, prec);
+        sb_key(b, "suggested_display_precision");
+        t2m_out_str(b, prec);
     }
-    if (e->icon) sb_kvs(&b, "icon", e->icon);
-    if (e->category) sb_kvs(&b, "entity_category", e->category);
-    sb_availability(&b, c);
-    sb_device_open(&b, d->uid);
-    t2m_out_str(&b, "}");
-    sb_origin(&b, c);
-    t2m_out_str(&b, "}");
-    if (b.full) return -1;
-    return emit(user, topic, payload, b.len);
+    if (e->icon) sb_kvs(b, "icon", e->icon);
+    if (e->category) sb_kvs(b, "entity_category", e->category);
+    if (e->disabled) {
+        sb_key(b, "enabled_by_default");
+        t2m_out_str(b, "false");
+    }
+    entity_close(s, device_block, d, false);
 }
 
 /* A timestamp sensor's template for the configured format: HA's timestamp device class wants a
@@ -338,6 +412,9 @@ static int zone_options(char *out, size_t n, const struct t2m_discovery_ctx *c)
     return o.full ? -1 : 0;
 }
 
+/* A trip figure of the state's live trip (SPEC 2.1), '' before the first trip. */
+#define TRIP_VALUE(field) "{{ value_json.trip." field " if 'trip' in value_json else '' }}"
+
 int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance, size_t ilen,
                          const char *token, size_t tlen, const char *name, t2m_emit_fn emit,
                          void *user)
@@ -347,9 +424,6 @@ int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance
     const char *dname = (name && name[0]) ? name : token;
     size_t dlen = (name && name[0]) ? strlen(name) : tlen;
     if (dev_ids_init(&d, c, instance, ilen, token, tlen, dname, dlen) < 0) return -1;
-    int r = emit_device_tracker(c, &d, dname, dlen, emit, user);
-    if (r != 0) return r;
-
     char fix_t[96], seen_t[96], zones[4096];
     if (ts_template(fix_t, sizeof fix_t, "timestamp", c->units->timestamp) < 0 ||
         ts_template(seen_t, sizeof seen_t, "last_seen", c->units->timestamp) < 0 ||
@@ -357,49 +431,65 @@ int t2m_discovery_device(const struct t2m_discovery_ctx *c, const char *instance
         return -1;
     const char *dist = t2m_units_distance_name(c->units->distance);
     const char *trip_dist = c->units->distance == T2M_DIST_FT ? "mi" : "km";
+    const char *speed = t2m_units_speed_name(c->units->speed);
     /* A numeric field the device never reported renders '', which HA ignores (the sensor
-     * keeps its state, and no non-numeric value reaches a numeric sensor). */
+     * keeps its state, and no non-numeric value reaches a numeric sensor). Fix time and last
+     * seen change with every update merely because time passes: disabled by default, as
+     * accuracy is diagnostic (SPEC 4: light on the recorder). */
     const struct entity_def ents[] = {
         {ENT_SENSOR, "speed", "Speed", "p",
-         "{{ value_json.speed if 'speed' in value_json else '' }}", "speed",
-         t2m_units_speed_name(c->units->speed), "measurement", NULL, NULL, -2, NULL},
+         "{{ value_json.speed if 'speed' in value_json else '' }}", "speed", speed, "measurement",
+         NULL, NULL, -2, NULL, false},
         /* whole degrees: a compass reading, not a measurement worth decimals */
         {ENT_SENSOR, "heading", "Heading", "p",
          "{{ value_json.heading if 'heading' in value_json else '' }}", NULL, "\xc2\xb0",
-         "measurement_angle", "mdi:compass", NULL, 0, NULL},
+         "measurement_angle", "mdi:compass", NULL, 0, NULL, false},
         {ENT_SENSOR, "accuracy", "Accuracy", "p",
          "{{ value_json.accuracy if 'accuracy' in value_json else '' }}", "distance", dist,
-         "measurement", NULL, "diagnostic", -2, NULL},
+         "measurement", NULL, "diagnostic", -2, NULL, false},
         {ENT_SENSOR, "fix_time", "Fix time", "p", fix_t, "timestamp", NULL, NULL, NULL,
-         "diagnostic", -1, NULL},
+         "diagnostic", -1, NULL, true},
         {ENT_SENSOR, "last_seen", "Last seen", "p", seen_t, "timestamp", NULL, NULL, NULL,
-         "diagnostic", -1, NULL},
+         "diagnostic", -1, NULL, true},
         {ENT_SENSOR, "zone", "Zone", "p",
          "{{ value_json.zone if 'zone' in value_json else 'none' }}", "enum", NULL, NULL,
-         "mdi:map-marker-radius", NULL, -1, zones},
-        {ENT_SENSOR, "trip_distance", "Trip distance", "t", "{{ value_json.distance }}", "distance",
-         trip_dist, "measurement", "mdi:map-marker-distance", NULL, -2, NULL},
+         "mdi:map-marker-radius", NULL, -1, zones, false},
+        {ENT_SENSOR, "trip_distance", "Trip distance", "p", TRIP_VALUE("distance"), "distance",
+         trip_dist, "measurement", "mdi:map-marker-distance", NULL, -2, NULL, false},
+        {ENT_SENSOR, "trip_duration", "Trip duration", "p", TRIP_VALUE("duration"), "duration", "s",
+         "measurement", "mdi:timer-outline", NULL, 0, NULL, false},
+        {ENT_SENSOR, "trip_avg_speed", "Trip average speed", "p", TRIP_VALUE("avg_speed"), "speed",
+         speed, "measurement", "mdi:speedometer-medium", NULL, -2, NULL, false},
         {ENT_BINARY, "driving", "Driving", "p",
          "{{ 'ON' if value_json.driving | default(false) else 'OFF' }}", "moving", NULL, NULL, NULL,
-         NULL, -1, NULL},
+         NULL, -1, NULL, false},
         /* HA's event entity reads the type from event_type: the payload's event, kept whole as
          * the event's attributes. */
         {ENT_EVENT, "event", "Event", "e",
          "{{ dict(value_json, event_type=value_json.event) | to_json }}", NULL, NULL, NULL,
          "mdi:car-info", NULL, -1,
-         "[\"trip_started\",\"trip_ended\",\"zone_entered\",\"zone_left\",\"device_removed\"]"},
+         "[\"trip_started\",\"trip_ended\",\"zone_entered\",\"zone_left\",\"device_removed\"]",
+         false},
     };
-    for (size_t i = 0; i < sizeof ents / sizeof ents[0]; i++) {
+    char dbuf[DISC_DEVICE_MAX];
+    struct sink s = {.c = c, .emit = emit, .user = user, .buf = dbuf};
+    d.name = dname;
+    d.name_len = dlen;
+    d.via = c->bridge_id;
+    sink_begin(&s, d.uid, device_block, &d);
+    tracker(&s, &d);
+    for (size_t i = 0; i < sizeof ents / sizeof ents[0] && s.rc == 0; i++) {
         if (!strcmp(ents[i].suffix, "zone") && c->n_zones == 0) continue;
-        r = emit_entity(c, &d, &ents[i], emit, user);
-        if (r != 0) return r;
+        entity(&s, &d, &ents[i]);
     }
-    return 0;
+    return s.rc ? s.rc : sink_end(&s);
 }
 
 /* The bridge device block, complete (its entities carry it whole: it has no tracker). */
-static void sb_bridge_device(struct t2m_out *b, const struct t2m_discovery_ctx *c)
+static void bridge_block(struct t2m_out *b, const void *arg, bool full)
 {
+    const struct t2m_discovery_ctx *c = arg;
+    (void)full;
     sb_device_open(b, c->bridge_id);
     sb_kvs(b, "name", "telematics2mqtt");
     sb_kvs(b, "manufacturer", "telematics2mqtt");
@@ -408,29 +498,18 @@ static void sb_bridge_device(struct t2m_out *b, const struct t2m_discovery_ctx *
     t2m_out_str(b, "}");
 }
 
-static int emit_bridge_entity(const struct t2m_discovery_ctx *c, const char *component,
-                              const char *node, const char *object, const char *uid,
-                              const char *entity_id, const char *name, const char *state,
-                              const char *tmpl, const char *extra, t2m_emit_fn emit, void *user)
+static void bridge_entity(struct sink *s, const char *component, const char *node,
+                          const char *object, const char *uid, const char *entity_id,
+                          const char *name, const char *state, const char *tmpl, const char *extra)
 {
-    char topic[DISC_TOPIC_MAX], payload[DISC_PAYLOAD_MAX];
-    struct t2m_out b = {payload, sizeof payload, 0, false};
-    payload[0] = '\0';
-    if (fmt(topic, sizeof topic, "%s/%s/%s/%s/config", c->prefix, component, node, object) < 0)
-        return -1;
-    t2m_out_str(&b, "{");
-    sb_kvs(&b, "name", name);
-    sb_kvs(&b, "unique_id", uid);
-    sb_kvs(&b, "default_entity_id", entity_id);
-    sb_kvs(&b, "state_topic", state);
-    sb_kvs(&b, "value_template", tmpl);
-    t2m_out_str(&b, extra); /* further keys, each with its leading comma */
-    sb_availability(&b, c);
-    sb_bridge_device(&b, c);
-    sb_origin(&b, c);
-    t2m_out_str(&b, "}");
-    if (b.full) return -1;
-    return emit(user, topic, payload, b.len);
+    entity_open(s, component, node, object);
+    sb_kvs(&s->o, "name", name);
+    sb_kvs(&s->o, "unique_id", uid);
+    sb_kvs(&s->o, "default_entity_id", entity_id);
+    sb_kvs(&s->o, "state_topic", state);
+    sb_kvs(&s->o, "value_template", tmpl);
+    t2m_out_str(&s->o, extra); /* further keys, each with its leading comma */
+    entity_close(s, bridge_block, s->c, true);
 }
 
 int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *instances, size_t n,
@@ -443,7 +522,10 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
         return -1;
     char bslug[DISC_ID_MAX];
     if (slug(bslug, sizeof bslug, c->bridge_id, strlen(c->bridge_id)) < 0) return -1;
-    for (size_t i = 0; i < n; i++) {
+    char dbuf[DISC_DEVICE_MAX];
+    struct sink s = {.c = c, .emit = emit, .user = user, .buf = dbuf};
+    sink_begin(&s, node, bridge_block, c);
+    for (size_t i = 0; i < n && s.rc == 0; i++) {
         const char *inst = instances[i];
         size_t ilen = inst ? strlen(inst) : 0;
         char hi[DISC_ID_MAX], si[DISC_SEG_MAX], islug[DISC_ID_MAX], object[DISC_ID_MAX + 16];
@@ -459,32 +541,27 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
             fmt(eid, sizeof eid, "binary_sensor.%s_%s_connected", bslug, islug) < 0 ||
             fmt(name, sizeof name, "Instance %s connected", inst) < 0)
             return -1;
-        int r = emit_bridge_entity(
-            c, "binary_sensor", node, object, uid, eid, name, status,
-            "{{ 'ON' if value_json.state == 'subscribed' else 'OFF' }}",
-            ",\"payload_on\":\"ON\",\"payload_off\":\"OFF\",\"device_class\":\"connectivity\","
-            "\"entity_category\":\"diagnostic\"",
-            emit, user);
-        if (r != 0) return r;
+        bridge_entity(&s, "binary_sensor", node, object, uid, eid, name, status,
+                      "{{ 'ON' if value_json.state == 'subscribed' else 'OFF' }}",
+                      ",\"payload_on\":\"ON\",\"payload_off\":\"OFF\",\"device_class\":"
+                      "\"connectivity\",\"entity_category\":\"diagnostic\"");
         if (fmt(object, sizeof object, "%s_state", hi) < 0 ||
             fmt(uid, sizeof uid, "%sbridge__%s_state", pre, hi) < 0 ||
             fmt(eid, sizeof eid, "sensor.%s_%s_state", bslug, islug) < 0 ||
             fmt(name, sizeof name, "Instance %s state", inst) < 0)
             return -1;
-        r = emit_bridge_entity(
-            c, "sensor", node, object, uid, eid, name, status, "{{ value_json.state }}",
-            ",\"device_class\":\"enum\",\"options\":[\"connecting\","
-            "\"authenticating\",\"subscribed\",\"reconnecting\",\"auth_failed\"],"
-            "\"entity_category\":\"diagnostic\"",
-            emit, user);
-        if (r != 0) return r;
+        bridge_entity(&s, "sensor", node, object, uid, eid, name, status, "{{ value_json.state }}",
+                      ",\"device_class\":\"enum\",\"options\":[\"connecting\","
+                      "\"authenticating\",\"subscribed\",\"reconnecting\",\"auth_failed\"],"
+                      "\"entity_category\":\"diagnostic\"");
     }
     char uid[DISC_ID_MAX + 32], eid[DISC_ID_MAX + 32], info[DISC_TOPIC_MAX];
-    if (fmt(uid, sizeof uid, "%sbridge__devices", pre) < 0 ||
+    if (s.rc || fmt(uid, sizeof uid, "%sbridge__devices", pre) < 0 ||
         fmt(eid, sizeof eid, "sensor.%s_devices", bslug) < 0 ||
         bridge_join(info, sizeof info, c, "info") < 0)
-        return -1;
-    return emit_bridge_entity(
-        c, "sensor", node, "devices", uid, eid, "Devices", info, "{{ value_json.devices }}",
-        ",\"state_class\":\"measurement\",\"icon\":\"mdi:car-multiple\"", emit, user);
+        return s.rc ? s.rc : -1;
+    bridge_entity(&s, "sensor", node, "devices", uid, eid, "Devices", info,
+                  "{{ value_json.devices }}",
+                  ",\"state_class\":\"measurement\",\"icon\":\"mdi:car-multiple\"");
+    return s.rc ? s.rc : sink_end(&s);
 }

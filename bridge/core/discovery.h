@@ -17,6 +17,9 @@ struct t2m_discovery_ctx {
     const struct t2m_units *units;
     const char *const *zones; /* configured zone names: a zone sensor when n_zones > 0 */
     size_t n_zones;
+    /* homeassistant.discovery = "device": one config per device (P/device/<node>/config);
+     * false: one per entity, the form of 0.x */
+    bool device_based;
 };
 
 /* emit(user, topic, payload, len): one retained config. Return non-zero to stop. */

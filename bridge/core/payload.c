@@ -105,6 +105,10 @@ size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t in
         else
             T2M_OUT_LIT(&o, ",\"driving\":false");
     }
+    if (x && x->trip && x->trip_len) {
+        T2M_OUT_LIT(&o, ",\"trip\":");
+        t2m_out_put(&o, x->trip, x->trip_len);
+    }
     if (x && x->zone) {
         T2M_OUT_LIT(&o, ",\"zone\":");
         t2m_out_json(&o, x->zone, strlen(x->zone));

@@ -12,7 +12,7 @@
 
 /* Always enough for one position payload: three 256-byte tokens escaped as \u00XX (3 x 1538)
  * plus every number at its longest (about 1300) is about 5.9 KiB. */
-#define T2M_PAYLOAD_MAX 8192
+#define T2M_PAYLOAD_MAX 16384
 
 /* {"instance_id":..,"device_token":..,"track_token":..,"latitude":..,"longitude":..,"speed":..,
  *  "speed_unit":..,"accuracy":..,"accuracy_unit":..,"gps_accuracy":..,"heading":..,"timestamp":..}
@@ -27,10 +27,13 @@ struct t2m_state_extra {
     int64_t last_seen_ms; /* when the bridge last received an update; 0 = unknown */
     int driving;          /* 1 / 0, -1 = unknown (left out) */
     const char *zone;     /* the zone the device is in, or NULL */
+    const char *trip;     /* the device's trip as JSON (t2m_payload_trip), or NULL */
+    size_t trip_len;
 };
 
 /* The device state: the position payload with "name" after device_token, and "last_seen",
- * "driving" and "zone" at the end (each left out when unknown). x NULL = t2m_payload_position. */
+ * "driving", "trip" (the live trip object, SPEC 2.1: one message per update carries it) and
+ * "zone" at the end (each left out when unknown). x NULL = t2m_payload_position. */
 size_t t2m_payload_state(char *buf, size_t n, const char *instance_id, size_t instance_len,
                          const struct t2m_update *u, const struct t2m_state_extra *x,
                          const struct t2m_units *units);

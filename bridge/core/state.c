@@ -17,8 +17,7 @@
 #include "trip.h"
 
 #define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
-#define T2M_TOPIC_MAX 1024 /* SPEC section 2: the practical bound on a topic */
-#define SCAN_MS 1000       /* trip timeouts and expiry are checked this often */
+#define SCAN_MS 1000 /* trip timeouts and expiry are checked this often */
 #define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
 #define EVICT_BATCH 256         /* read-back-only devices found per scan of a full table */
 #define TRIP_DISTANCE_MAX 1.0e9 /* m: a read-back trip longer than a million km is not one */
@@ -66,7 +65,12 @@ struct t2m_state {
     int64_t started_s; /* OwnTracks transitions' wtst */
     char topic[T2M_TOPIC_MAX + 1];
     char payload[T2M_PAYLOAD_MAX];
+    char tripbuf[T2M_PAYLOAD_MAX]; /* the trip object, rendered once for state and trip topic */
     char event[EVENT_MAX];
+    bool hold_discovery; /* until the read-back is done: configs of the other form migrate first */
+    /* attribute topics the next publish_state sends (bit per enum t2m_attr): those whose value
+     * changed with the update being merged, else all */
+    unsigned attr_mask;
 };
 
 /* ---- output ---- */
@@ -125,6 +129,8 @@ static void extra_of(const struct t2m_state *st, const struct t2m_device *d,
     x->driving = d->trip == T2M_TRIP_DRIVING;
     x->zone =
         d->zone >= 0 && (size_t)d->zone < st->cfg->n_zones ? st->cfg->zones[d->zone].name : NULL;
+    x->trip = NULL; /* publish_state renders it */
+    x->trip_len = 0;
 }
 
 /* buf: T2M_DEVICE_TEXT bytes that t->track may point into. */
@@ -164,7 +170,7 @@ static int emit_config(void *user, const char *topic, const char *payload, size_
 
 static void discovery(struct t2m_state *st, struct t2m_device *d, bool clear)
 {
-    if (!st->cfg->homeassistant.enabled) return;
+    if (!st->cfg->homeassistant.enabled || (!clear && st->hold_discovery)) return;
     struct emit_ctx e = {st, clear};
     const char *id = st->cfg->instances[d->instance].id;
     char tb[T2M_DEVICE_TEXT];
@@ -178,7 +184,12 @@ static void discovery(struct t2m_state *st, struct t2m_device *d, bool clear)
 
 /* The device's state on every topic that carries it: position, attribute topics, trip,
  * OwnTracks. Discovery goes first the first time on a connection (SPEC section 4). */
-static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
+#define ATTR_ALL ((1u << T2M_ATTR_COUNT) - 1u)
+
+/* The device's state on B/I/D/position, carrying its live trip (SPEC 2.1: one message per
+ * update). B/I/D/trip goes with it only when the trip started or ended since it last went
+ * (T2M_TRIPF_DUE), or with `all` (a re-send: reconnect, Home Assistant back, read-back). */
+static void publish_state_as(struct t2m_state *st, struct t2m_device *d, int64_t now_ms, bool all)
 {
     const struct t2m_config *cfg = st->cfg;
     if (cfg->homeassistant.enabled && st->connected && !(d->flags & T2M_DEVF_DISCOVERED))
@@ -189,6 +200,13 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
     extra_of(st, d, &x);
     const char *id = cfg->instances[d->instance].id;
     int qos = cfg->mqtt.qos;
+    if (d->trip != T2M_TRIP_NONE) {
+        struct t2m_trip t;
+        char trb[T2M_DEVICE_TEXT];
+        trip_of(d, &t, trb);
+        x.trip_len = t2m_payload_trip(st->tripbuf, sizeof(st->tripbuf), &t, st->units);
+        x.trip = x.trip_len ? st->tripbuf : NULL;
+    }
     /* A device known only from a trip record has no fix: no position (it would say 1970) */
     size_t n = (u.has & T2M_HAS_TS) ? t2m_payload_state(st->payload, sizeof(st->payload), id,
                                                         strlen(id), &u, &x, st->units)
@@ -196,21 +214,18 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
     if (n && device_topic(st, d, "position"))
         act(st, T2M_ACT_PUBLISH, st->topic, st->payload, n, qos, cfg->mqtt.retain, false);
     if (cfg->mqtt.attribute_topics) {
+        unsigned mask = all ? ATTR_ALL : st->attr_mask;
         for (int a = 0; a < T2M_ATTR_COUNT; a++) {
+            if (!(mask & (1u << a))) continue;
             size_t vn = t2m_payload_state_attribute(st->payload, sizeof(st->payload),
                                                     (enum t2m_attr)a, &u, &x, st->units);
             if (vn && device_topic(st, d, t2m_payload_attr_name((enum t2m_attr)a)))
                 act(st, T2M_ACT_PUBLISH, st->topic, st->payload, vn, qos, cfg->mqtt.retain, false);
         }
     }
-    if (d->trip != T2M_TRIP_NONE) {
-        struct t2m_trip t;
-        char trb[T2M_DEVICE_TEXT];
-        trip_of(d, &t, trb);
-        size_t tn = t2m_payload_trip(st->payload, sizeof(st->payload), &t, st->units);
-        if (tn && device_topic(st, d, "trip"))
-            act(st, T2M_ACT_PUBLISH, st->topic, st->payload, tn, qos, true, false);
-    }
+    if (x.trip && (all || (d->trip_flags & T2M_TRIPF_DUE)) && device_topic(st, d, "trip"))
+        act(st, T2M_ACT_PUBLISH, st->topic, x.trip, x.trip_len, qos, true, false);
+    d->trip_flags &= (uint8_t)~T2M_TRIPF_DUE;
     if (cfg->owntracks.enabled && (u.has & T2M_HAS_TS)) {
         char tid[3];
         const char *alias = x.name;
@@ -224,6 +239,11 @@ static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t no
             act(st, T2M_ACT_PUBLISH, st->topic, st->payload, on, qos, true, false);
     }
     if (u.has & T2M_HAS_TS) d->last_ts_ms = u.ts_ms;
+}
+
+static void publish_state(struct t2m_state *st, struct t2m_device *d, int64_t now_ms)
+{
+    publish_state_as(st, d, now_ms, false);
 }
 
 /* One message on B/I/D/event (not retained, QoS 1): {"event":..,"time":..,"instance_id":..,
@@ -281,6 +301,7 @@ static void arm_scan(struct t2m_state *st, int64_t now_ms)
 static void trip_end(struct t2m_state *st, struct t2m_device *d, int64_t time_ms)
 {
     d->trip = T2M_TRIP_ENDED;
+    d->trip_flags |= T2M_TRIPF_DUE;
     struct t2m_trip t;
     char trb[T2M_DEVICE_TEXT];
     trip_of(d, &t, trb);
@@ -298,7 +319,7 @@ static void trip_start(struct t2m_state *st, struct t2m_device *d, int64_t fix_m
     d->trip_dist_m = 0;
     d->trip_max_speed = 0;
     d->trip_updates = 0;
-    d->trip_flags = 0;
+    d->trip_flags = T2M_TRIPF_DUE;
     arm_scan(st, now_ms);
 }
 
@@ -562,6 +583,29 @@ static struct t2m_device *device(struct t2m_state *st, unsigned inst, const char
     return NULL;
 }
 
+/* The attribute topics (bit per enum t2m_attr) whose value u changes, before it is stored. */
+static unsigned changed_attrs(const struct t2m_device *d, const struct t2m_update *u,
+                              int64_t fix_ms, bool new_track)
+{
+    unsigned c = 1u << T2M_ATTR_LAST_SEEN; /* the arrival: new with every update */
+    bool had = d->flags & T2M_DEVF_HAS_STATE;
+    if ((u->has & T2M_HAS_LAT) && (u->has & T2M_HAS_LON)) {
+        if (!had || !(d->has & T2M_HAS_LAT) || u->lat != d->lat) c |= 1u << T2M_ATTR_LATITUDE;
+        if (!had || !(d->has & T2M_HAS_LON) || u->lon != d->lon) c |= 1u << T2M_ATTR_LONGITUDE;
+    }
+    if ((u->has & T2M_HAS_SPEED) && (!had || !(d->has & T2M_HAS_SPEED) || u->speed != d->speed))
+        c |= 1u << T2M_ATTR_SPEED;
+    if ((u->has & T2M_HAS_ACCURACY) &&
+        (!had || !(d->has & T2M_HAS_ACCURACY) || u->accuracy != d->accuracy))
+        c |= 1u << T2M_ATTR_ACCURACY;
+    if ((u->has & T2M_HAS_HEADING) &&
+        (!had || !(d->has & T2M_HAS_HEADING) || u->heading != d->heading))
+        c |= 1u << T2M_ATTR_HEADING;
+    if (!had || !(d->has & T2M_HAS_TS) || fix_ms != d->ts_ms) c |= 1u << T2M_ATTR_TIMESTAMP;
+    if (new_track) c |= 1u << T2M_ATTR_TRACK_TOKEN;
+    return c;
+}
+
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
                       int64_t now_ms)
 {
@@ -598,9 +642,12 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
         (u->has & T2M_HAS_TS) ? u->ts_ms : (had_ts && d->ts_ms > now_ms ? d->ts_ms : now_ms);
     bool new_track = (u->has & T2M_HAS_TRACK) && u->track_token_len <= 255 &&
                      !t2m_device_track_is(d, u->track_token, u->track_token_len);
-    if (new_track && d->trip == T2M_TRIP_DRIVING) trip_end(st, d, d->trip_end_ms);
+    bool was_driving = d->trip == T2M_TRIP_DRIVING;
+    if (new_track && was_driving) trip_end(st, d, d->trip_end_ms);
     bool had_pos = (d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON);
     double plat = d->lat, plon = d->lon;
+    /* SPEC 2: attribute topics go only when their value changed */
+    unsigned changed = changed_attrs(d, u, fix_ms, new_track);
     if (t2m_device_store(d, u, fix_ms) != 0) {
         T2M_ERROR("state", "out of memory storing a position");
         return;
@@ -627,7 +674,11 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
     if (st->cfg->state.expire_after > 0) arm_scan(st, now_ms);
     int left, entered;
     zones_update(st, d, u, &left, &entered);
+    if (was_driving != (d->trip == T2M_TRIP_DRIVING)) changed |= 1u << T2M_ATTR_DRIVING;
+    /* held by the throttle, the window's end sends them all: it cannot know what changed */
+    st->attr_mask = changed;
     publish_or_hold(st, d, now_ms);
+    st->attr_mask = ATTR_ALL;
     if (new_track) trip_started_event(st, d);
     if (left >= 0) zone_event(st, d, "zone_left", left, fix_ms);
     if (entered >= 0) zone_event(st, d, "zone_entered", entered, fix_ms);
@@ -704,7 +755,7 @@ static void republish_one(struct t2m_device *d, void *user)
     d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* configs go again, before the state */
     if (d->flags & T2M_DEVF_HAS_STATE) {
         d->flags &= (uint8_t)~T2M_DEVF_PENDING;
-        publish_state(c->st, d, c->now_ms);
+        publish_state_as(c->st, d, c->now_ms, true);
     } else {
         discovery(c->st, d, false);
     }
@@ -734,15 +785,17 @@ void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms)
 
 /* ---- read-back ---- */
 
-void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, char *config,
-                               size_t n)
+size_t t2m_state_readback_topics(const struct t2m_state *st, char topics[][T2M_TOPIC_MAX + 1])
 {
-    if (t2m_topic_join(position, n, 4, st->cfg->mqtt.base_topic, "+", "+", "position") < 0)
-        position[0] = '\0';
-    if (t2m_topic_join(trip, n, 4, st->cfg->mqtt.base_topic, "+", "+", "trip") < 0) trip[0] = '\0';
-    if (t2m_topic_join(config, n, 5, st->cfg->homeassistant.discovery_prefix, "+", "+", "+",
-                       "config") < 0)
-        config[0] = '\0';
+    const char *b = st->cfg->mqtt.base_topic, *p = st->cfg->homeassistant.discovery_prefix;
+    /* positions and trips; configs per entity (P/c/n/o/config) and per device (P/device/n/config,
+     * and everything else of the 4-segment form that is not ours and is ignored) */
+    if (t2m_topic_join(topics[0], T2M_TOPIC_MAX + 1, 4, b, "+", "+", "position") < 0 ||
+        t2m_topic_join(topics[1], T2M_TOPIC_MAX + 1, 4, b, "+", "+", "trip") < 0 ||
+        t2m_topic_join(topics[2], T2M_TOPIC_MAX + 1, 5, p, "+", "+", "+", "config") < 0 ||
+        t2m_topic_join(topics[3], T2M_TOPIC_MAX + 1, 4, p, "device", "+", "config") < 0)
+        return 0;
+    return T2M_READBACK_TOPICS;
 }
 
 static bool get_number(json_object *o, const char *key, double *v)
@@ -805,6 +858,9 @@ static bool parse_topic(const struct t2m_state *st, const char *topic, const cha
     }
     return false;
 }
+
+static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o,
+                         int64_t now_ms);
 
 /* A retained position: restores what the device lacks, or all of it when it is newer. */
 static void restore_position(struct t2m_state *st, struct t2m_device *d, json_object *o,
@@ -872,6 +928,9 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
         arm_scan(st, now_ms);
     }
     const char *zone = get_string(o, "zone", NULL);
+    json_object *tr; /* SPEC v3 2.1: the state carries the live trip, newer than B/I/D/trip's */
+    if (json_object_object_get_ex(o, "trip", &tr) && json_object_is_type(tr, json_type_object))
+        restore_trip(st, d, tr, now_ms);
     for (size_t i = 0; zone && d->zone < 0 && i < st->cfg->n_zones; i++)
         if (strcmp(st->cfg->zones[i].name, zone) == 0) d->zone = (int16_t)i;
     /* Live updates came first and lacked what the broker remembered: the merge goes out. */
@@ -931,7 +990,12 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     bool driving = strcmp(state, "driving") == 0;
     struct trip_record r;
     read_trip_record(o, &r);
-    if (same && d->trip_updates > 0) {
+    if (start > now_ms + skew_ms(st)) return; /* SPEC 2.1: a time too far ahead is no memory */
+    if (same && d->trip_updates > 0 && !(d->flags & T2M_DEVF_LIVE)) {
+        /* Two records of one trip: the state's live copy and B/I/D/trip's (written at its start
+         * and end). The one with more updates is the newer. */
+        if (r.updates <= d->trip_updates) return;
+    } else if (same && d->trip_updates > 0) {
         /* Live updates of this very trip arrived before its retained record (a restart while
          * driving): they continue the trip the record describes. Once: then the starts match. */
         if (!driving || d->trip != T2M_TRIP_DRIVING || start >= d->trip_start_ms) return;
@@ -982,7 +1046,31 @@ static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object
     if (driving) arm_scan(st, now_ms);
 }
 
-/* A retained discovery config: remembered when its unique_id is this bridge's. */
+/* Whether a config read back is this bridge's: its unique_id has the bridge's prefix, or (one
+ * config per device) a component's has; a migration marker under the bridge's own node (the
+ * caller checked the topic) is too, so a handover left half done is finished. */
+static bool config_ours(const struct t2m_state *st, json_object *o)
+{
+    size_t ul = 0;
+    const char *uid = get_string(o, "unique_id", &ul);
+    if (uid) return t2m_discovery_ours(&st->disc, uid, ul);
+    json_object *m, *cmps;
+    if (json_object_object_get_ex(o, "migrate_discovery", &m) && json_object_get_boolean(m))
+        return true;
+    if (!json_object_object_get_ex(o, "components", &cmps) &&
+        !json_object_object_get_ex(o, "cmps", &cmps))
+        return false;
+    if (!json_object_is_type(cmps, json_type_object)) return false;
+    json_object_object_foreach(cmps, id, c)
+    {
+        (void)id;
+        uid = json_object_is_type(c, json_type_object) ? get_string(c, "unique_id", &ul) : NULL;
+        if (uid && t2m_discovery_ours(&st->disc, uid, ul)) return true;
+    }
+    return false;
+}
+
+/* A retained discovery config: remembered when it is this bridge's. */
 static bool readback_config(struct t2m_state *st, const char *topic, const void *payload,
                             size_t len)
 {
@@ -995,10 +1083,7 @@ static bool readback_config(struct t2m_state *st, const char *topic, const void 
     json_tokener *tok = json_tokener_new_ex(8);
     json_object *o = tok ? json_tokener_parse_ex(tok, payload, (int)len) : NULL;
     if (tok) json_tokener_free(tok);
-    size_t ul = 0;
-    const char *uid =
-        o && json_object_is_type(o, json_type_object) ? get_string(o, "unique_id", &ul) : NULL;
-    bool ours = uid && t2m_discovery_ours(&st->disc, uid, ul);
+    bool ours = o && json_object_is_type(o, json_type_object) && config_ours(st, o);
     json_object_put(o);
     if (!ours) return true;
     if (st->n_seen == st->cap_seen) {
@@ -1044,6 +1129,7 @@ static int collect_topic(void *user, const char *topic, const char *payload, siz
 
 struct collect_ctx {
     struct t2m_state *st;
+    const struct t2m_discovery_ctx *disc; /* the form to collect */
     struct topic_set *set;
 };
 
@@ -1055,7 +1141,7 @@ static void collect_device(struct t2m_device *d, void *user)
     char tb[T2M_DEVICE_TEXT];
     size_t tl;
     const char *tk = t2m_device_token(d, tb, &tl);
-    t2m_discovery_device(&c->st->disc, id, strlen(id), tk, tl, alias_of(c->st, d), collect_topic,
+    t2m_discovery_device(c->disc, id, strlen(id), tk, tl, alias_of(c->st, d), collect_topic,
                          c->set);
 }
 
@@ -1076,29 +1162,85 @@ static void republish_restored(struct t2m_device *d, void *user)
     struct restored_ctx *c = user;
     if (!(d->flags & T2M_DEVF_RESTORED) || (d->flags & T2M_DEVF_REMOVED)) return;
     d->flags &= (uint8_t) ~(T2M_DEVF_RESTORED | T2M_DEVF_DISCOVERED | T2M_DEVF_PENDING);
-    if (d->flags & T2M_DEVF_HAS_STATE) publish_state(c->st, d, c->now_ms);
+    if (d->flags & T2M_DEVF_HAS_STATE) publish_state_as(c->st, d, c->now_ms, true);
+}
+
+/* Every config topic this bridge would publish in the form of `disc`, sorted. */
+static void collect_all(struct t2m_state *st, const struct t2m_discovery_ctx *disc,
+                        struct topic_set *set)
+{
+    struct collect_ctx c = {st, disc, set};
+    t2m_devices_foreach(st->devices, collect_device, &c);
+    const char *ids[st->cfg->n_instances ? st->cfg->n_instances : 1];
+    for (size_t i = 0; i < st->cfg->n_instances; i++)
+        ids[i] = st->cfg->instances[i].id;
+    t2m_discovery_bridge(disc, ids, st->cfg->n_instances, collect_topic, set);
+    if (set->n) qsort(set->t, set->n, sizeof(*set->t), cmp_str);
+}
+
+static void free_set(struct topic_set *set)
+{
+    for (size_t i = 0; i < set->n; i++)
+        free(set->t[i]);
+    free(set->t);
+}
+
+static void discover_pending(struct t2m_device *d, void *user)
+{
+    if (!(d->flags & (T2M_DEVF_DISCOVERED | T2M_DEVF_REMOVED))) discovery(user, d, false);
+}
+
+/* SPEC 4: configs read back in the other form (0.x's one per entity when device-based discovery
+ * is on, or the reverse) of entities the bridge still has are handed over as Home Assistant
+ * documents it: {"migrate_discovery": true} on each old topic first (HA unloads the entity and
+ * keeps its registry entry: id, name, area, history), then the new configs, then (the
+ * withdrawal) the old topics cleared. */
+static void migrate(struct t2m_state *st)
+{
+    if (!st->cfg->homeassistant.enabled || st->n_seen == 0) return;
+    struct t2m_discovery_ctx other = st->disc;
+    other.device_based = !other.device_based;
+    struct topic_set set = {NULL, 0, 0, false};
+    collect_all(st, &other, &set);
+    static const char marker[] = "{\"migrate_discovery\":true}";
+    size_t n = 0;
+    for (size_t i = 0; i < st->n_seen && !set.oom; i++) {
+        const char *t = st->seen_configs[i];
+        if (!set.n || !bsearch(&t, set.t, set.n, sizeof(*set.t), cmp_str)) continue;
+        act(st, T2M_ACT_PUBLISH, t, marker, sizeof(marker) - 1, 1, true, true);
+        n++;
+    }
+    if (n)
+        T2M_INFO("state", "migrating %zu Home Assistant configs to %s discovery", n,
+                 st->disc.device_based ? "device-based" : "per-entity");
+    free_set(&set);
+}
+
+void t2m_state_hold_discovery(struct t2m_state *st, bool hold)
+{
+    st->hold_discovery = hold;
 }
 
 void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
 {
+    migrate(st);
+    st->hold_discovery = false;
     struct restored_ctx rc = {st, now_ms};
     t2m_devices_foreach(st->devices, republish_restored, &rc);
+    if (st->connected) t2m_devices_foreach(st->devices, discover_pending, st);
+}
+
+const struct t2m_discovery_ctx *t2m_state_discovery(const struct t2m_state *st)
+{
+    return &st->disc;
 }
 
 size_t t2m_state_withdraw(struct t2m_state *st, bool apply)
 {
     struct topic_set want = {NULL, 0, 0, false};
-    if (apply && st->cfg->homeassistant.enabled) {
-        struct collect_ctx c = {st, &want};
-        t2m_devices_foreach(st->devices, collect_device, &c);
-        const char *ids[st->cfg->n_instances ? st->cfg->n_instances : 1];
-        for (size_t i = 0; i < st->cfg->n_instances; i++)
-            ids[i] = st->cfg->instances[i].id;
-        t2m_discovery_bridge(&st->disc, ids, st->cfg->n_instances, collect_topic, &want);
-    }
+    if (apply && st->cfg->homeassistant.enabled) collect_all(st, &st->disc, &want);
     size_t cleared = 0;
     if (apply && !want.oom) { /* without the whole set, withdrawing anything could be wrong */
-        if (want.n) qsort(want.t, want.n, sizeof(*want.t), cmp_str);
         for (size_t i = 0; i < st->n_seen; i++) {
             const char *t = st->seen_configs[i];
             if (want.n && bsearch(&t, want.t, want.n, sizeof(*want.t), cmp_str)) continue;
@@ -1108,9 +1250,7 @@ size_t t2m_state_withdraw(struct t2m_state *st, bool apply)
     }
     if (cleared)
         T2M_INFO("state", "withdrew %zu Home Assistant configs that no longer apply", cleared);
-    for (size_t i = 0; i < want.n; i++)
-        free(want.t[i]);
-    free(want.t);
+    free_set(&want);
     for (size_t i = 0; i < st->n_seen; i++)
         free(st->seen_configs[i]);
     st->n_seen = 0;
@@ -1283,6 +1423,7 @@ struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *
     st->fn = fn;
     st->user = user;
     st->next_scan_ms = INT64_MAX;
+    st->attr_mask = ATTR_ALL;
     st->disc = (struct t2m_discovery_ctx){
         .prefix = cfg->homeassistant.discovery_prefix,
         .base_topic = cfg->mqtt.base_topic,
@@ -1290,6 +1431,7 @@ struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *
         .bridge_id = cfg->mqtt.client_id,
         .version = version,
         .units = &cfg->units.resolved,
+        .device_based = strcmp(cfg->homeassistant.discovery, "device") == 0,
     };
     st->devices = t2m_devices_new((size_t)cfg->upstream.max_devices);
     st->iseg = calloc(cfg->n_instances ? cfg->n_instances : 1, sizeof(*st->iseg));

@@ -16,6 +16,9 @@
 #include "config.h"
 #include "protocol.h"
 #include "stats.h"
+#include "topics.h"
+
+struct t2m_discovery_ctx;
 
 enum t2m_action_kind {
     T2M_ACT_PUBLISH, /* topic, payload, qos, retain */
@@ -59,17 +62,24 @@ void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms);
 void t2m_state_republish(struct t2m_state *st, int64_t now_ms);
 
 /* The topics to subscribe to for the read-back (SPEC sections 2.1 and 4): B/+/+/position,
- * B/+/+/trip and P/+/+/+/config (each buffer n bytes). */
-void t2m_state_readback_topics(const struct t2m_state *st, char *position, char *trip, char *config,
-                               size_t n);
+ * B/+/+/trip, P/+/+/+/config (one config per entity) and P/device/+/config (one per device).
+ * Returns their number, T2M_READBACK_TOPICS, or 0 when they do not fit. */
+#define T2M_READBACK_TOPICS 4
+size_t t2m_state_readback_topics(const struct t2m_state *st, char topics[][T2M_TOPIC_MAX + 1]);
+/* With `hold`, discovery configs wait for the read-back's end (t2m_state_readback_done):
+ * configs of the other form are migrated first (SPEC 4). */
+void t2m_state_hold_discovery(struct t2m_state *st, bool hold);
+/* The discovery context (prefix, ids, units, form) the bridge's own configs use too. */
+const struct t2m_discovery_ctx *t2m_state_discovery(const struct t2m_state *st);
 /* A retained message read back from the broker. Positions and trips of this bridge's instances
  * restore the merged state, the stale guard and an open trip; a message older than what the
  * core already holds only fills fields it lacks. Discovery configs whose unique_id is this
  * bridge's are remembered for the withdrawal. Returns true when the topic was one of those. */
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         int64_t now_ms);
-/* The read-back is over: devices known from it alone go out again as the present configuration
- * renders them. The discovery configs it found stay remembered for t2m_state_withdraw. */
+/* The read-back is over: configs of the other form are migrated, held discovery goes out, and
+ * devices known from the read-back alone go out again as the present configuration renders
+ * them. The discovery configs it found stay remembered for t2m_state_withdraw. */
 void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms);
 /* With `apply`, every remembered discovery config the present configuration would not publish
  * (a removed device, a sensor turned off, Home Assistant turned off) is cleared (SPEC section

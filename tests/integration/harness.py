@@ -332,10 +332,14 @@ def retained_snapshot(port, prefix="#", settle_topic=None, timeout=10, qos=1):
 
 
 def bridge_conf(sim_url, broker_url, instance="inst1", token="secret-token", extra="",
-                mqtt_extra="", units="", instances=None, http=""):
-    """A minimal config for the tests; `extra` goes at the top level."""
+                mqtt_extra="", units="", instances=None, http="", discovery=None):
+    """A minimal config for the tests; `extra` goes at the top level. `discovery`: the Home
+    Assistant discovery form, "device" (the default) or "entity" (0.x's, which the suites written
+    for it check topic by topic)."""
     if instances is None:
         instances = '( { id = "%s"; access_token = "%s"; } )' % (instance, token)
+    if discovery and "homeassistant" not in extra:
+        extra += '\nhomeassistant = { discovery = "%s"; };' % discovery
     return """
 upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
 instances = %s;

@@ -8,6 +8,8 @@ import os
 import sys
 import unittest
 
+import jinja2
+
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 from harness import Bridge, retained_snapshot, wait_for  # noqa: E402
@@ -42,7 +44,10 @@ def owntracks_transition_consumer(msg):
 class Base(harness.BridgeCase):
     token = TOKEN
 
-    def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt", instance="inst1"):
+    def start_bridge(self, extra="", mqtt="", client_id="telematics2mqtt", instance="inst1",
+                     discovery="entity"):
+        if "homeassistant" not in extra:  # these tests check 0.x's per-entity topics
+            extra += '\nhomeassistant = { discovery = "%s"; };' % discovery
         conf = """
 upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
 instances = ( { id = "%s"; access_token = "%s"; } );
@@ -178,6 +183,102 @@ class TestRequests(Base):
         self.assertTrue(b.alive())
         snap = retained_snapshot(self.broker.port)
         self.assertIn("telematics/inst1/%s/position" % DEV, snap)  # nothing removed
+
+
+UID = "t2m_telematics2mqtt__inst1__" + DEV
+DEVICE_CFG = "homeassistant/device/%s/config" % UID
+BRIDGE_CFG = "homeassistant/device/t2m_bridge_telematics2mqtt/config"
+
+
+def render(template, payload):
+    """A template rendered as Home Assistant does (its to_json filter added)."""
+    env = jinja2.Environment()
+    env.filters["to_json"] = json.dumps
+    return env.from_string(template).render(value=payload, value_json=json.loads(payload))
+
+
+class TestDeviceDiscovery(Base):
+    """SPEC v3 4 (issue 20): device-based discovery is the default, one retained config per
+    device and one for the bridge; an installation of 0.x (one config per entity) is migrated as
+    Home Assistant documents it, every unique_id kept. SPEC v3 2.1: one message per update."""
+
+    def test_one_config_per_device_one_message_per_update(self):
+        self.start_bridge(discovery="device")
+        for i in range(6):
+            self.sim.send(update(DEV, T0 + i, lat=52.0 + i / 1000))
+        pos = "telematics/inst1/%s/position" % DEV
+        wait_for(lambda: (self.sub.json(pos) or {}).get("trip", {}).get("updates") == 6, 10,
+                 "the sixth update, its trip inside the state")
+        state = self.sub.get(pos)
+        # One message per update: the trip topic went once, when the trip started.
+        self.assertEqual(self.sub.count(lambda t, p: t == pos), 6)
+        self.assertEqual(self.sub.count(lambda t, p: t == "telematics/inst1/%s/trip" % DEV), 1)
+        trip = json.loads(state)["trip"]
+        self.assertEqual((trip["state"], trip["track_token"], trip["updates"]), ("driving", "T1", 6))
+        self.assertGreater(trip["distance"], 0)
+        snap = retained_snapshot(self.broker.port, "homeassistant/#")
+        # one config per device (and one for the bridge), nothing per entity
+        self.assertEqual(sorted(t for t in snap if t.endswith("/config")),
+                         sorted([DEVICE_CFG, BRIDGE_CFG]))
+        cfg = json.loads(snap[DEVICE_CFG])
+        self.assertEqual(cfg["device"]["identifiers"], [UID])
+        self.assertEqual(cfg["origin"]["name"], "telematics2mqtt")
+        cmps = cfg["components"]
+        self.assertEqual(cmps["tracker"]["platform"], "device_tracker")
+        self.assertEqual(cmps["tracker"]["unique_id"], UID)
+        self.assertEqual(cmps["speed"]["unique_id"], UID + "_speed")
+        for k in ("trip_distance", "trip_duration", "trip_avg_speed"):
+            self.assertEqual(cmps[k]["state_topic"], pos)
+        # recorder-light: times that move because time passes are off by default and are no
+        # tracker attributes
+        self.assertIs(cmps["last_seen"]["enabled_by_default"], False)
+        self.assertIs(cmps["fix_time"]["enabled_by_default"], False)
+        attrs = json.loads(render(cmps["tracker"]["json_attributes_template"], state))
+        self.assertEqual(attrs["latitude"], json.loads(state)["latitude"])
+        self.assertIn("gps_accuracy", attrs)
+        self.assertNotIn("last_seen", attrs)
+        self.assertNotIn("timestamp", attrs)
+        self.assertNotIn("trip", attrs)
+        self.assertEqual(float(render(cmps["trip_distance"]["value_template"], state)),
+                         trip["distance"])
+        self.assertEqual(float(render(cmps["trip_duration"]["value_template"], state)), 5)
+        bridge = json.loads(snap[BRIDGE_CFG])
+        self.assertIn("inst1_connected", bridge["components"])
+
+    def test_migration_from_per_entity_configs(self):
+        """A retained 0.x config set (the per-entity form, as this release still writes it with
+        discovery = "entity") on a real broker: the device-based bridge sends
+        {"migrate_discovery": true} to every old topic, then its device configs, then clears
+        the old topics; every unique_id stays."""
+        b = self.start_bridge(discovery="entity")
+        self.sim.send(update(DEV, T0))
+        tracker = "homeassistant/device_tracker/t2m_inst1/%s/config" % DEV
+        wait_for(lambda: self.sub.get(tracker), 10, "the 0.x tracker config")
+        old = wait_for(lambda: (lambda c: c if len(c) >= 14 else None)(
+            self.configs(retained_snapshot(self.broker.port))), 10, "the 0.x configs")
+        old_uids = {c["unique_id"] for c in old.values()}
+        self.stop_bridge(b)
+        self.sub.clear()
+
+        self.start_bridge(discovery="device")
+        wait_for(lambda: self.sub.get(DEVICE_CFG) and self.sub.get(BRIDGE_CFG), 10,
+                 "the device configs")
+        msgs = list(self.sub.messages)
+        first = {t: i for i, (t, p, r) in reversed(list(enumerate(msgs)))}
+        for t in old:
+            marker = [i for i, (mt, p, r) in enumerate(msgs)
+                      if mt == t and json.loads(p or "{}") == {"migrate_discovery": True}]
+            self.assertTrue(marker, "no migrate_discovery on " + t)
+            device_cfg = BRIDGE_CFG if "t2m_bridge_" in t else DEVICE_CFG
+            self.assertLess(marker[0], first[device_cfg], t)
+        # then the old topics are cleared (after the connection stayed up a few seconds)
+        wait_for(lambda: not (set(old) & set(retained_snapshot(self.broker.port))), 20,
+                 "the old topics cleared")
+        snap = retained_snapshot(self.broker.port, "homeassistant/#")
+        new_uids = set()
+        for t in (DEVICE_CFG, BRIDGE_CFG):
+            new_uids |= {c["unique_id"] for c in json.loads(snap[t])["components"].values()}
+        self.assertEqual(old_uids - new_uids, set())  # no entity lost its id
 
 
 class TestWithdrawal(Base):

@@ -94,6 +94,7 @@ class Base(unittest.TestCase):
         return len(res.errors) + len(res.failures) if res else 0
 
     def start_bridge(self, n_instances=1, **kw):
+        kw.setdefault("discovery", "entity")  # these tests check 0.x's per-entity topics
         conf = bridge_conf(self.sim.url, self.broker.url, **kw)
         self.bridge = Bridge(self.tmp, conf).start()
         wait_for(lambda: self.sim.stats()["authenticated_active"] >= n_instances, 10,

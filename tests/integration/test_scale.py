@@ -51,6 +51,7 @@ instances = (
 );
 mqtt = { url = "%s"; client_id = "t2m"; };
 http = { listen = ""; };
+homeassistant = { discovery = "entity"; };
 """ % (self.sim.url, inst, self.broker.url)
 
     def test_nine_instances_three_processes(self):

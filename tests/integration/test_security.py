@@ -79,6 +79,7 @@ class Base(unittest.TestCase):
         self.sim = Sim(self.tmp, *sim_args).start()
         self.http_port = free_port()
         kw.setdefault("http", "127.0.0.1:%d" % self.http_port)
+        kw.setdefault("discovery", "entity")  # counts per-entity trackers
         self.bridge = Bridge(self.tmp, bridge_conf(self.sim.url, self.broker.url, **kw)).start()
         wait_for(lambda: self.sim.stats()["authenticated_active"] >= 1, 10, "authentication")
         wait_for(lambda: "subscribed" in (self.sub.get("telematics/inst1/status") or ""), 10,

@@ -156,7 +156,7 @@ static void test_defaults(void)
     T2M_ASSERT_STR(c->instances[0].device_token, "");
     T2M_ASSERT_STR(c->instances[0].refresh_token_file, "");
     CU_ASSERT_EQUAL(c->n_devices, 0);
-    T2M_ASSERT_STR(c->mqtt.client, "mosquitto");
+    T2M_ASSERT_STR(c->mqtt.client, "lws"); /* SPEC v3 6: the fast transport by default */
     T2M_ASSERT_STR(c->mqtt.url, "tcp://localhost:1883");
     T2M_ASSERT_STR(c->mqtt.client_id, "telematics2mqtt");
     T2M_ASSERT_STR(c->mqtt.username, "");
@@ -189,6 +189,8 @@ static void test_defaults(void)
     CU_ASSERT_TRUE(c->homeassistant.enabled);
     T2M_ASSERT_STR(c->homeassistant.discovery_prefix, "homeassistant");
     T2M_ASSERT_STR(c->homeassistant.status_topic, "homeassistant/status");
+    T2M_ASSERT_STR(c->homeassistant.discovery, "device");
+    CU_ASSERT_DOUBLE_EQUAL(c->state.max_clock_skew, 600, 0);
     CU_ASSERT_FALSE(c->owntracks.enabled);
     T2M_ASSERT_STR(c->http.listen, "127.0.0.1:9780");
     CU_ASSERT_EQUAL(c->log.level, T2M_LOG_INFO);
@@ -255,6 +257,7 @@ static void test_every_key(void)
     CU_ASSERT_FALSE(c->homeassistant.enabled);
     T2M_ASSERT_STR(c->homeassistant.discovery_prefix, "ha");
     T2M_ASSERT_STR(c->homeassistant.status_topic, "ha/status");
+    T2M_ASSERT_STR(c->homeassistant.discovery, "entity");
     CU_ASSERT_TRUE(c->owntracks.enabled);
     T2M_ASSERT_STR(c->http.listen, "[::1]:9999");
     CU_ASSERT_EQUAL(c->log.level, T2M_LOG_DEBUG);
@@ -440,6 +443,9 @@ static void test_values(void)
                ":2: units.distance: must be \"m\", \"ft\" or \"\"");
     expect_err("units = {\n    timestamp = \"rfc2822\";\n};\n",
                ":2: units.timestamp: must be \"iso\", \"unix\" or \"unix_ms\"");
+    expect_err("homeassistant = {\n    discovery = \"both\";\n};\n",
+               ":2: homeassistant.discovery: must be \"device\" (one config per device) or "
+               "\"entity\" (one per entity)");
     expect_err("units = {\n    timezone = \"Mars/Olympus_Mons\";\n};\n",
                ":2: units.timezone: unknown time zone \"Mars/Olympus_Mons\" (an IANA name such "
                "as \"Europe/Berlin\")");

@@ -197,7 +197,9 @@ static int device(const struct t2m_discovery_ctx *c, const char *inst, const cha
 }
 
 #define UID "t2m_telematics2mqtt__inst-1__" TOKEN
-#define NDEV 9 /* tracker, speed, heading, accuracy, fix time, last seen, trip, driving, event */
+/* tracker, speed, heading, accuracy, fix time, last seen, trip distance, duration and average
+ * speed, driving, event */
+#define NDEV 11
 
 static void test_sample_device(void)
 {
@@ -216,16 +218,21 @@ static void test_sample_device(void)
         "homeassistant/sensor/t2m_inst-1/" TOKEN "_fix_time/config",
         "homeassistant/sensor/t2m_inst-1/" TOKEN "_last_seen/config",
         "homeassistant/sensor/t2m_inst-1/" TOKEN "_trip_distance/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_trip_duration/config",
+        "homeassistant/sensor/t2m_inst-1/" TOKEN "_trip_avg_speed/config",
         "homeassistant/binary_sensor/t2m_inst-1/" TOKEN "_driving/config",
         "homeassistant/event/t2m_inst-1/" TOKEN "_event/config",
     };
     const char *entity_ids[NDEV] = {
-        "device_tracker.van_12",       "sensor.van_12_speed",          "sensor.van_12_heading",
-        "sensor.van_12_accuracy",      "sensor.van_12_fix_time",       "sensor.van_12_last_seen",
-        "sensor.van_12_trip_distance", "binary_sensor.van_12_driving", "event.van_12_event",
+        "device_tracker.van_12",        "sensor.van_12_speed",
+        "sensor.van_12_heading",        "sensor.van_12_accuracy",
+        "sensor.van_12_fix_time",       "sensor.van_12_last_seen",
+        "sensor.van_12_trip_distance",  "sensor.van_12_trip_duration",
+        "sensor.van_12_trip_avg_speed", "binary_sensor.van_12_driving",
+        "event.van_12_event",
     };
-    const char *const *keys[NDEV] = {TRACKER_KEYS, SENSOR_KEYS, SENSOR_KEYS,
-                                     SENSOR_KEYS,  SENSOR_KEYS, SENSOR_KEYS,
+    const char *const *keys[NDEV] = {TRACKER_KEYS, SENSOR_KEYS, SENSOR_KEYS, SENSOR_KEYS,
+                                     SENSOR_KEYS,  SENSOR_KEYS, SENSOR_KEYS, SENSOR_KEYS,
                                      SENSOR_KEYS,  BINARY_KEYS, EVENT_KEYS};
     for (int i = 0; i < NDEV; i++) {
         T2M_ASSERT_STR(cap.topic[i], topics[i]);
@@ -240,6 +247,12 @@ static void test_sample_device(void)
     json_object *t = cap.obj[0];
     CU_ASSERT(get(t, "name") == NULL && json_object_object_get_ex(t, "name", NULL));
     assert_str(t, "json_attributes_topic", pos);
+    /* SPEC 4: times that change merely because time passes are no tracker attributes */
+    const char *attrs = gets(t, "json_attributes_template");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(attrs);
+    CU_ASSERT_PTR_NOT_NULL(strstr(attrs, "'gps_accuracy'"));
+    CU_ASSERT_PTR_NULL(strstr(attrs, "last_seen"));
+    CU_ASSERT_PTR_NULL(strstr(attrs, "timestamp"));
     assert_str(t, "source_type", "gps");
     assert_str(t, "unique_id", UID);
     json_object *dev = get(t, "device");
@@ -283,25 +296,43 @@ static void test_sample_device(void)
     }
     assert_str(cap.obj[4], "value_template", "{{ value_json.timestamp }}");
     assert_str(cap.obj[5], "value_template", "{{ value_json.last_seen }}");
-    /* trip distance reads the trip topic */
-    assert_str(cap.obj[6], "state_topic", "telematics/inst-1/" TOKEN "/trip");
+    /* SPEC 4: they write a recorder row per update: disabled by default; the rest enabled */
+    for (int i = 0; i < NDEV; i++) {
+        json_object *en = get(cap.obj[i], "enabled_by_default");
+        bool disabled = i == 4 || i == 5;
+        CU_ASSERT(disabled ? (en && json_object_is_type(en, json_type_boolean) &&
+                              !json_object_get_boolean(en))
+                           : en == NULL);
+    }
+    /* the trip sensors read the live trip inside the state (SPEC v3 2.1) */
+    for (int i = 6; i <= 8; i++)
+        assert_str(cap.obj[i], "state_topic", pos);
     assert_str(cap.obj[6], "device_class", "distance");
     assert_str(cap.obj[6], "unit_of_measurement", "km");
-    assert_str(cap.obj[6], "value_template", "{{ value_json.distance }}");
+    assert_str(cap.obj[6], "value_template",
+               "{{ value_json.trip.distance if 'trip' in value_json else '' }}");
+    assert_str(cap.obj[7], "device_class", "duration");
+    assert_str(cap.obj[7], "unit_of_measurement", "s");
+    assert_str(cap.obj[7], "value_template",
+               "{{ value_json.trip.duration if 'trip' in value_json else '' }}");
+    assert_str(cap.obj[8], "device_class", "speed");
+    assert_str(cap.obj[8], "unit_of_measurement", "km/h");
+    assert_str(cap.obj[8], "value_template",
+               "{{ value_json.trip.avg_speed if 'trip' in value_json else '' }}");
     /* driving */
-    assert_str(cap.obj[7], "device_class", "moving");
-    assert_str(cap.obj[7], "payload_on", "ON");
-    assert_str(cap.obj[7], "state_topic", pos);
+    assert_str(cap.obj[9], "device_class", "moving");
+    assert_str(cap.obj[9], "payload_on", "ON");
+    assert_str(cap.obj[9], "state_topic", pos);
     /* the event entity: its types, and event_type mapped from the payload's event */
-    assert_str(cap.obj[8], "state_topic", "telematics/inst-1/" TOKEN "/event");
-    json_object *types = get(cap.obj[8], "event_types");
+    assert_str(cap.obj[10], "state_topic", "telematics/inst-1/" TOKEN "/event");
+    json_object *types = get(cap.obj[10], "event_types");
     CU_ASSERT_FATAL(types && json_object_is_type(types, json_type_array));
     const char *want[] = {"trip_started", "trip_ended", "zone_entered", "zone_left",
                           "device_removed"};
     CU_ASSERT_EQUAL_FATAL(json_object_array_length(types), 5);
     for (size_t i = 0; i < 5; i++)
         T2M_ASSERT_STR(json_object_get_string(json_object_array_get_idx(types, i)), want[i]);
-    CU_ASSERT_PTR_NOT_NULL(strstr(gets(cap.obj[8], "value_template"), "event_type="));
+    CU_ASSERT_PTR_NOT_NULL(strstr(gets(cap.obj[10], "value_template"), "event_type="));
 
     /* all unique ids of one device differ */
     for (int i = 0; i < NDEV; i++)
@@ -566,6 +597,98 @@ static void test_ours(void)
     CU_ASSERT_FALSE(t2m_discovery_ours(&c, mine, strlen(mine)));
 }
 
+/* schemas.py DEVICE_DISCOVERY_SCHEMA: the availability options, device, components, origin and
+ * the options its components inherit (discovery.py SHARED_OPTIONS) */
+static const char *const DEVICE_TOP_KEYS[] = {"availability",
+                                              "availability_mode",
+                                              "availability_template",
+                                              "availability_topic",
+                                              "payload_available",
+                                              "payload_not_available",
+                                              "device",
+                                              "components",
+                                              "origin",
+                                              "state_topic",
+                                              "command_topic",
+                                              "qos",
+                                              "encoding",
+                                              "message_expiry_interval",
+                                              NULL};
+
+/* SPEC v3 4: device-based discovery, the default. One retained config per device on
+ * P/device/<node>/config; its components are the entities of the per-entity form, key by key
+ * within their platform's schema, with the same unique_ids (so nothing loses its id, name, area
+ * or history when an installation moves from 0.x). */
+static void test_device_based(void)
+{
+    static struct captured ent, dev;
+    struct t2m_discovery_ctx c = ctx(&metric);
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "Van 12", &ent), 0);
+    CU_ASSERT_EQUAL_FATAL(ent.count, NDEV);
+    c.device_based = true;
+    CU_ASSERT_EQUAL(device(&c, "inst-1", TOKEN, "Van 12", &dev), 0);
+    CU_ASSERT_EQUAL_FATAL(dev.count, 1);
+    CU_ASSERT_FATAL(dev.valid[0]);
+    T2M_ASSERT_STR(dev.topic[0], "homeassistant/device/" UID "/config");
+    json_object *o = dev.obj[0];
+    assert_keys(o, DEVICE_TOP_KEYS);
+    /* device, origin, availability as every entity config has them, once */
+    json_object *d = get(o, "device");
+    CU_ASSERT_FATAL(d != NULL);
+    assert_keys(d, DEVICE_KEYS);
+    assert_str(d, "name", "Van 12");
+    assert_str(d, "via_device", "telematics2mqtt");
+    json_object *org = get(o, "origin");
+    CU_ASSERT_FATAL(org != NULL);
+    assert_str(org, "name", "telematics2mqtt");
+    CU_ASSERT_EQUAL(json_object_array_length(get(o, "availability")), 1);
+    json_object *cmps = get(o, "components");
+    CU_ASSERT_FATAL(cmps && json_object_is_type(cmps, json_type_object));
+    CU_ASSERT_EQUAL_FATAL(json_object_object_length(cmps), NDEV);
+    static const char *const ids[NDEV] = {
+        "tracker",       "speed",         "heading",        "accuracy", "fix_time", "last_seen",
+        "trip_distance", "trip_duration", "trip_avg_speed", "driving",  "event"};
+    for (int i = 0; i < NDEV; i++) {
+        json_object *e = get(cmps, ids[i]);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(e);
+        const char *platform = gets(e, "platform");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(platform);
+        /* the platform is the entity form's component, and every key is its schema's */
+        char want[64];
+        snprintf(want, sizeof want, "homeassistant/%s/", platform);
+        CU_ASSERT(strncmp(ent.topic[i], want, strlen(want)) == 0);
+        assert_keys(e, !strcmp(platform, "device_tracker")  ? TRACKER_KEYS
+                       : !strcmp(platform, "sensor")        ? SENSOR_KEYS
+                       : !strcmp(platform, "binary_sensor") ? BINARY_KEYS
+                                                            : EVENT_KEYS);
+        CU_ASSERT_PTR_NULL(get(e, "device")); /* inherited from the device config */
+        CU_ASSERT_PTR_NULL(get(e, "availability"));
+        /* the same entity as in the entity form: every key but device, origin, availability */
+        json_object_object_foreach(ent.obj[i], k, v)
+        {
+            if (!strcmp(k, "device") || !strcmp(k, "origin") || !strcmp(k, "availability"))
+                continue;
+            json_object *dv = NULL;
+            CU_ASSERT(json_object_object_get_ex(e, k, &dv)); /* (the tracker's name is null) */
+            if (dv)
+                CU_ASSERT_STRING_EQUAL(json_object_to_json_string(dv),
+                                       json_object_to_json_string(v));
+        }
+    }
+    release(&ent);
+    release(&dev);
+
+    /* the bridge: one config with every instance's entities */
+    const char *insts[] = {"inst-1", "my/inst"};
+    CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &dev), 0);
+    CU_ASSERT_EQUAL_FATAL(dev.count, 1);
+    T2M_ASSERT_STR(dev.topic[0], "homeassistant/device/t2m_bridge_telematics2mqtt/config");
+    assert_keys(dev.obj[0], DEVICE_TOP_KEYS);
+    CU_ASSERT_EQUAL(json_object_object_length(get(dev.obj[0], "components")), 5);
+    assert_str(get(dev.obj[0], "device"), "model", "bridge");
+    release(&dev);
+}
+
 static void test_custom_prefix_and_base(void)
 {
     static struct captured cap;
@@ -603,6 +726,7 @@ int main(void)
         {"bridge: connectivity, state, device count", test_bridge},
         {"withdrawal matches this bridge's ids only", test_ours},
         {"custom prefix and base topic", test_custom_prefix_and_base},
+        {"device-based discovery: one config, same entities", test_device_based},
         {NULL, NULL},
     };
     return t2m_test_run("discovery", cases);

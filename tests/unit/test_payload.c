@@ -162,7 +162,7 @@ static void test_attributes(void)
     for (int a = 0; a < T2M_ATTR_COUNT; a++)
         T2M_ASSERT_STR(t2m_payload_attr_name((enum t2m_attr)a), names[a]);
     /* last_seen and driving come from the state, not from the update */
-    struct t2m_state_extra x = {"Van 12", 1640995201000, 1, "Depot"};
+    struct t2m_state_extra x = {"Van 12", 1640995201000, 1, "Depot", NULL, 0};
     char buf[64];
     units.timestamp = T2M_TS_ISO;
     CU_ASSERT(t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_LAST_SEEN, u, &x, &units));
@@ -184,7 +184,7 @@ static void test_attributes(void)
 static void test_state_payload(void)
 {
     struct t2m_units units = metric();
-    struct t2m_state_extra x = {"Van \"12\"", 1640995201000, 1, "Depot"};
+    struct t2m_state_extra x = {"Van \"12\"", 1640995201000, 1, "Depot", NULL, 0};
     size_t n = t2m_payload_state(out, sizeof(out), "I", 1, sample(), &x, &units);
     CU_ASSERT(n > 0);
     T2M_ASSERT_STR(out,
@@ -195,7 +195,16 @@ static void test_state_payload(void)
                    "\"m\",\"gps_accuracy\":5,\"heading\":180,\"timestamp\":\"2022-01-01T00:00:"
                    "00Z\",\"last_seen\":\"2022-01-01T00:00:01Z\",\"driving\":true,\"zone\":"
                    "\"Depot\"}");
-    struct t2m_state_extra none = {NULL, 0, -1, NULL};
+    /* SPEC v3 2.1: the live trip rides in the state, as the same object as on B/I/D/trip */
+    x.trip = "{\"track_token\":\"T\",\"state\":\"driving\"}";
+    x.trip_len = strlen(x.trip);
+    CU_ASSERT(t2m_payload_state(out, sizeof(out), "I", 1, sample(), &x, &units) > 0);
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, ",\"driving\":true,\"trip\":{\"track_token\":\"T\",\"state\":\"driving\"},"
+                    "\"zone\":\"Depot\"}"));
+    x.trip = NULL;
+    x.trip_len = 0;
+    struct t2m_state_extra none = {NULL, 0, -1, NULL, NULL, 0};
     char plain[T2M_PAYLOAD_MAX];
     t2m_payload_position(plain, sizeof(plain), "I", 1, sample(), &units);
     t2m_payload_state(out, sizeof(out), "I", 1, sample(), &none, &units);

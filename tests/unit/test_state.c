@@ -81,6 +81,15 @@ static const char *events(const char *topic)
     return out;
 }
 
+/* The live trip inside the latest state on POS (SPEC v3 2.1), or NULL. */
+static json_object *state_trip(void)
+{
+    json_object *p = json_of("telematics/i/d/position"), *t = NULL;
+    if (p && json_object_object_get_ex(p, "trip", &t)) json_object_get(t);
+    json_object_put(p);
+    return t;
+}
+
 static double num(json_object *o, const char *key)
 {
     json_object *v;
@@ -327,7 +336,13 @@ static void test_trip_start_stats_and_end_by_new_token(void)
     u = upd("d", NULL, T0 + 200000); /* a partial update belongs to the trip */
     speed(&u, 20);
     t2m_state_update(st, 0, &u, T0 + 200000);
-    t = json_of(TRIP);
+    /* SPEC v3: one message per update. B/I/D/trip went once, at the start; the state carries
+     * the live trip */
+    int trips = 0;
+    last(TRIP, &trips);
+    CU_ASSERT_EQUAL(trips, 1);
+    t = state_trip();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     CU_ASSERT_DOUBLE_EQUAL(num(t, "distance"), 111.2, 1e-9);
     T2M_ASSERT_STR(str(t, "distance_unit"), "km");
     CU_ASSERT_DOUBLE_EQUAL(num(t, "max_speed"), 108, 1e-9); /* 30 m/s in km/h */
@@ -485,7 +500,9 @@ static void test_readback_restores(void)
     at(&u, 0, 1.01); /* 1.112 km further */
     t2m_state_update(st, 0, &u, T0 + 10000);
     T2M_ASSERT_STR(events(EVENT), "");
-    json_object *t = json_of(TRIP);
+    CU_ASSERT_PTR_NULL(last(TRIP, NULL)); /* not at every update */
+    json_object *t = state_trip();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     CU_ASSERT_DOUBLE_EQUAL(num(t, "distance"), 6.61, 1e-9);
     CU_ASSERT_EQUAL(num(t, "updates"), 41);
     CU_ASSERT_EQUAL(num(t, "start"), 1699999000000.0);
@@ -495,6 +512,38 @@ static void test_readback_restores(void)
     CU_ASSERT_DOUBLE_EQUAL(num(p, "speed"), 36, 1e-9); /* kept from the read-back */
     json_object_put(p);
     done(st);
+}
+
+/* SPEC v3 2.1: the retained state carries the live trip; B/I/D/trip holds it as of its start.
+ * Whatever order they come back in, the newer (more updates) wins. */
+static void test_readback_trip_in_state(void)
+{
+    const char *pos = "{\"device_token\":\"d\",\"track_token\":\"T1\",\"latitude\":0,"
+                      "\"longitude\":1,\"timestamp\":1700000000000,\"driving\":true,"
+                      "\"trip\":{\"track_token\":\"T1\",\"state\":\"driving\","
+                      "\"start\":1699999000000,\"duration\":1000,\"distance\":5.5,"
+                      "\"distance_unit\":\"km\",\"start_latitude\":0,\"start_longitude\":0.95,"
+                      "\"updates\":40}}";
+    const char *old = "{\"track_token\":\"T1\",\"state\":\"driving\",\"start\":1699999000000,"
+                      "\"duration\":0,\"distance\":0,\"distance_unit\":\"km\",\"updates\":1}";
+    for (int order = 0; order < 2; order++) {
+        struct t2m_state *st = mk("");
+        if (order == 0) t2m_state_retained(st, POS, pos, strlen(pos), T0 + 1000);
+        t2m_state_retained(st, TRIP, old, strlen(old), T0 + 1000);
+        if (order == 1) t2m_state_retained(st, POS, pos, strlen(pos), T0 + 1000);
+        t2m_state_readback_done(st, T0 + 1000);
+        struct t2m_update u = upd("d", "T1", T0 + 10000);
+        at(&u, 0, 1.01); /* 1.112 km further */
+        clear();
+        t2m_state_update(st, 0, &u, T0 + 10000);
+        T2M_ASSERT_STR(events(EVENT), "");
+        json_object *t = state_trip();
+        CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+        CU_ASSERT_DOUBLE_EQUAL(num(t, "distance"), 6.61, 1e-9);
+        CU_ASSERT_EQUAL(num(t, "updates"), 41);
+        json_object_put(t);
+        done(st);
+    }
 }
 
 static void test_readback_older_does_not_overwrite_live(void)
@@ -518,7 +567,8 @@ static void test_readback_older_does_not_overwrite_live(void)
 
 static void test_discovery_before_first_position(void)
 {
-    struct t2m_state *st = mk_conn("homeassistant = { enabled = true; };", false);
+    struct t2m_state *st =
+        mk_conn("homeassistant = { enabled = true; discovery = \"entity\"; };", false);
     struct t2m_update u = upd("d", NULL, T0);
     at(&u, 1, 2);
     t2m_state_update(st, 0, &u, T0); /* offline: no discovery yet */
@@ -545,7 +595,8 @@ static void test_discovery_before_first_position(void)
  * would not publish is cleared; the rest, and every other bridge's, stay. */
 static void test_withdraw_plan(void)
 {
-    struct t2m_state *st = mk_conn("homeassistant = { enabled = true; };", true);
+    struct t2m_state *st =
+        mk_conn("homeassistant = { enabled = true; discovery = \"entity\"; };", true);
     /* the retained state knows device d; its configs and stale ones come back too */
     const char *pos = "{\"device_token\":\"d\",\"latitude\":1,\"longitude\":2,"
                       "\"timestamp\":1700000000000}";
@@ -814,6 +865,62 @@ static void test_withdraw_only_ours_and_complete(void)
     done(st);
 }
 
+/* SPEC v3 4: an installation of 0.x (one config per entity) moves to device-based discovery as
+ * Home Assistant documents it: {"migrate_discovery": true} on each old topic, then the device's
+ * one config (same unique_ids), then, at the withdrawal, the old topics cleared. */
+static void test_migration_to_device_discovery(void)
+{
+    struct t2m_state *st = mk_conn("homeassistant = { enabled = true; };", true);
+    const char *pos = "{\"device_token\":\"d\",\"latitude\":1,\"longitude\":2,"
+                      "\"timestamp\":1700000000000}";
+    t2m_state_hold_discovery(st, true);
+    t2m_state_retained(st, POS, pos, strlen(pos), T0);
+    static const char *const old[] = {
+        "homeassistant/device_tracker/t2m_i/d/config", "homeassistant/sensor/t2m_i/d_speed/config",
+        "homeassistant/sensor/t2m_i/d_trip_distance/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/i_state/config"};
+    static const char *const uids[] = {
+        "t2m_telematics2mqtt__i__d", "t2m_telematics2mqtt__i__d_speed",
+        "t2m_telematics2mqtt__i__d_trip_distance", "t2m_telematics2mqtt__bridge__i_state"};
+    char payload[256];
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(payload, sizeof(payload), "{\"unique_id\":\"%s\"}", uids[i]);
+        CU_ASSERT(t2m_state_retained(st, old[i], payload, strlen(payload), T0));
+    }
+    clear();
+    t2m_state_connected(st, true, T0); /* held: no config yet */
+    for (size_t i = 0; i < nrec; i++)
+        CU_ASSERT(strncmp(recs[i].topic, "homeassistant/", 14) != 0);
+    clear();
+    t2m_state_readback_done(st, T0);
+    const char *dev = "homeassistant/device/t2m_telematics2mqtt__i__d/config";
+    size_t first_config = nrec, markers = 0;
+    for (size_t i = 0; i < nrec; i++) {
+        if (strcmp(recs[i].topic, dev) == 0 && first_config == nrec) first_config = i;
+        if (strcmp(recs[i].payload, "{\"migrate_discovery\":true}") == 0) {
+            markers++;
+            CU_ASSERT(i < first_config); /* every marker before the new config */
+            CU_ASSERT(recs[i].retain);
+        }
+    }
+    CU_ASSERT_EQUAL(markers, 4);
+    CU_ASSERT_FATAL(first_config < nrec);
+    json_object *o = json_tokener_parse(recs[first_config].payload), *cmps, *c;
+    CU_ASSERT_FATAL(o && json_object_object_get_ex(o, "components", &cmps));
+    CU_ASSERT_FATAL(json_object_object_get_ex(cmps, "tracker", &c));
+    T2M_ASSERT_STR(str(c, "unique_id"), "t2m_telematics2mqtt__i__d"); /* kept */
+    json_object_put(o);
+    /* the old topics are cleared by the withdrawal; the new config stays */
+    clear();
+    CU_ASSERT_EQUAL(t2m_state_withdraw(st, true), 4);
+    for (size_t i = 0; i < 4; i++) {
+        struct rec *r = last(old[i], NULL);
+        CU_ASSERT(r && r->kind == T2M_ACT_CLEAR);
+    }
+    CU_ASSERT_PTR_NULL(last(dev, NULL));
+    done(st);
+}
+
 /* device/remove and device/rename through the core. */
 static void test_remove_and_rename(void)
 {
@@ -868,7 +975,9 @@ int main(void)
         {"2.1 older read-back never overwrites live", test_readback_older_does_not_overwrite_live},
         {"4 discovery before the first position", test_discovery_before_first_position},
         {"4 withdraw plan", test_withdraw_plan},
+        {"4 migration to device-based discovery", test_migration_to_device_discovery},
         {"2.1 read-back gives way to live devices", test_readback_gives_way_to_live},
+        {"2.1 read-back: the trip inside the state", test_readback_trip_in_state},
         {"2.1 read-back values validated", test_readback_validates},
         {"2.1 read-back trip without a position", test_readback_trip_without_position},
         {"2.1 future fix times untrusted", test_future_times_untrusted},
