@@ -19,6 +19,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench_clock.h"
+
 static volatile sig_atomic_t g_stop;
 
 static struct {
@@ -32,13 +34,6 @@ static struct {
     float *lat_ms;          /* latency samples, ms */
     size_t nlat, caplat;
 } g = {.filter = "telematics/+/+/position", .idle_ms = 3000};
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static double wall_ms(void)
 {

@@ -4,7 +4,8 @@
     /usr/bin/python3 bench/run.py --build DIR [--runs N] [--quick] [--only SECTION,...]
 
 Sections: throughput (end-to-end updates/s and bridge CPU per update, QoS 0/1, 1 / 1,000 /
-100,000 devices, both MQTT backends), latency (p50/p99/p99.9 at a steady 5,000 updates/s),
+100,000 devices, both MQTT backends), sink (the bridge's own ceiling: bench-sink acknowledges at
+once in place of the broker, which is then not the limit), latency (p50/p99/p99.9 at a steady 5,000 updates/s),
 memory (peak RSS, bytes per tracked device at 1,000,000 devices), baseline (raw Paho and
 libmosquitto publishers into the same broker and subscriber). Every configuration runs --runs
 times (default 5) on a fresh broker, sim and bridge; the table gives median [min - max].
@@ -181,6 +182,15 @@ class Run:
     def sim_control(self, path):
         return json.loads(http_get("http://127.0.0.1:%d/control/%s" % (self.sport, path))[1])
 
+    def sink(self, *args):
+        """bench-sink in place of the broker and the subscriber."""
+        self.bport = free_port()
+        self.subp = self.p.start("sink", [os.path.join(self.build, "bench/bench-sink"), "-p",
+                                          str(self.bport)] + list(args), stdout=subprocess.PIPE)
+        if self.subp.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench-sink did not start")
+        self.mosq = self.subp  # its CPU is the "broker" column
+
     def sub(self, *args):
         self.subp = self.p.start("sub", [os.path.join(self.build, "bench/bench-sub"), "-p",
                                          str(self.bport)] + list(args), stdout=subprocess.PIPE)
@@ -242,13 +252,17 @@ class Run:
         return out
 
 
-def blast_run(build, qos, backend, devices, count, memory=False, perf=None):
+def blast_run(build, qos, backend, devices, count, memory=False, perf=None, sink=False):
     with tempfile.TemporaryDirectory(prefix="t2m-bench-") as tmp:
         r = Run(build, tmp)
         try:
-            r.broker()
+            if sink:
+                r.sink("-n", str(count), "--idle-ms", "3000")
+            else:
+                r.broker()
             r.sim("--devices", str(devices), "--rate", "0")
-            r.sub("-t", "telematics/+/+/position", "-n", str(count), "--idle-ms", "3000")
+            if not sink:
+                r.sub("-t", "telematics/+/+/position", "-n", str(count), "--idle-ms", "3000")
             if backend == "node":
                 r.node_bridge(qos)
             else:
@@ -377,8 +391,8 @@ def main():
     ap.add_argument("--build", default=os.path.join(os.path.dirname(__file__), "../build/bench"))
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="1 run, smaller blasts: a sanity check")
-    ap.add_argument("--only", default="throughput,latency,memory,baseline")
-    ap.add_argument("--backends", default="mosquitto,paho,node",
+    ap.add_argument("--only", default="throughput,sink,latency,memory,baseline")
+    ap.add_argument("--backends", default="lws,mosquitto,paho,node",
                     help="MQTT backends of the bridge, and node: the ws + mqtt.js peer "
                     "(bench/node-bridge, installed with npm into the build tree)")
     a = ap.parse_args()
@@ -416,6 +430,21 @@ def main():
                         fmt(col(rs, "sim_cpu_pct")),
                         fmt(col(rs, "sub_cpu_pct")),
                         max(n - d for d in col(rs, "delivered"))))
+    if "sink" in only:
+        # The bridge's own ceiling: bench-sink acknowledges every QoS 1 message at once, so the
+        # broker is not the limit (the sim may be: its CPU column says).
+        emit()
+        emit("| sink (acks at once), QoS 1, 1,000 devices | updates/s | MQTT messages/update | "
+             "bridge CPU µs/update | syscalls/update | bridge CPU % | sim CPU % |")
+        emit("| --- | --- | --- | --- | --- | --- | --- |")
+        for backend in [b for b in backends if b != "node"]:
+            n = int((100000 if backend == "paho" else 400000) * scale)
+            rs = repeat(runs, lambda: blast_run(build, 1, backend, 1000, n, sink=True),
+                        "sink %s" % backend)
+            emit("| %s | %s | %s | %s | %s | %s | %s |" % (
+                backend, fmt(col(rs, "rate")), fmt(col(rs, "msgs"), 2), fmt(col(rs, "cpu_us"), 2),
+                fmt(col(rs, "syscalls"), 2),
+                fmt([r["cpu_us"] * r["rate"] / 1e4 for r in rs]), fmt(col(rs, "sim_cpu_pct"))))
     if "profile" in only:
         # What limits each: where the bridge's own CPU goes (perf, self time by library and the
         # top functions) beside how busy the broker was. Broker CPU near 100 % = the broker (one

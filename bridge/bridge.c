@@ -468,7 +468,7 @@ static void on_mqtt_refused(void *user, int msg_id, int reason)
 
 /* SPEC 8: a packet from the broker too large for the bridge is skipped and counted (another
  * integration's huge retained config under a subscribed filter), never a reconnect. */
-static void on_mqtt_skipped(void *user, size_t len)
+static void on_mqtt_skipped(void *user, const char *topic, size_t len)
 {
     struct t2m_bridge *b = user;
     b->stats.mqtt_skipped++;
@@ -477,6 +477,10 @@ static void on_mqtt_skipped(void *user, size_t len)
         T2M_WARN("mqtt",
                  "skipped %llu message(s) from the broker over %u KiB (the latest %zu bytes)",
                  (unsigned long long)n, T2M_MQTT_IN_MAX / 1024u, len);
+    /* SPEC 2.3: every request gets exactly one response, a skipped one its error */
+    size_t pl = strlen(b->request_filter) - 1; /* B/bridge/request/ */
+    if (topic && b->cfg->mqtt.requests && strncmp(topic, b->request_filter, pl) == 0 && topic[pl])
+        on_request(b, topic + pl, NULL, len);
 }
 
 static void on_mqtt_delivered(void *user, int msg_id)

@@ -391,7 +391,7 @@ static void dispatch_one(struct t2m_mqtt *m, struct t2m_mqtt_ev *ev)
         if (m->ops->backend_event) m->ops->backend_event(m, ev);
         break;
     case T2M_MQTT_EV_SKIPPED:
-        if (m->cb.skipped) m->cb.skipped(m->user, ev->len);
+        if (m->cb.skipped) m->cb.skipped(m->user, ev->topic, ev->len);
         break;
     }
     free(ev->topic);

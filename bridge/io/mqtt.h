@@ -55,8 +55,9 @@ struct t2m_mqtt_callbacks {
     /* A message on a subscribed topic; `retained`: the broker sent it from its retained store
      * (the RETAIN flag of a message delivered on subscribing), not live. */
     void (*message)(void *user, const char *topic, const void *payload, size_t len, bool retained);
-    /* A packet from the broker over T2M_MQTT_IN_MAX was skipped (its size in bytes). */
-    void (*skipped)(void *user, size_t len);
+    /* A packet from the broker over T2M_MQTT_IN_MAX was skipped (its size in bytes); `topic`:
+     * a PUBLISH's topic when it could be read (else NULL), so a request still gets its answer. */
+    void (*skipped)(void *user, const char *topic, size_t len);
 };
 
 struct t2m_mqtt_options {

@@ -34,13 +34,13 @@ enum t2m_mqtt_ev_type {
     T2M_MQTT_EV_REFUSED, /* id: the msg id, reason: the PUBACK reason code */
     T2M_MQTT_EV_MESSAGE,
     T2M_MQTT_EV_BACKEND, /* backend-private: handled by ops->backend_event */
-    T2M_MQTT_EV_SKIPPED, /* len: an oversized packet's size */
+    T2M_MQTT_EV_SKIPPED, /* len: an oversized packet's size; topic: its topic, or NULL */
 };
 
 struct t2m_mqtt_ev {
     int type;
     int id;      /* DELIVERED: the msg id; BACKEND: the backend's code */
-    char *topic; /* owned: MESSAGE the topic; LOST and BACKEND a reason (or NULL) */
+    char *topic; /* owned: MESSAGE and SKIPPED the topic; LOST and BACKEND a reason (or NULL) */
     void *payload;
     size_t len;
     int reason;                    /* REFUSED; MESSAGE: 1 when retained */

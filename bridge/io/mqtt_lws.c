@@ -533,6 +533,23 @@ static void on_message(struct lws_client *c, const struct t2m_mqtt_packet *p)
         request_write(c);
 }
 
+/* The topic of a PUBLISH whose first n bytes are at p, when they hold it (a copy), else NULL. */
+static char *skipped_topic(const uint8_t *p, size_t n)
+{
+    if (n < 2 || (p[0] >> 4) != T2M_MQTT_PUBLISH) return NULL;
+    size_t h = 2;
+    while (h < 5 && h <= n && (p[h - 1] & 128u))
+        h++;
+    if (n < h + 2) return NULL;
+    size_t tl = (size_t)p[h] << 8 | p[h + 1];
+    if (tl == 0 || n < h + 2 + tl || memchr(p + h + 2, 0, tl)) return NULL;
+    char *t = malloc(tl + 1);
+    if (!t) return NULL;
+    memcpy(t, p + h + 2, tl);
+    t[tl] = '\0';
+    return t;
+}
+
 /* Every whole packet in [buf, buf + len): the bytes of a partial last one are left. Returns
  * the bytes consumed, or -1 when the connection must end (reason set). */
 static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
@@ -546,6 +563,7 @@ static long consume(struct lws_client *c, const uint8_t *buf, size_t len)
              * 5 MB retained config under a subscribed filter); what is not here yet is
              * skipped as it comes (on_plain). */
             struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_SKIPPED, .len = total};
+            ev.topic = skipped_topic(buf + off, len - off);
             t2m_mqtt_evq_push(&c->base.q, &ev);
             size_t here = len - off < total ? len - off : total;
             c->skip = total - here;

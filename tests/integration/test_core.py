@@ -107,7 +107,15 @@ class TestEndToEnd(Base):
                          '"longitude":-74.006,"speed":28.26,"speed_unit":"km/h","accuracy":5,'
                          '"accuracy_unit":"m","gps_accuracy":5,"heading":180,'
                          '"timestamp":"2022-01-01T00:00:00Z"')
-        self.assertRegex(last_seen, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z","driving":true}$')
+        # SPEC v3 2.1: and the live trip, exactly the SPEC's sample
+        self.assertRegex(last_seen, r'^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z","driving":true,'
+                         r'"trip":\{.*\}\}$')
+        self.assertEqual(
+            last_seen.split('"trip":', 1)[1][:-1],
+            '{"track_token":"9F6A4F03-300B-4C14-8847-DAC537E8D70C","state":"driving",'
+            '"start":"2022-01-01T00:00:00Z","duration":0,"distance":0,"distance_unit":"km",'
+            '"max_speed":28.26,"avg_speed":0,"speed_unit":"km/h","start_latitude":40.7128,'
+            '"start_longitude":-74.006,"end_latitude":40.7128,"end_longitude":-74.006,"updates":1}')
 
     def test_client_id_and_device_token_sent_when_configured(self):
         self.start_bridge(instances='( { id = "inst1"; access_token = "secret-token"; '

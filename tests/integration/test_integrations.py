@@ -46,9 +46,10 @@ def sensor_topic(dev_id, sensor, inst="inst1"):
 
 
 def device_config_topics(dev_id, inst="inst1"):
-    """Every config of a device (SPEC 4): tracker, sensors, trip distance, driving, event."""
+    """Every config of a device (SPEC 4): tracker, sensors, the trip sensors, driving, event."""
     return ([tracker_topic(dev_id, inst)] + [sensor_topic(dev_id, s, inst) for s in SENSORS] +
-            [sensor_topic(dev_id, "trip_distance", inst),
+            [sensor_topic(dev_id, t, inst) for t in ("trip_distance", "trip_duration",
+                                                     "trip_avg_speed")] + [
              "homeassistant/binary_sensor/t2m_%s/%s_driving/config" % (inst, dev_id),
              "homeassistant/event/t2m_%s/%s_event/config" % (inst, dev_id)])
 

@@ -701,6 +701,14 @@ static void test_readback_gives_way_to_live(void)
     done(st);
 }
 
+/* One retained message read back, and the read-back's end. */
+static void read_back(struct t2m_state *st, const char *topic, const char *payload)
+{
+    t2m_state_retained(st, topic, payload, strlen(payload), T0);
+    t2m_state_readback_done(st, T0);
+    t2m_state_withdraw(st, true);
+}
+
 /* Out-of-range values come back as nothing, by the rules of a live update. */
 static void test_readback_validates(void)
 {
@@ -710,9 +718,7 @@ static void test_readback_validates(void)
              "{\"latitude\":95,\"longitude\":500,\"speed\":-50,\"speed_unit\":\"km/h\","
              "\"gps_accuracy\":1e300,\"heading\":400,\"timestamp\":%lld}",
              (long long)(T0 - 1000));
-    t2m_state_retained(st, POS, payload, strlen(payload), T0);
-    t2m_state_readback_done(st, T0);
-    t2m_state_withdraw(st, true);
+    read_back(st, POS, payload);
     json_object *p = json_of(POS);
     CU_ASSERT_PTR_NOT_NULL_FATAL(p);
     CU_ASSERT(!has(p, "latitude") && !has(p, "longitude") && !has(p, "speed") &&
@@ -728,9 +734,7 @@ static void test_readback_validates(void)
              "\"speed_unit\":\"km/h\",\"start_latitude\":95,\"start_longitude\":500,"
              "\"updates\":3}",
              (long long)(T0 - 60000), 59LL);
-    t2m_state_retained(st, TRIP, payload, strlen(payload), T0);
-    t2m_state_readback_done(st, T0);
-    t2m_state_withdraw(st, true);
+    read_back(st, TRIP, payload);
     /* a new trip ends it: its trip_ended carries the whole trip, valid */
     struct t2m_update u = upd("d", "T2", T0);
     at(&u, 1, 2);
@@ -762,10 +766,8 @@ static void test_readback_trip_without_position(void)
              "{\"track_token\":\"T\",\"state\":\"driving\",\"start\":%lld,\"duration\":500,"
              "\"distance\":1.5,\"distance_unit\":\"km\",\"updates\":40}",
              (long long)(T0 - 600000));
-    t2m_state_retained(st, TRIP, payload, strlen(payload), T0);
     clear();
-    t2m_state_readback_done(st, T0);
-    t2m_state_withdraw(st, true);
+    read_back(st, TRIP, payload);
     t2m_state_tick(st, T0 + 1000);
     CU_ASSERT_PTR_NULL(last(POS, NULL));
     CU_ASSERT_STRING_EQUAL(events("telematics/i/d/event"), "");
@@ -783,11 +785,24 @@ static void test_readback_trip_without_position(void)
     done(st);
 }
 
+/* An update of d stamped ts at latitude lat, arriving at now: the fix time its state then says
+ * (-1 when it was not published, or with another latitude). */
+static int64_t fix_of(struct t2m_state *st, int64_t ts, int64_t now, double lat)
+{
+    struct t2m_update u = upd("d", NULL, ts);
+    at(&u, lat, 2);
+    clear();
+    t2m_state_update(st, 0, &u, now);
+    json_object *p = json_of(POS);
+    int64_t fix = p && num(p, "latitude") == lat ? (int64_t)num(p, "timestamp") : -1;
+    json_object_put(p);
+    return fix;
+}
+
 /* SPEC 2.1: a fix time too far ahead of the clock never blocks a device. */
 static void test_future_times_untrusted(void)
 {
     struct t2m_state *st = mk("");
-    char payload[256];
     /* a retained position stamped 2100 is ignored ... */
     const char *forged = "{\"latitude\":9,\"longitude\":9,\"timestamp\":4102444800000}";
     t2m_state_retained(st, POS, forged, strlen(forged), T0);
@@ -796,44 +811,14 @@ static void test_future_times_untrusted(void)
     t2m_state_readback_done(st, T0);
     t2m_state_withdraw(st, true);
     /* ... so a real update is not stale */
-    struct t2m_update u = upd("d", NULL, T0);
-    at(&u, 1, 2);
-    clear();
-    t2m_state_update(st, 0, &u, T0);
-    json_object *p = json_of(POS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(num(p, "latitude"), 1);
-    json_object_put(p);
+    CU_ASSERT_EQUAL(fix_of(st, T0, T0, 1), T0);
     /* an update a day ahead is merged as of its arrival, its time counted as rejected */
-    u = upd("d", NULL, T0 + 86400000);
-    at(&u, 3, 4);
-    clear();
-    t2m_state_update(st, 0, &u, T0 + 1000);
-    p = json_of(POS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(num(p, "latitude"), 3);
-    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 1000));
-    json_object_put(p);
+    CU_ASSERT_EQUAL(fix_of(st, T0 + 86400000, T0 + 1000, 3), T0 + 1000);
     CU_ASSERT_EQUAL(stats.fields_rejected, 2);
     /* and the next real one is not stale */
-    u = upd("d", NULL, T0 + 2000);
-    at(&u, 5, 6);
-    clear();
-    t2m_state_update(st, 0, &u, T0 + 2000);
-    p = json_of(POS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(num(p, "latitude"), 5);
-    json_object_put(p);
+    CU_ASSERT_EQUAL(fix_of(st, T0 + 2000, T0 + 2000, 5), T0 + 2000);
     /* within max_clock_skew (600 s) a time is trusted */
-    u = upd("d", NULL, T0 + 300000);
-    at(&u, 7, 8);
-    clear();
-    t2m_state_update(st, 0, &u, T0 + 3000);
-    p = json_of(POS);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
-    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 300000));
-    json_object_put(p);
-    snprintf(payload, sizeof(payload), "%s", "");
+    CU_ASSERT_EQUAL(fix_of(st, T0 + 300000, T0 + 3000, 7), T0 + 300000);
     done(st);
 }
 
