@@ -861,6 +861,29 @@ static bool parse_topic(const struct t2m_state *st, const char *topic, const cha
 
 static void restore_trip(struct t2m_state *st, struct t2m_device *d, json_object *o,
                          int64_t now_ms);
+static int set_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                      const char *name);
+
+/* SPEC 2.3: a name read back is a rename that survives the restart, unless the configuration
+ * gives the device an alias (that wins) or a rename came first. A name a request could not have
+ * set (empty, over 256 bytes, control characters) is not taken. */
+static void restore_name(struct t2m_state *st, struct t2m_device *d, json_object *o)
+{
+    size_t nl = 0;
+    const char *name = get_string(o, "name", &nl);
+    if (!name || nl == 0 || nl > T2M_TOKEN_MAX || strlen(name) != nl) return;
+    for (size_t i = 0; i < nl; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return;
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    if (t2m_config_alias(st->cfg, tk, tl)) return;
+    for (size_t i = 0; i < st->n_renames; i++)
+        if (st->renames[i].inst == d->instance && st->renames[i].len == tl &&
+            memcmp(st->renames[i].token, tk, tl) == 0)
+            return;
+    set_rename(st, d->instance, tk, tl, name);
+}
 
 /* A retained position: restores what the device lacks, or all of it when it is newer. */
 static void restore_position(struct t2m_state *st, struct t2m_device *d, json_object *o,
@@ -927,6 +950,7 @@ static void restore_position(struct t2m_state *st, struct t2m_device *d, json_ob
         d->trip_start_ms = d->trip_end_ms = d->ts_ms;
         arm_scan(st, now_ms);
     }
+    restore_name(st, d, o);
     const char *zone = get_string(o, "zone", NULL);
     json_object *tr; /* SPEC v3 2.1: the state carries the live trip, newer than B/I/D/trip's */
     if (json_object_object_get_ex(o, "trip", &tr) && json_object_is_type(tr, json_type_object))
@@ -1332,11 +1356,11 @@ int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, siz
     return 0;
 }
 
-int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
-                     const char *name, int64_t now_ms)
+/* The device's name from a rename (a request, or the read-back of one): 0, or -1 without
+ * memory. */
+static int set_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                      const char *name)
 {
-    struct t2m_device *d = known(st, inst, token, len);
-    if (!d || !name) return -1;
     struct rename *r = NULL;
     for (size_t i = 0; i < st->n_renames && !r; i++)
         if (st->renames[i].inst == inst && st->renames[i].len == len &&
@@ -1360,6 +1384,14 @@ int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, siz
     }
     free(r->name);
     r->name = copy;
+    return 0;
+}
+
+int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
+                     const char *name, int64_t now_ms)
+{
+    struct t2m_device *d = known(st, inst, token, len);
+    if (!d || !name || set_rename(st, inst, token, len, name) != 0) return -1;
     d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* the configs carry the name: again */
     if (d->flags & T2M_DEVF_HAS_STATE) {
         d->flags &= (uint8_t)~T2M_DEVF_PENDING;

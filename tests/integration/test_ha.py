@@ -146,6 +146,24 @@ class TestRequests(Base):
             {"instance": "inst1", "device": DEV, "transaction": "again"}), "again")
         self.assertEqual((r["status"], r["error"]), ("error", "unknown device"))
 
+    def test_rename_survives_a_restart(self):
+        """SPEC 2.3 (issue 22): the name is part of the retained state: read back after a
+        restart, it stays the device's name (0.2 lost it)."""
+        b = self.start_bridge()
+        self.sim.send(update(DEV, T0))
+        pos = "telematics/inst1/%s/position" % DEV
+        wait_for(lambda: self.sub.get(pos), 10, "the position")
+        r = self.request("device/rename", json.dumps(
+            {"instance": "inst1", "device": DEV, "name": "Van 7", "transaction": "r"}), "r")
+        self.assertEqual(r["status"], "ok")
+        wait_for(lambda: (self.sub.json(pos) or {}).get("name") == "Van 7", 10, "renamed")
+        self.stop_bridge(b)
+        self.sub.clear()
+        self.start_bridge()
+        self.sim.send(update(DEV, T0 + 1))
+        wait_for(lambda: (self.sub.json(pos) or {}).get("timestamp"), 10, "the next position")
+        self.assertEqual(self.sub.json(pos).get("name"), "Van 7")
+
     def test_bad_requests_each_get_an_error_and_change_nothing(self):
         b = self.start_bridge()
         self.sim.send(update(DEV, T0))

@@ -906,6 +906,36 @@ static void test_migration_to_device_discovery(void)
     done(st);
 }
 
+/* SPEC 2.3: a rename is part of the retained state and survives a restart through the
+ * read-back; an alias in the configuration wins over it. */
+static void test_rename_survives_restart(void)
+{
+    const char *pos = "{\"device_token\":\"d\",\"name\":\"Van 9\",\"latitude\":1,\"longitude\":2,"
+                      "\"timestamp\":1700000000000}";
+    struct t2m_state *st = mk("");
+    read_back(st, POS, pos);
+    json_object *p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    T2M_ASSERT_STR(str(p, "name"), "Van 9");
+    json_object_put(p);
+    done(st);
+    st = mk("devices = ( { token = \"d\"; name = \"Configured\"; } );");
+    read_back(st, POS, pos);
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    T2M_ASSERT_STR(str(p, "name"), "Configured");
+    json_object_put(p);
+    done(st);
+    /* a name no request could set is not taken */
+    st = mk("");
+    read_back(st, POS, "{\"name\":\"a\\nb\",\"latitude\":1,\"longitude\":2,\"timestamp\":1}");
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_FALSE(has(p, "name"));
+    json_object_put(p);
+    done(st);
+}
+
 /* device/remove and device/rename through the core. */
 static void test_remove_and_rename(void)
 {
@@ -968,6 +998,7 @@ int main(void)
         {"2.1 future fix times untrusted", test_future_times_untrusted},
         {"4/8 withdraw only ours, only when complete", test_withdraw_only_ours_and_complete},
         {"2.3 remove and rename", test_remove_and_rename},
+        {"2.3 a rename survives a restart", test_rename_survives_restart},
         {NULL, NULL},
     };
     int rc = t2m_test_run("state", cases);
