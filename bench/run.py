@@ -283,7 +283,9 @@ def blast_run(build, qos, backend, devices, count, memory=False, perf=None, sink
             if perf:
                 rec.send_signal(signal.SIGINT)
                 rec.wait(30)
-            b1, s1, m1 = cpu_s(r.br.pid), cpu_s(r.simp.pid), cpu_s(r.mosq.pid)
+            # bench-sink has exited at its count: its CPU is in its report
+            b1, s1 = cpu_s(r.br.pid), cpu_s(r.simp.pid)
+            m1 = m0 + res["cpu_s"] if sink else cpu_s(r.mosq.pid)
             calls = sc.stop()
             m = r.metrics() if backend != "node" else {}
             n = res["count"]

@@ -29,7 +29,11 @@
 #define STOP_TICK_US (20 * 1000)
 #define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
 #define READBACK_QUIET_MS 5000
-#define WITHDRAW_SETTLE_MS 5000 /* connected this long after the read-back: configs withdrawn */
+#define WITHDRAW_SETTLE_MS 5000
+#define CLOCK_STEP_MS                                                                              \
+    2000 /* a wall clock this far off the monotonic one has stepped */ /* connected this long      \
+                                                                          after the read-back:     \
+                                                                          configs withdrawn */
 
 struct instance {
     struct t2m_upstream *up;
@@ -72,6 +76,7 @@ struct t2m_bridge {
     size_t readback_n;       /* retained messages of ours read back on this connection */
     int64_t readback_act_ms; /* monotonic: the read-back's start, or its latest message */
     int64_t withdraw_due_ms; /* monotonic: when the read-back's withdrawal applies; 0: none */
+    int64_t clock_wall, clock_mono; /* the last reading of both clocks (state_now) */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
 };
@@ -86,6 +91,29 @@ static int64_t wall_ms(void)
 static int64_t mono_ms(void)
 {
     return lws_now_usecs() / 1000;
+}
+
+/* The wall clock for the state core, with a step of it (NTP on a board without a battery clock,
+ * a resumed VM) told to the core at once: the core's deadlines (throttle windows, trip time-outs,
+ * expiry) move with the step, so a step neither removes devices, ends trips nor holds positions
+ * back (SPEC 2.1). A step: the wall clock more than CLOCK_STEP_MS away from where the monotonic
+ * clock says it should be since the last reading (slewing NTP moves it far less). */
+static int64_t state_now(struct t2m_bridge *b)
+{
+    int64_t wall = wall_ms(), mono = mono_ms();
+    if (b->clock_mono) {
+        int64_t step = wall - (b->clock_wall + (mono - b->clock_mono));
+        if (step > CLOCK_STEP_MS || step < -CLOCK_STEP_MS) {
+            T2M_WARN("bridge",
+                     "the wall clock stepped by %+.1f s: device time-outs and throttle windows "
+                     "move with it",
+                     (double)step / 1000.0);
+            t2m_state_clock_step(b->state, step);
+        }
+    }
+    b->clock_wall = wall;
+    b->clock_mono = mono;
+    return wall;
 }
 
 /* Pauses every upstream while the publisher is congested (connected but behind). */
@@ -164,14 +192,14 @@ static void state_arm(struct t2m_bridge *b)
         lws_sul_cancel(&b->sul_state);
         return;
     }
-    int64_t wait = t - wall_ms();
+    int64_t wait = t - state_now(b);
     lws_sul_schedule(b->ctx, 0, &b->sul_state, state_cb, wait > 0 ? (lws_usec_t)wait * 1000 : 1);
 }
 
 static void state_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_state);
-    t2m_state_tick(b->state, wall_ms());
+    t2m_state_tick(b->state, state_now(b));
     state_arm(b);
     check_congestion(b);
 }
@@ -197,7 +225,7 @@ static void on_update(void *user, unsigned idx, const struct t2m_update *u)
     struct t2m_bridge *b = user;
     b->stats.updates_received++;
     if (u->rejected) b->stats.fields_rejected += (uint64_t)__builtin_popcount(u->rejected);
-    t2m_state_update(b->state, idx, u, wall_ms());
+    t2m_state_update(b->state, idx, u, state_now(b));
     state_arm(b);
     check_congestion(b);
 }
@@ -257,7 +285,7 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
     b->readback = false;
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
-    t2m_state_readback_done(b->state, wall_ms());
+    t2m_state_readback_done(b->state, state_now(b));
     b->settled = true;
     release_held(b);
     /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
@@ -342,7 +370,7 @@ static void on_request(struct t2m_bridge *b, const char *cmd, const void *payloa
     char data[512];
     switch (r.cmd) {
     case T2M_REQ_DEVICE_REMOVE:
-        if (t2m_state_remove(b->state, (unsigned)inst, r.device, r.device_len, wall_ms()) != 0) {
+        if (t2m_state_remove(b->state, (unsigned)inst, r.device, r.device_len, state_now(b)) != 0) {
             respond(b, cmd, &r, NULL, "unknown device");
             return;
         }
@@ -350,8 +378,8 @@ static void on_request(struct t2m_bridge *b, const char *cmd, const void *payloa
         respond(b, cmd, &r, NULL, NULL);
         break;
     case T2M_REQ_DEVICE_RENAME:
-        if (t2m_state_rename(b->state, (unsigned)inst, r.device, r.device_len, r.name, wall_ms()) !=
-            0) {
+        if (t2m_state_rename(b->state, (unsigned)inst, r.device, r.device_len, r.name,
+                             state_now(b)) != 0) {
             respond(b, cmd, &r, NULL, "unknown device");
             return;
         }
@@ -428,7 +456,7 @@ static void on_mqtt_connected(void *user)
     b->held = !b->settled && b->readback && b->cfg->homeassistant.enabled;
     t2m_state_hold_discovery(b->state, b->held);
     if (!b->held) send_bridge_discovery(b);
-    t2m_state_connected(b->state, true, wall_ms());
+    t2m_state_connected(b->state, true, state_now(b));
     t2m_publisher_set_receive_max(b->pub, t2m_mqtt_limits(b->mqtt)->receive_max);
     if (!b->held) t2m_publisher_on_connected(b->pub);
     if (!b->stopping) info_publish(b, true);
@@ -449,7 +477,7 @@ static void on_mqtt_disconnected(void *user, const char *reason)
         t2m_state_withdraw(b->state, false);
     }
     t2m_publisher_on_disconnected(b->pub);
-    t2m_state_connected(b->state, false, wall_ms());
+    t2m_state_connected(b->state, false, state_now(b));
     on_resume(b); /* while offline, keep consuming: the queue coalesces */
 }
 
@@ -549,7 +577,7 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
             readback_done(b, true);
             return;
         }
-        if (retained && t2m_state_retained(b->state, topic, payload, len, wall_ms())) {
+        if (retained && t2m_state_retained(b->state, topic, payload, len, state_now(b))) {
             b->readback_n++;
             b->readback_act_ms = mono_ms();
             state_arm(b);
@@ -565,7 +593,7 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
         len == 6 && memcmp(payload, "online", 6) == 0 && !b->held) {
         T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
         send_bridge_discovery(b);
-        t2m_state_republish(b->state, wall_ms());
+        t2m_state_republish(b->state, state_now(b));
     }
 }
 

@@ -8,7 +8,7 @@ T2M_BUILD_PACKAGES=(cmake make gcc pkg-config libc6-dev libssl-dev libwebsockets
 T2M_RUN_PACKAGES=(mosquitto mosquitto-clients tzdata ca-certificates)
 T2M_TEST_PACKAGES=(python3 python3-paho-mqtt python3-websocket python3-yaml python3-jinja2 openssl
     clang libclang-rt-14-dev systemd dpkg-dev file prometheus rabbitmq-server
-    cppcheck clang-tidy clang-format valgrind shellcheck pyflakes3)
+    cppcheck clang-tidy clang-format valgrind shellcheck pyflakes3 libfaketime)
 
 t2m_missing() {
     local p missing=()

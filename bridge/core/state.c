@@ -684,6 +684,19 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
     if (entered >= 0) zone_event(st, d, "zone_entered", entered, fix_ms);
 }
 
+static void shift_seen(struct t2m_device *d, void *user)
+{
+    if (d->last_seen_ms) d->last_seen_ms += *(const int64_t *)user;
+}
+
+void t2m_state_clock_step(struct t2m_state *st, int64_t step_ms)
+{
+    t2m_devices_foreach(st->devices, shift_seen, &step_ms);
+    for (size_t i = 0; i < st->thr_n; i++)
+        st->thr[(st->thr_head + i) & (st->thr_cap - 1)].end_ms += step_ms;
+    if (st->next_scan_ms != INT64_MAX) st->next_scan_ms += step_ms;
+}
+
 int64_t t2m_state_next_deadline(const struct t2m_state *st)
 {
     int64_t t = st->next_scan_ms;

@@ -49,6 +49,10 @@ void t2m_state_free(struct t2m_state *st);
 /* One device_update of instance `inst`, arrived at now_ms. */
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
                       int64_t now_ms);
+/* The wall clock stepped by step_ms (the caller tells it from the monotonic clock): every
+ * deadline the core keeps in wall time (last seen, throttle windows, the next scan) moves with
+ * it, so time-outs run as on a monotonic clock (SPEC 2.1) and last_seen stays as long ago. */
+void t2m_state_clock_step(struct t2m_state *st, int64_t step_ms);
 /* The earliest time t2m_state_tick has something to do, or INT64_MAX. */
 int64_t t2m_state_next_deadline(const struct t2m_state *st);
 /* Deadlines reached: throttle windows end (their latest state goes out), trips time out,

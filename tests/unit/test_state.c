@@ -444,6 +444,42 @@ static void test_zones(void)
 
 /* ---- expiry ---- */
 
+/* SPEC 2.1: a step of the wall clock (told by the caller) neither removes devices nor holds
+ * positions back: the core's deadlines move with it. */
+static void test_clock_step(void)
+{
+    const int64_t H = 3600000;
+    struct t2m_state *st = mk("state = { expire_after = 600; };");
+    struct t2m_update u = upd("d", "T1", T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    t2m_state_clock_step(st, H); /* +1 h, one second later */
+    t2m_state_tick(st, T0 + H + 1000);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 1);
+    t2m_state_tick(st, T0 + H + 599000);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 1);
+    t2m_state_tick(st, T0 + H + 600000); /* 600 s of silence, as the monotonic clock says */
+    CU_ASSERT_EQUAL(t2m_state_count(st), 0);
+    done(st);
+
+    /* -1 h with min_interval: the window still ends a second after it opened */
+    st = mk("mqtt = { min_interval = 1.0; };");
+    for (int i = 0; i < 2; i++) {
+        u = upd("d", NULL, T0 + i * 100);
+        at(&u, 1 + i, 2);
+        t2m_state_update(st, 0, &u, T0 + i * 100);
+    }
+    t2m_state_clock_step(st, -H);
+    clear();
+    t2m_state_tick(st, T0 - H + 1000);
+    json_object *p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p); /* the held state went out */
+    CU_ASSERT_EQUAL(num(p, "latitude"), 2);
+    json_object_put(p);
+    CU_ASSERT(t2m_state_next_deadline(st) <= T0 - H + 2000);
+    done(st);
+}
+
 static void test_expiry(void)
 {
     struct t2m_state *st = mk("state = { expire_after = 30; };\nmqtt = { attribute_topics = "
@@ -986,6 +1022,7 @@ int main(void)
         {"2.2 trip: end by timeout", test_trip_end_by_timeout},
         {"2.2 zones: enter, leave, nearest, accuracy", test_zones},
         {"2.2 expire_after removes", test_expiry},
+        {"2.1 a wall clock step moves the deadlines", test_clock_step},
         {"2.1 read-back restores state and trip", test_readback_restores},
         {"2.1 older read-back never overwrites live", test_readback_older_does_not_overwrite_live},
         {"4 discovery before the first position", test_discovery_before_first_position},
