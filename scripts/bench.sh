@@ -2,8 +2,8 @@
 # bench.sh - the benchmark in one command: installs what it needs (scripts/deps.sh), builds a
 # release tree in build/bench, runs bench/run.py and prints its table (README "Performance").
 #
-#   scripts/bench.sh [--runs N] [--quick] [--only throughput,latency,memory,baseline,profile]
-#                    [--backends mosquitto,paho]
+#   scripts/bench.sh [--runs N] [--quick] [--only throughput,sink,latency,memory,baseline,profile]
+#                    [--backends lws,mosquitto,paho,node]
 #
 # Everything runs on loopback: a private mosquitto on a free port (persistence off), the
 # simulator in blast mode, the bridge, and bench-sub counting what is delivered. Takes about
