@@ -552,9 +552,11 @@ static void health_cb(lws_sorted_usec_list_t *sul)
                  READBACK_QUIET_MS / 1000);
         readback_done(b, false);
     }
-    if (b->withdraw_due_ms && mono_ms() >= b->withdraw_due_ms) {
+    /* Due, and the connection settled (t2m_mqtt_settled; else checked again next tick). */
+    bool taken = t2m_mqtt_taken_over(b->mqtt);
+    if (b->withdraw_due_ms && mono_ms() >= b->withdraw_due_ms &&
+        (taken || t2m_mqtt_settled(b->mqtt))) {
         b->withdraw_due_ms = 0;
-        bool taken = t2m_mqtt_taken_over(b->mqtt);
         if (taken)
             T2M_WARN("bridge",
                      "no Home Assistant config withdrawn: another client uses client id \"%s\" "

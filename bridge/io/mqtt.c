@@ -463,6 +463,13 @@ bool t2m_mqtt_taken_over(const struct t2m_mqtt *m)
     return m && m->taken_over;
 }
 
+bool t2m_mqtt_settled(const struct t2m_mqtt *m)
+{
+    if (!m || m->taken_over || !m->connected) return false;
+    return m->short_ends == 0 ||
+           (m->up_since_us && lws_now_usecs() - m->up_since_us >= T2M_MQTT_STAYED_UP_US);
+}
+
 /* Connections in a row closed by the broker before they stayed up that make a take-over likely. */
 #define SHORT_ENDS_SUSPECT 3
 

@@ -110,6 +110,11 @@ size_t t2m_mqtt_publish_size(int protocol, size_t topic_len, size_t payload_len,
  * clients then read back each other's retained configs as their own: the bridge withdraws no
  * Home Assistant config while this holds. */
 bool t2m_mqtt_taken_over(const struct t2m_mqtt *m);
+/* Connected, not taken over, and either the connections before this one ended as they should
+ * (none was closed by the broker before it stayed up) or this one has stayed up 30 s: what the
+ * bridge waits for before it withdraws Home Assistant configs (a second client with the same
+ * client id is found out within the first broker-closed connections). */
+bool t2m_mqtt_settled(const struct t2m_mqtt *m);
 /* Clean disconnect (no will), stops reconnecting. */
 void t2m_mqtt_disconnect(struct t2m_mqtt *m);
 /* Frees; no callback fires after this. Call before lws_context_destroy. */
