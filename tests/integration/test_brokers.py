@@ -50,9 +50,12 @@ class Base(unittest.TestCase):
                            http="127.0.0.1:%d" % http, extra=extra,
                            mqtt_extra='client = "%s"; protocol = %d; keepalive = 10; %s' % (
                                client, protocol, mqtt))
+        n = self.sim.stats()["authenticated"]
         b = Bridge(self.tmp, conf).start()
         b.http_port = http
         self.bridges.append(b)
+        # updates sent before the bridge is subscribed upstream would go nowhere (valgrind: slow)
+        wait_for(lambda: self.sim.stats()["authenticated"] > n, 15, "authenticated upstream")
         return b
 
     def script_broker(self, cls):
