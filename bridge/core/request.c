@@ -44,6 +44,53 @@ static int string_member(json_object *o, const char *key, char *out, size_t n, s
  * limit (12345678901234567890123 came back as 18446744073709551615). Any value whose numbers
  * all survive the round trip (objects and arrays checked member by member; the parser's depth
  * bound, 16, bounds the recursion); otherwise the request is refused with the reason. */
+/* RFC 8259's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? and nothing else. */
+static bool json_number(const char *p)
+{
+    if (*p == '-') p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return false;
+    if (*p == '.') {
+        if (!(*++p >= '0' && *p <= '9')) return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return false;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return *p == '\0';
+}
+
+/* The echo is valid JSON that reads back as the same text: json-c keeps a number's text as it
+ * came, and accepts texts (such as 4444444444444444444448e) that a strict reader refuses. */
+static bool echoes_as_itself(const char *text)
+{
+    json_tokener *tok = json_tokener_new_ex(16);
+    if (!tok) return false;
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    size_t len = strlen(text);
+    /* with its NUL: a bare number completes only there (LIBRARY-NOTES) */
+    json_object *o = json_tokener_parse_ex(tok, text, (int)len + 1);
+    size_t end = json_tokener_get_parse_end(tok);
+    bool ok = o && json_tokener_get_error(tok) == json_tokener_success &&
+              (end == len || end == len + 1) &&
+              strcmp(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+                                                           JSON_C_TO_STRING_NOSLASHESCAPE),
+                     text) == 0;
+    json_object_put(o);
+    json_tokener_free(tok);
+    return ok;
+}
+
 static bool transaction_ok(json_object *t, char *err, size_t errlen)
 {
     switch (json_object_get_type(t)) {
@@ -64,8 +111,10 @@ static bool transaction_ok(json_object *t, char *err, size_t errlen)
     case json_type_null:
         return true;
     case json_type_double:
-        if (isfinite(json_object_get_double(t))) return true;
-        snprintf(err, errlen, "transaction must be a finite number");
+        /* json-c echoes a number's text as it came, and takes "8e" or "1." too */
+        if (isfinite(json_object_get_double(t)) && json_number(json_object_to_json_string(t)))
+            return true;
+        snprintf(err, errlen, "transaction must be a finite JSON number");
         return false;
     case json_type_int: {
         int64_t v = json_object_get_int64(t);
@@ -112,6 +161,10 @@ int t2m_request_parse(const char *cmd, const void *payload, size_t len, struct t
                                                                  JSON_C_TO_STRING_NOSLASHESCAPE);
         if (strlen(text) >= sizeof(r->transaction)) {
             snprintf(err, errlen, "transaction longer than %zu bytes", sizeof(r->transaction) - 1);
+            goto out;
+        }
+        if (!echoes_as_itself(text)) {
+            snprintf(err, errlen, "transaction must be plain JSON (it is echoed as it came)");
             goto out;
         }
         strcpy(r->transaction, text);

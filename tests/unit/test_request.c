@@ -91,7 +91,8 @@ static void test_invalid(void)
                                          "{\"transaction\":[1,NaN]}",
                                          "{\"transaction\":{\"a\":{\"b\":Infinity}}}",
                                          "{\"transaction\":12345678901234567890123}",
-                                         "{\"transaction\":-12345678901234567890123}"};
+                                         "{\"transaction\":-12345678901234567890123}",
+                                         "{\"transaction\":{\"\":[4444444444444444444448e]}}"};
     for (size_t i = 0; i < sizeof(bad_tr) / sizeof(bad_tr[0]); i++) {
         CU_ASSERT_EQUAL(parse("health_check", bad_tr[i]), -1);
         CU_ASSERT_EQUAL(r.transaction[0], '\0');
