@@ -30,5 +30,5 @@ echo "==== fuzz ===="
 T2M_FUZZ_SECONDS=${T2M_FUZZ_SECONDS:-20} scripts/fuzz.sh
 echo "==== valgrind ===="
 # shellcheck disable=SC2086 # a list of suite names, split on purpose
-T2M_BUILD=build/release scripts/valgrind.sh ${T2M_VALGRIND_TESTS:-core resilience hostile brokers state ha limits scale security integrations}
+T2M_BUILD=build/release scripts/valgrind.sh ${T2M_VALGRIND_TESTS:-core resilience hostile state ha limits scale security integrations}
 echo "all suites passed"
