@@ -352,6 +352,16 @@ static const char *unhealthy_reason(const struct t2m_bridge *b)
 
 #define DEVICES_REPLY_MAX (8u << 20) /* a devices reply larger than this asks for a filter */
 
+/* The command of a topic under B/bridge/request/ (requests on), else NULL. */
+static const char *request_cmd(const struct t2m_bridge *b, const char *topic)
+{
+    size_t pl = strlen(b->request_filter) - 1; /* B/bridge/request/ */
+    if (!topic || !b->cfg->mqtt.requests || strncmp(topic, b->request_filter, pl) != 0 ||
+        !topic[pl])
+        return NULL;
+    return topic + pl;
+}
+
 static void on_request(struct t2m_bridge *b, const char *cmd, const void *payload, size_t len)
 {
     struct t2m_request r;
@@ -506,9 +516,8 @@ static void on_mqtt_skipped(void *user, const char *topic, size_t len)
                  "skipped %llu message(s) from the broker over %u KiB (the latest %zu bytes)",
                  (unsigned long long)n, T2M_MQTT_IN_MAX / 1024u, len);
     /* SPEC 2.3: every request gets exactly one response, a skipped one its error */
-    size_t pl = strlen(b->request_filter) - 1; /* B/bridge/request/ */
-    if (topic && b->cfg->mqtt.requests && strncmp(topic, b->request_filter, pl) == 0 && topic[pl])
-        on_request(b, topic + pl, NULL, len);
+    const char *cmd = request_cmd(b, topic);
+    if (cmd) on_request(b, cmd, NULL, len);
 }
 
 static void on_mqtt_delivered(void *user, int msg_id)
@@ -586,9 +595,9 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
             return;
         }
     }
-    size_t pl = strlen(b->request_filter) - 1; /* B/bridge/request/ */
-    if (b->cfg->mqtt.requests && strncmp(topic, b->request_filter, pl) == 0 && topic[pl]) {
-        on_request(b, topic + pl, payload, len);
+    const char *cmd = request_cmd(b, topic);
+    if (cmd) {
+        on_request(b, cmd, payload, len);
         return;
     }
     if (b->cfg->homeassistant.enabled && strcmp(topic, b->cfg->homeassistant.status_topic) == 0 &&
