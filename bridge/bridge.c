@@ -21,6 +21,7 @@
 #include "request.h"
 #include "state.h"
 #include "stats.h"
+#include "token.h"
 #include "topics.h"
 #include "upstream.h"
 
@@ -43,6 +44,8 @@ struct instance {
     char connection_id[128];
     int err_code;
     char err_msg[256];
+    int64_t token_exp;     /* the access token's exp claim as last published in B/I/status */
+    int64_t token_warn_ms; /* monotonic: the last "token expires" warning, 0: none */
 };
 
 struct t2m_bridge {
@@ -151,9 +154,10 @@ static void publish_status(struct t2m_bridge *b, size_t i)
     char payload[1024];
     if (t2m_topic_join(topic, sizeof(topic), 3, b->cfg->mqtt.base_topic, in->seg, "status") < 0)
         return; /* cannot happen: the configuration checked the room */
+    in->token_exp = t2m_upstream_token_exp(in->up);
     size_t n = t2m_payload_status(payload, sizeof(payload), t2m_upstream_state_name(in->state),
                                   in->since_ms, in->connection_id, in->err_code, in->err_msg,
-                                  &b->cfg->units.resolved);
+                                  in->token_exp * 1000, &b->cfg->units.resolved);
     if (n) publish(b, topic, payload, n, 1, true);
 }
 
@@ -537,6 +541,35 @@ static int64_t stall_limit_ms(const struct t2m_bridge *b)
     return (int64_t)b->cfg->mqtt.keepalive * 1500;
 }
 
+/* SPEC 7: a new access token (refreshed, or re-read on SIGHUP) shows its expiry in B/I/status
+ * at once; one that ends within the hour with nothing to refresh it is warned about, at
+ * start-up and then hourly. */
+static void check_tokens(struct t2m_bridge *b)
+{
+    int64_t wall_s = wall_ms() / 1000;
+    for (size_t i = 0; i < b->n_inst; i++) {
+        struct instance *in = &b->inst[i];
+        int64_t exp = t2m_upstream_token_exp(in->up);
+        if (exp != in->token_exp) publish_status(b, i);
+        const char *rf = b->cfg->instances[i].refresh_token_file;
+        if (t2m_token_warn_due(exp, rf && *rf, wall_s, in->token_warn_ms, mono_ms())) {
+            in->token_warn_ms = mono_ms();
+            if (exp <= wall_s)
+                T2M_WARN("bridge",
+                         "instance %s: the access token expired %lld min ago and no "
+                         "refresh_token_file is set: the platform will refuse it (401); "
+                         "renew it or configure a refresh token",
+                         b->cfg->instances[i].id, (long long)((wall_s - exp) / 60));
+            else
+                T2M_WARN("bridge",
+                         "instance %s: the access token expires in %lld min and no "
+                         "refresh_token_file is set: the bridge stops receiving then; renew it "
+                         "or configure a refresh token",
+                         b->cfg->instances[i].id, (long long)((exp - wall_s + 59) / 60));
+        }
+    }
+}
+
 static void health_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_health);
@@ -573,6 +606,7 @@ static void health_cb(lws_sorted_usec_list_t *sul)
                      b->cfg->mqtt.client_id);
         t2m_state_withdraw(b->state, !taken);
     }
+    check_tokens(b);
     info_publish(b, false);
     lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
@@ -633,6 +667,7 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
     for (size_t i = 0; i < b->n_inst; i++) {
         mi[i].id = b->cfg->instances[i].id;
         mi[i].state = (int)b->inst[i].state;
+        mi[i].token_expiry = t2m_upstream_token_exp(b->inst[i].up);
     }
     char node[300];
     t2m_mqtt_node(b->mqtt, node, sizeof(node));

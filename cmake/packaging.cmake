@@ -23,6 +23,9 @@ add_custom_target(t2m_manpage ALL DEPENDS ${T2M_MAN_GZ})
 install(FILES ${T2M_MAN_GZ} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_SOURCE_DIR}/config/telematics2mqtt.conf DESTINATION ${T2M_CONF_DIR})
 install(FILES ${CMAKE_SOURCE_DIR}/deploy/systemd/telematics2mqtt.service DESTINATION ${T2M_UNIT_DIR})
+# The unit's ExecStartPre (and the image's seed step): the first refresh token into the state dir.
+install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/scripts/t2m-seed-refresh-token
+        DESTINATION ${CMAKE_INSTALL_LIBEXECDIR}/telematics2mqtt)
 
 set(CPACK_PACKAGE_NAME telematics2mqtt)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})

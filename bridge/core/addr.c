@@ -2,12 +2,25 @@
 #include "addr.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 bool t2m_url_tls(const char *scheme)
 {
     return scheme && (strcmp(scheme, "wss") == 0 || strcmp(scheme, "ssl") == 0 ||
-                      strcmp(scheme, "mqtts") == 0);
+                      strcmp(scheme, "mqtts") == 0 || strcmp(scheme, "https") == 0);
+}
+
+bool t2m_addr_loopback(const char *host)
+{
+    if (!host) return false;
+    if (strcmp(host, "::1") == 0 || strcasecmp(host, "localhost") == 0) return true;
+    /* 127.0.0.0/8, written as a dotted quad */
+    unsigned a, b, c, d;
+    char tail;
+    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
+           c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
 }
 
 static int default_port(const char *scheme)
@@ -15,8 +28,8 @@ static int default_port(const char *scheme)
     static const struct {
         const char *s;
         int port;
-    } ports[] = {{"ws", 80},     {"wss", 443},  {"tcp", 1883},
-                 {"mqtt", 1883}, {"ssl", 8883}, {"mqtts", 8883}};
+    } ports[] = {{"ws", 80},      {"wss", 443},  {"tcp", 1883}, {"mqtt", 1883},
+                 {"ssl", 8883},   {"mqtts", 8883}, {"http", 80}, {"https", 443}};
     for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
         if (strcmp(scheme, ports[i].s) == 0) return ports[i].port;
     return -1;

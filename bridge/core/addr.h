@@ -13,17 +13,22 @@
 int t2m_addr_split(const char *a, size_t len, char *host, size_t hl, int *port, bool allow_zero,
                    bool *v6);
 
-/* Splits "scheme://host[:port][/path]" for ws, wss, tcp, mqtt, ssl and mqtts (scheme matched
- * case-insensitively, written lower-case). host: a name, IPv4 or "[IPv6]" (written without the
- * brackets). port: default 80 / 443 / 1883 / 8883 (ws / wss / tcp, mqtt / ssl, mqtts). path:
+/* Splits "scheme://host[:port][/path]" for ws, wss, tcp, mqtt, ssl, mqtts, http and https (scheme
+ * matched case-insensitively, written lower-case). host: a name, IPv4 or "[IPv6]" (written
+ * without the brackets). port: default 80 / 443 / 1883 / 8883 (ws, http / wss, https / tcp,
+ * mqtt / ssl, mqtts). path:
  * "/" when absent, else from the first '/' on, query included ("?x" alone gives "/?x").
  * Userinfo ("user:pw@") is refused so credentials never sit in a URL. 0, or -1 when malformed,
  * of another scheme, or a buffer is too small. */
 int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
                   char *path, size_t pl);
 
-/* True for the TLS schemes t2m_url_parse writes: "wss", "ssl", "mqtts". */
+/* True for the TLS schemes t2m_url_parse writes: "wss", "ssl", "mqtts", "https". */
 bool t2m_url_tls(const char *scheme);
+
+/* True when host (as t2m_addr_split / t2m_url_parse write it: no brackets) is a loopback
+ * address: 127.0.0.0/8 as a dotted quad, ::1 or "localhost". Nothing is resolved. */
+bool t2m_addr_loopback(const char *host);
 
 /* The one iterator over a comma-separated list (mqtt.url's nodes): copies the item at *p into
  * buf (size bytes, NUL-terminated) and moves *p past it and its comma, NULL after the last.

@@ -329,7 +329,8 @@ static int check_url(const char *v, char *msg, size_t n, bool ws)
     char scheme[16], host[256], path[1024];
     int port;
     const char *want = ws ? "ws:// or wss://" : "tcp://, mqtt://, ssl:// or mqtts://";
-    if (t2m_url_parse(v, scheme, sizeof(scheme), host, sizeof(host), &port, path, sizeof(path))) {
+    if (t2m_url_parse(v, scheme, sizeof(scheme), host, sizeof(host), &port, path, sizeof(path)) ||
+        strncmp(scheme, "http", 4) == 0) {
         if (strchr(v, '@'))
             snprintf(msg, n, "credentials do not belong in the URL (use username / password)");
         else
@@ -1390,12 +1391,34 @@ static const char *getenv_nonempty(const char *var)
     return v && *v ? v : NULL;
 }
 
+/* SPEC 6: the refresh endpoint may be overridden only where the tokens cannot travel in clear
+ * text to another host: https://, or http:// to a loopback address (tests). */
+static int apply_env_refresh_url(struct loader *L)
+{
+    const char *v = getenv_nonempty("T2M_REFRESH_URL");
+    if (!v) return 0;
+    struct loc at = loc_env("T2M_REFRESH_URL");
+    char scheme[16], host[256], path[1024];
+    int port;
+    if (t2m_url_parse(v, scheme, sizeof(scheme), host, sizeof(host), &port, path, sizeof(path)) ||
+        (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0))
+        return fail(L, &at, NULL, "not a valid https:// URL");
+    if (strcmp(scheme, "http") == 0 && !t2m_addr_loopback(host))
+        return fail(L, &at, NULL,
+                    "http:// only to a loopback address: the tokens never travel in clear text "
+                    "(use https://)");
+    free(L->cfg->upstream.refresh_url);
+    if (!(L->cfg->upstream.refresh_url = strdup(v))) return oom(L);
+    return 0;
+}
+
 static int apply_env_instance(struct loader *L)
 {
     const char *id = getenv_nonempty("T2M_INSTANCE_ID");
     const char *tok = getenv_nonempty("T2M_ACCESS_TOKEN");
     const char *tokf = getenv_nonempty("T2M_ACCESS_TOKEN_FILE");
-    if (!id && !tok && !tokf) return 0;
+    const char *reff = getenv_nonempty("T2M_REFRESH_TOKEN_FILE");
+    if (!id && !tok && !tokf && !reff) return 0;
     if (tok && tokf) {
         struct loc at = loc_env("T2M_ACCESS_TOKEN");
         return fail(L, &at, NULL, "set either T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE, not both");
@@ -1417,6 +1440,10 @@ static int apply_env_instance(struct loader *L)
         if (set_str(inst, &ikeys[set], tok ? tok : tokf) || set_str(inst, &ikeys[clear], ""))
             return oom(L);
     }
+    if (reff) {
+        il->k[IK_REFRESH] = loc_env("T2M_REFRESH_TOKEN_FILE");
+        if (set_str(inst, &ikeys[IK_REFRESH], reff)) return oom(L);
+    }
     return 0;
 }
 
@@ -1427,6 +1454,7 @@ static int apply_env(struct loader *L)
         return fail(L, &at, NULL,
                     "set either T2M_MQTT_PASSWORD or T2M_MQTT_PASSWORD_FILE, not both");
     }
+    if (apply_env_refresh_url(L)) return -1;
     for (size_t i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++) {
         const char *v = getenv(env_keys[i].var);
         if (!v || (env_keys[i].clears >= 0 && !*v)) continue;
@@ -1459,6 +1487,33 @@ static int read_secret_into(struct loader *L, char **slot, const char *file, con
     return 0;
 }
 
+/* SPEC 6: the refresh token file is a readable secret, and its directory writable: the rotated
+ * token is written back there atomically (a temporary file, then a rename). */
+static int check_refresh_file(struct loader *L, const char *file, const struct loc *at,
+                              const char *what)
+{
+    char msg[512];
+    char *s = t2m_config_read_secret(file, msg, sizeof(msg));
+    if (!s) return fail(L, at, what, "%s", msg);
+    wipe_free(s);
+    const char *slash = strrchr(file, '/');
+    char dir[4096];
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == file)
+        snprintf(dir, sizeof(dir), "/");
+    else if ((size_t)(slash - file) < sizeof(dir))
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
+    else
+        return fail(L, at, what, "path too long");
+    if (access(dir, W_OK | X_OK) != 0)
+        return fail(L, at, what,
+                    "the directory %s is not writable (%s): the rotated refresh token is written "
+                    "back there (systemd: StateDirectory=; a container: a volume)",
+                    dir, strerror(errno));
+    return 0;
+}
+
 static int check_instances(struct loader *L)
 {
     struct t2m_config *cfg = L->cfg;
@@ -1475,6 +1530,10 @@ static int check_instances(struct loader *L)
             if (read_secret_into(L, &in->access_token, in->access_token_file, &il->k[IK_TOKFILE],
                                  what))
                 return -1;
+        }
+        if (*in->refresh_token_file) {
+            key_path(what, sizeof(what), "instances", (long)i, "refresh_token_file");
+            if (check_refresh_file(L, in->refresh_token_file, &il->k[IK_REFRESH], what)) return -1;
         }
         snprintf(what, sizeof(what), "instances[%zu]", i);
         if (!*in->id) return fail(L, &il->group, what, "no id (set id, or T2M_INSTANCE_ID)");
@@ -1653,6 +1712,7 @@ void t2m_config_free(struct t2m_config *cfg)
         free_strings(&cfg->zones[i], zkeys, N_ZKEYS);
     free(cfg->zones);
     free(cfg->mqtt.bridge_topic);
+    free(cfg->upstream.refresh_url);
     /* resolved.tz is const for its readers; this struct owns it. */
     t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
     free(cfg->path);

@@ -43,6 +43,9 @@ struct t2m_config {
         int max_devices;
         double connect_timeout, auth_timeout, idle_timeout; /* seconds */
         double backoff_min, backoff_max;                    /* seconds */
+        /* the RefreshToken endpoint: $T2M_REFRESH_URL (https://, or http:// to loopback; no
+         * file key), NULL for the platform's */
+        char *refresh_url;
     } upstream;
     struct t2m_instance_cfg *instances;
     size_t n_instances;

@@ -554,6 +554,20 @@ int t2m_discovery_bridge(const struct t2m_discovery_ctx *c, const char *const *i
                       ",\"device_class\":\"enum\",\"options\":[\"connecting\","
                       "\"authenticating\",\"subscribed\",\"reconnecting\",\"auth_failed\"],"
                       "\"entity_category\":\"diagnostic\"");
+        /* SPEC 7: when the access token expires (absent from the status when the token carries
+         * no exp: the sensor is then unknown). */
+        char tmpl[128], when[96];
+        if (ts_template(when, sizeof when, "token_expires", c->units->timestamp) < 0 ||
+            fmt(tmpl, sizeof tmpl, "%.*s if value_json.token_expires is defined else None }}",
+                (int)strlen(when) - 3, when) < 0 ||
+            fmt(object, sizeof object, "%s_token_expires", hi) < 0 ||
+            fmt(uid, sizeof uid, "%sbridge__%s_token_expires", pre, hi) < 0 ||
+            fmt(eid, sizeof eid, "sensor.%s_%s_token_expires", bslug, islug) < 0 ||
+            fmt(name, sizeof name, "Instance %s token expires", inst) < 0)
+            return -1;
+        bridge_entity(&s, "sensor", node, object, uid, eid, name, status, tmpl,
+                      ",\"device_class\":\"timestamp\",\"icon\":\"mdi:key-chain\","
+                      "\"entity_category\":\"diagnostic\"");
     }
     char uid[DISC_ID_MAX + 32], eid[DISC_ID_MAX + 32], info[DISC_TOPIC_MAX];
     if (s.rc || fmt(uid, sizeof uid, "%sbridge__devices", pre) < 0 ||

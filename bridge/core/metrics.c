@@ -108,6 +108,19 @@ size_t t2m_metrics_render(char *buf, size_t n, const struct t2m_metrics_snapshot
         putf(&o, "\"} %d\n", s->instances[i].state);
     }
 
+    bool any_exp = false;
+    for (size_t i = 0; s->instances && i < s->n_instances; i++)
+        any_exp |= s->instances[i].token_expiry > 0;
+    if (any_exp)
+        family(&o, "t2m_token_expiry_timestamp_seconds", "gauge",
+               "When the instance's access token expires (its exp claim, Unix seconds).");
+    for (size_t i = 0; s->instances && i < s->n_instances; i++) {
+        if (s->instances[i].token_expiry <= 0) continue;
+        T2M_OUT_LIT(&o, "t2m_token_expiry_timestamp_seconds{instance=\"");
+        label_value(&o, s->instances[i].id);
+        putf(&o, "\"} %lld\n", (long long)s->instances[i].token_expiry);
+    }
+
     family(&o, "t2m_offline_queue_depth", "gauge",
            "Messages waiting in the offline queue for the MQTT broker.");
     putf(&o, "t2m_offline_queue_depth %zu\n", s->offline_queue_depth);

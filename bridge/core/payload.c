@@ -193,7 +193,7 @@ size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const s
 
 size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_ms,
                           const char *connection_id, int error_code, const char *error_message,
-                          const struct t2m_units *units)
+                          int64_t token_expires_ms, const struct t2m_units *units)
 {
     struct t2m_out o = {buf, n, 0, !buf || n == 0};
     if (o.full) return 0;
@@ -216,6 +216,10 @@ size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_
         t2m_out_json(&o, error_message ? error_message : "",
                      error_message ? strlen(error_message) : 0);
         T2M_OUT_LIT(&o, "}");
+    }
+    if (token_expires_ms > 0) {
+        T2M_OUT_LIT(&o, ",\"token_expires\":");
+        put_ts_json(&o, token_expires_ms, units);
     }
     T2M_OUT_LIT(&o, "}");
     return t2m_out_finish(&o);

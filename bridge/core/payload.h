@@ -63,12 +63,13 @@ size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct 
 size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                                    const struct t2m_state_extra *x, const struct t2m_units *units);
 
-/* {"state":"subscribed","since":<ts>,"connection_id":"..","error":{"code":401,"message":".."}}
- * connection_id omitted when NULL/"", error omitted when code == 0. `since` formatted with
- * units->timestamp. */
+/* {"state":"subscribed","since":<ts>,"connection_id":"..","error":{"code":401,"message":".."},
+ * "token_expires":<ts>} connection_id omitted when NULL/"", error omitted when code == 0,
+ * token_expires (the access token's exp claim, SPEC 7) when token_expires_ms <= 0. Times
+ * formatted with units->timestamp. */
 size_t t2m_payload_status(char *buf, size_t n, const char *state, int64_t since_ms,
                           const char *connection_id, int error_code, const char *error_message,
-                          const struct t2m_units *units);
+                          int64_t token_expires_ms, const struct t2m_units *units);
 
 /* B/bridge/info (SPEC section 2): {"version":..,"started":..,"instances":[{"id":..,"state":..}],
  * "devices":N,"config":<config_json>}. `started` in units->timestamp; config_json NULL = {}.

@@ -59,7 +59,8 @@ int t2m_mqtt_url_parse(const char *url, struct t2m_mqtt_url *out, char *err, siz
         snprintf(err, errlen, "mqtt.url: not a valid tcp://, mqtt://, ssl:// or mqtts:// URL");
         return -1;
     }
-    if (strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0) {
+    if (strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0 || strcmp(scheme, "http") == 0 ||
+        strcmp(scheme, "https") == 0) {
         snprintf(err, errlen,
                  "mqtt.url: unsupported scheme (use tcp://, mqtt://, ssl:// or mqtts://)");
         return -1;

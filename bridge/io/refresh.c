@@ -34,12 +34,6 @@ struct t2m_refresh {
     lws_sorted_usec_list_t sul_timeout, sul_fail;
 };
 
-const char *t2m_refresh_url(void)
-{
-    const char *e = getenv("T2M_REFRESH_URL");
-    return e && e[0] ? e : T2M_REFRESH_DEFAULT_URL;
-}
-
 static void wipe_free(char *s)
 {
     if (!s) return;

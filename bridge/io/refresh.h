@@ -24,10 +24,6 @@ struct t2m_refresh_result {
     double expires_in; /* seconds; 0 when the reply has none */
 };
 
-/* The endpoint: $T2M_REFRESH_URL when set and not empty (tests point it at a local server; the
- * SPEC has no config key for it), else T2M_REFRESH_DEFAULT_URL. */
-const char *t2m_refresh_url(void);
-
 /* Renders {"AccessToken":access,"RefreshToken":refresh} (JSON-escaped) into a new string, NULL
  * when out of memory. The caller wipes and frees it. */
 char *t2m_refresh_render_request(const char *access, const char *refresh);

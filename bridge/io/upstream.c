@@ -11,6 +11,7 @@
 #include "backoff.h"
 #include "log.h"
 #include "refresh.h"
+#include "token.h"
 #include "text.h"
 
 #define TXQ_LEN 16                         /* outgoing text messages waiting for WRITEABLE */
@@ -63,6 +64,7 @@ struct t2m_upstream {
 
     struct t2m_parser *parser;
     struct t2m_message msg;
+    int64_t token_exp; /* the access token's exp claim (SPEC 7), 0: none */
 };
 
 static const char *const state_names[] = {"connecting", "authenticating", "subscribed",
@@ -76,6 +78,20 @@ const char *t2m_upstream_state_name(enum t2m_up_state s)
 enum t2m_up_state t2m_upstream_state(const struct t2m_upstream *up)
 {
     return up->state;
+}
+
+int64_t t2m_upstream_token_exp(const struct t2m_upstream *up)
+{
+    return up->token_exp;
+}
+
+/* Takes t (a malloc'd secret) as the access token; the old one is wiped. */
+static void set_token(struct t2m_upstream *up, char *t)
+{
+    if (up->token) explicit_bzero(up->token, strlen(up->token));
+    free(up->token);
+    up->token = t;
+    up->token_exp = t2m_token_exp(t);
 }
 
 /* Publishes a transition once; repeated retries in the same state say nothing. */
@@ -173,9 +189,7 @@ static void refresh_done(void *user, struct t2m_refresh_result *res, const char 
         return;
     }
     up->refresh_attempt = 0;
-    explicit_bzero(up->token, strlen(up->token));
-    free(up->token);
-    up->token = res->access_token;
+    set_token(up, res->access_token);
     res->access_token = NULL;
     if (up->refresh_token) explicit_bzero(up->refresh_token, strlen(up->refresh_token));
     free(up->refresh_token);
@@ -209,7 +223,8 @@ static void start_refresh(struct t2m_upstream *up)
         }
     }
     struct t2m_refresh_request req = {
-        .url = t2m_refresh_url(),
+        .url = up->cfg->upstream.refresh_url ? up->cfg->upstream.refresh_url
+                                              : T2M_REFRESH_DEFAULT_URL,
         .access_token = up->token,
         .refresh_token = up->refresh_token,
         .refresh_token_file = up->inst->refresh_token_file,
@@ -388,9 +403,7 @@ static bool reload_token(struct t2m_upstream *up)
         return false;
     }
     bool changed = strcmp(t, up->token) != 0;
-    explicit_bzero(up->token, strlen(up->token));
-    free(up->token);
-    up->token = t;
+    set_token(up, t);
     return changed;
 }
 
@@ -708,7 +721,7 @@ struct t2m_upstream *t2m_upstream_new(struct lws_context *ctx, struct lws_vhost 
     up->state = T2M_UP_CONNECTING;
     up->pending_failure = T2M_UP_RECONNECTING;
     up->pending_delay = -1;
-    up->token = strdup(up->inst->access_token ? up->inst->access_token : "");
+    set_token(up, strdup(up->inst->access_token ? up->inst->access_token : ""));
     up->rx = malloc((size_t)cfg->upstream.max_message_size + 1);
     up->parser = t2m_parser_new(T2M_PROTOCOL_MAX_DEPTH);
     if (!up->token || !up->rx || !up->parser) {

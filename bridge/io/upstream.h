@@ -53,6 +53,8 @@ void t2m_upstream_reload(struct t2m_upstream *up);
 /* Closes the connection and stops retrying (shutdown). */
 void t2m_upstream_stop(struct t2m_upstream *up);
 enum t2m_up_state t2m_upstream_state(const struct t2m_upstream *up);
+/* The exp claim (Unix seconds) of the access token in use, 0 when it carries none (SPEC 7). */
+int64_t t2m_upstream_token_exp(const struct t2m_upstream *up);
 void t2m_upstream_free(struct t2m_upstream *up);
 
 #endif

@@ -22,6 +22,7 @@ BIN = os.environ.get("T2M_BIN", "")
 DOCKER = os.path.join(SRC, "docker")
 K8S = os.path.join(SRC, "deploy", "kubernetes")
 UNIT = os.path.join(SRC, "deploy", "systemd", "telematics2mqtt.service")
+SEED = os.path.join(SRC, "deploy", "scripts", "t2m-seed-refresh-token")
 
 
 def load_yaml(path):
@@ -141,7 +142,8 @@ class Compose(unittest.TestCase):
         return os.path.normpath(os.path.join(DOCKER, compose_default(rel)))
 
     def test_services_and_profiles(self):
-        self.assertEqual(set(self.services), {"mosquitto", "telematics2mqtt", "sim", "node-red"})
+        self.assertEqual(set(self.services),
+                         {"mosquitto", "refresh-token-seed", "telematics2mqtt", "sim", "node-red"})
         self.assertNotIn("profiles", self.services["mosquitto"])
         self.assertNotIn("profiles", self.services["telematics2mqtt"])
         self.assertEqual(self.services["sim"]["profiles"], ["demo"])
@@ -149,7 +151,7 @@ class Compose(unittest.TestCase):
         self.assertTrue(self.services["node-red"]["image"].startswith("nodered/node-red"))
 
     def test_builds_reference_real_stages(self):
-        for name in ("telematics2mqtt", "sim"):
+        for name in ("telematics2mqtt", "refresh-token-seed", "sim"):
             b = self.services[name]["build"]
             ctx = self.local(b["context"])
             self.assertTrue(os.path.isfile(os.path.join(ctx, b["dockerfile"])), name)
@@ -192,6 +194,30 @@ class Compose(unittest.TestCase):
         self.assertIn("t2m_token", b["secrets"])
         self.assertEqual(env["T2M_MQTT_URL"], "tcp://mosquitto:1883")
         self.assertEqual(b["depends_on"]["mosquitto"]["condition"], "service_healthy")
+
+    def test_refresh_token_rotates_on_a_volume(self):
+        """SPEC 6 (issue 22): the refresh token lives in a writable volume, seeded once from a
+        secret before the bridge starts."""
+        b, seed = self.services["telematics2mqtt"], self.services["refresh-token-seed"]
+        state = b["environment"]["T2M_REFRESH_TOKEN_FILE"]
+        self.assertEqual(os.path.dirname(state), "/var/lib/telematics2mqtt")
+        vol = [v for v in b["volumes"] if v.split(":")[1] == "/var/lib/telematics2mqtt"]
+        self.assertEqual(len(vol), 1)
+        self.assertFalse(vol[0].endswith(":ro"))
+        self.assertIn(vol[0].split(":")[0], self.doc["volumes"])
+        self.assertIn(vol[0], seed["volumes"])
+        self.assertEqual(b["depends_on"]["refresh-token-seed"]["condition"],
+                         "service_completed_successfully")
+        self.assertEqual(seed["entrypoint"][0], "/usr/libexec/telematics2mqtt/t2m-seed-refresh-token")
+        self.assertEqual(seed["entrypoint"][2], state)
+        self.assertIn("t2m_refresh_token", seed["secrets"])
+        self.assertEqual(seed["entrypoint"][1], "/run/secrets/t2m_refresh_token")
+        self.assertEqual(seed["user"], b["user"])
+
+    def test_broker_on_loopback_only(self):
+        """The demo broker has no password: it is published on 127.0.0.1 only."""
+        for port in self.services["mosquitto"]["ports"]:
+            self.assertTrue(str(port).startswith("127.0.0.1:"), port)
 
     def test_mosquitto_config(self):
         with open(os.path.join(DOCKER, "mosquitto.conf"), encoding="utf-8") as f:
@@ -250,7 +276,22 @@ class Kubernetes(unittest.TestCase):
         sec = vols["token"]["secret"]["secretName"]
         self.assertIn(("Secret", sec), self.docs)
         self.assertIn("t2m_token", self.docs[("Secret", sec)]["stringData"])
+        self.assertIn("t2m_refresh_token", self.docs[("Secret", sec)]["stringData"])
         self.assertEqual(vols["tmp"]["emptyDir"]["medium"], "Memory")
+        claim = vols["state"]["persistentVolumeClaim"]["claimName"]
+        self.assertIn(("PersistentVolumeClaim", claim), self.docs)
+
+    def test_refresh_token_seeded_into_the_volume(self):
+        init = self.pod["initContainers"][0]
+        self.assertEqual(init["command"][0], "/usr/libexec/telematics2mqtt/t2m-seed-refresh-token")
+        mounts = {m["name"]: m["mountPath"] for m in init["volumeMounts"]}
+        self.assertEqual(os.path.dirname(init["command"][2]), mounts["state"])
+        self.assertEqual(os.path.dirname(init["command"][1]), mounts["token"])
+        cmounts = {m["name"]: m for m in self.c["volumeMounts"]}
+        self.assertFalse(cmounts["state"].get("readOnly", False))
+        ref = re.search(r'refresh_token_file\s*=\s*"([^"]+)"', self.config_text()).group(1)
+        self.assertEqual(ref, init["command"][2])
+        self.assertEqual(os.path.dirname(ref), cmounts["state"]["mountPath"])
 
     def config_text(self):
         cm = self.docs[("ConfigMap", "telematics2mqtt-config")]
@@ -278,8 +319,13 @@ class Kubernetes(unittest.TestCase):
             with open(tok, "w", encoding="utf-8") as f:
                 f.write("header.payload.signature\n")
             os.chmod(tok, 0o600)
+            ref = os.path.join(tmp, "refresh_token")
+            with open(ref, "w", encoding="utf-8") as f:
+                f.write("refresh\n")
+            os.chmod(ref, 0o600)
             env = {k: v for k, v in os.environ.items() if not k.startswith("T2M_")}
             env["T2M_ACCESS_TOKEN_FILE"] = tok  # the mounted secret, elsewhere
+            env["T2M_REFRESH_TOKEN_FILE"] = ref  # the volume, elsewhere
             r = subprocess.run([BIN, "-c", conf, "--check-config"], capture_output=True,
                                text=True, env=env, timeout=30)
             self.assertEqual(r.returncode, 0, r.stderr)
@@ -331,6 +377,11 @@ class Systemd(unittest.TestCase):
             "CapabilityBoundingSet": "",
             "Restart": "on-failure",
             "ExecReload": "/bin/kill -HUP $MAINPID",
+            "StateDirectory": "telematics2mqtt",
+            "EnvironmentFile": "-%t/telematics2mqtt/refresh.env",
+            "ExecStartPre": "+/usr/libexec/telematics2mqtt/t2m-seed-refresh-token "
+                            "/etc/telematics2mqtt/refresh_token %S/telematics2mqtt/refresh_token "
+                            "%t/telematics2mqtt/refresh.env",
         }
         for k, v in want.items():
             self.assertEqual(self.one("Service", k), v, k)
@@ -349,6 +400,7 @@ class Systemd(unittest.TestCase):
                 text = f.read()
             # Verified as the package installs it, but with the binary of this build tree.
             text = text.replace("ExecStart=/usr/bin/telematics2mqtt", "ExecStart=" + BIN)
+            text = text.replace("/usr/libexec/telematics2mqtt/t2m-seed-refresh-token", SEED)
             with open(unit, "w", encoding="utf-8") as f:
                 f.write(text)
             r = subprocess.run([analyze, "verify", "--man=no", unit], capture_output=True,
@@ -394,6 +446,13 @@ class KubernetesSharded(unittest.TestCase):
         vols = {v["name"]: v for v in self.sts["spec"]["template"]["spec"]["volumes"]}
         self.assertIn(("ConfigMap", vols["config"]["configMap"]["name"]), self.docs)
         self.assertIn(("Secret", vols["token"]["secret"]["secretName"]), self.docs)
+        # one claim per pod for the rotating refresh token
+        claims = [t["metadata"]["name"] for t in self.sts["spec"]["volumeClaimTemplates"]]
+        self.assertEqual(claims, ["state"])
+        mounts = {m["name"]: m["mountPath"] for m in self.c["volumeMounts"]}
+        self.assertEqual(mounts["state"], "/var/lib/telematics2mqtt")
+        init = self.sts["spec"]["template"]["spec"]["initContainers"][0]
+        self.assertEqual(init["command"][0], "/usr/libexec/telematics2mqtt/t2m-seed-refresh-token")
 
     def test_pod_names_are_shards_the_bridge_accepts(self):
         """The pod names a StatefulSet gives (name-0 .. name-N-1) pass --check-config as
@@ -413,13 +472,64 @@ class KubernetesSharded(unittest.TestCase):
                 self.assertIn('client_id = "telematics2mqtt-%d";' % k, r.stdout)
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+class SeedRefreshToken(unittest.TestCase):
+    """deploy/scripts/t2m-seed-refresh-token: the first refresh token into the state directory,
+    once; an existing (rotated) one is kept; the systemd environment file says whether there is
+    one."""
+
+    def run_seed(self, *args):
+        return subprocess.run(["/bin/sh", SEED, *args], capture_output=True, text=True, timeout=30)
+
+    def test_seed_once_then_keep(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            seed, state = os.path.join(tmp, "seed"), os.path.join(tmp, "state", "refresh_token")
+            envf = os.path.join(tmp, "refresh.env")
+            os.mkdir(os.path.dirname(state))
+            # no seed: nothing copied, an empty environment file, exit 0
+            r = self.run_seed(seed, state, envf)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertFalse(os.path.exists(state))
+            self.assertEqual(read(envf), "")
+            self.assertIn("no refresh token", r.stderr)
+            with open(seed, "w") as f:
+                f.write("ref-0\n")
+            r = self.run_seed(seed, state, envf)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(read(state), "ref-0\n")
+            self.assertEqual(os.stat(state).st_mode & 0o777, 0o600)
+            self.assertEqual(read(envf), "T2M_REFRESH_TOKEN_FILE=%s\n" % state)
+            self.assertNotIn("ref-0", r.stderr)
+            # the bridge rotated it: the seed never overwrites the newer token
+            with open(state, "w") as f:
+                f.write("ref-7\n")
+            r = self.run_seed(seed, state)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(read(state), "ref-7\n")
+            self.assertEqual(sorted(os.listdir(os.path.dirname(state))), ["refresh_token"])
+
+    def test_missing_state_directory_fails(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            seed = os.path.join(tmp, "seed")
+            with open(seed, "w") as f:
+                f.write("ref-0\n")
+            r = self.run_seed(seed, os.path.join(tmp, "absent", "refresh_token"))
+            self.assertEqual(r.returncode, 1)
+            self.assertIn("not a writable directory", r.stderr)
+
+
 class Scripts(unittest.TestCase):
     def test_shellcheck(self):
         sc = shutil.which("shellcheck")
         self.assertTrue(sc, "shellcheck not found: install Debian's shellcheck (scripts/deps.sh "
                             "does)")
         files = sorted(glob.glob(os.path.join(SRC, "scripts", "*.sh")))
-        files += [os.path.join(SRC, ".ci", "run"), os.path.join(SRC, "tests", "deploy", "test_deb.sh")]
+        files += [os.path.join(SRC, ".ci", "run"), os.path.join(SRC, "tests", "deploy", "test_deb.sh"),
+                  SEED]
         self.assertGreater(len(files), 5)
         r = subprocess.run([sc, "-x", *files], capture_output=True, text=True, cwd=SRC)
         self.assertEqual(r.returncode, 0, r.stdout)

@@ -195,14 +195,14 @@ static void check_status(const struct t2m_message *m, const struct t2m_units *un
 {
     char buf[T2M_PAYLOAD_MAX];
     size_t len = t2m_payload_status(buf, sizeof buf, "subscribed", m->server_time, m->connection_id,
-                                    m->error_code, m->error_message, units);
+                                    m->error_code, m->error_message, 0, units);
     /* a server_time the timestamp format cannot print is allowed to fail; nothing else */
     if (len == 0) return;
     json_object *o = fuzz_json_object(buf, len);
     FUZZ_CHECK(o != NULL, "status payload is not a JSON object: %s", buf);
     json_object_put(o);
     len = t2m_payload_status(buf, sizeof buf, "auth_failed", 1640995200000LL, m->connection_id,
-                             m->error_code, m->error_message, units);
+                             m->error_code, m->error_message, 0, units);
     FUZZ_CHECK(len > 0, "status payload did not render");
     o = fuzz_json_object(buf, len);
     FUZZ_CHECK(o != NULL, "status payload is not a JSON object: %s", buf);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "t2m_test.h"
@@ -28,7 +29,8 @@ static const char *const env_vars[] = {
     "T2M_ACCESS_TOKEN_FILE", "T2M_MQTT_URL",      "T2M_MQTT_CLIENT",
     "T2M_MQTT_USERNAME",     "T2M_MQTT_PASSWORD", "T2M_MQTT_PASSWORD_FILE",
     "T2M_BASE_TOPIC",        "T2M_UNITS",         "T2M_LOG_LEVEL",
-    "T2M_HTTP_LISTEN",       "T2M_SHARD",         NULL,
+    "T2M_HTTP_LISTEN",       "T2M_SHARD",         "T2M_REFRESH_TOKEN_FILE",
+    "T2M_REFRESH_URL",       NULL,
 };
 
 static void clear_env(void)
@@ -221,7 +223,7 @@ static void test_every_key(void)
     T2M_ASSERT_STR(c->instances[0].access_token, "eyJhbGciOiJIUzI1NiJ9.full.secret");
     T2M_ASSERT_STR(c->instances[0].client_id, "client-7");
     T2M_ASSERT_STR(c->instances[0].device_token, "dev-tok-1");
-    T2M_ASSERT_STR(c->instances[0].refresh_token_file, "/var/lib/t2m/refresh");
+    T2M_ASSERT_STR(c->instances[0].refresh_token_file, "full_refresh_token");
     T2M_ASSERT_STR(c->instances[1].id, "inst/two");
     T2M_ASSERT_STR(c->instances[1].access_token, "second-secret-token");
     T2M_ASSERT_STR(c->instances[1].client_id, "");
@@ -1057,6 +1059,8 @@ static void test_parse_url(void)
         {"tcp://[::1]:1884", "tcp", "::1", 1884, "/"},
         {"wss://[2001:db8::1]/p", "wss", "2001:db8::1", 443, "/p"},
         {"ws://h:65535", "ws", "h", 65535, "/"},
+        {"https://user.example/v1/Auth", "https", "user.example", 443, "/v1/Auth"},
+        {"http://127.0.0.1:8080/r", "http", "127.0.0.1", 8080, "/r"},
         {NULL, NULL, NULL, 0, NULL},
     };
     char scheme[16], host[64], path[128];
@@ -1072,10 +1076,11 @@ static void test_parse_url(void)
         T2M_ASSERT_STR(path, c->path);
     }
     static const char *const bad[] = {
-        "",           "localhost:1883", "://h",          "http://h",       "ws://",
+        "",           "localhost:1883", "://h",          "gopher://h",     "ws://",
         "ws://:80",   "ws://h:0",       "ws://h:65536",  "ws://h:12a",     "ws://h:",
         "ws://[::1",  "ws://[::1]x",    "ws://[]:80",    "ws://u:p@h",     "ws://h h",
-        "ws://h/a b", "tcp://h:1:2",    "ws://h:123456", "ws://ex%41mple", NULL,
+        "ws://h/a b", "tcp://h:1:2",    "ws://h:123456", "ws://ex%41mple", "ftp://h",
+        NULL,
     };
     for (int i = 0; bad[i]; i++) {
         int rc = t2m_url_parse(bad[i], scheme, sizeof(scheme), host, sizeof(host), &port, path,
@@ -1252,10 +1257,121 @@ static void test_mqtt_url_list(void)
     expect_err(text, ":2: mqtt.url: a node URL cannot contain a comma");
 }
 
+/* SPEC 6, 7: token refresh from the environment alone; the endpoint override only where the tokens
+ * cannot travel in clear text; the refresh token's directory must be writable. */
+static void test_refresh_env(void)
+{
+    clear_env();
+    const char *ref = write_file("refresh_token", "ref-0\n", 0600);
+    setenv("T2M_INSTANCE_ID", "i", 1);
+    setenv("T2M_ACCESS_TOKEN", "t", 1);
+    setenv("T2M_REFRESH_TOKEN_FILE", ref, 1);
+    struct t2m_config *c = load_text("");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->instances[0].refresh_token_file, ref);
+    CU_ASSERT_PTR_NULL(c->upstream.refresh_url); /* the platform's */
+    t2m_config_free(c);
+
+    static const char *const ok[] = {"https://auth.example/v1/Auth/RefreshToken",
+                                     "http://127.0.0.1:8080/r", "http://[::1]:9/r",
+                                     "http://localhost/r", "HTTPS://h", NULL};
+    for (int i = 0; ok[i]; i++) {
+        setenv("T2M_REFRESH_URL", ok[i], 1);
+        c = load_text("");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+        T2M_ASSERT_STR(c->upstream.refresh_url, ok[i]);
+        t2m_config_free(c);
+    }
+    clear_env();
+    expect_env_err("T2M_REFRESH_URL", "http://auth.example/r",
+                   "T2M_REFRESH_URL: http:// only to a loopback address: the tokens never travel "
+                   "in clear text (use https://)");
+    expect_env_err("T2M_REFRESH_URL", "http://10.0.0.1/r",
+                   "T2M_REFRESH_URL: http:// only to a loopback address: the tokens never travel "
+                   "in clear text (use https://)");
+    expect_env_err("T2M_REFRESH_URL", "http://127.0.0.1.example/r",
+                   "T2M_REFRESH_URL: http:// only to a loopback address: the tokens never travel "
+                   "in clear text (use https://)");
+    expect_env_err("T2M_REFRESH_URL", "ws://127.0.0.1/r",
+                   "T2M_REFRESH_URL: not a valid https:// URL");
+    expect_env_err("T2M_REFRESH_URL", "https://u:p@h/r",
+                   "T2M_REFRESH_URL: not a valid https:// URL");
+    char want[1024];
+    snprintf(want, sizeof(want),
+             "T2M_REFRESH_TOKEN_FILE: cannot read %s/absent: No such file or directory",
+             tmpdir);
+    char absent[600];
+    snprintf(absent, sizeof(absent), "%s/absent", tmpdir);
+    expect_env_err("T2M_REFRESH_TOKEN_FILE", absent, want);
+
+    /* a directory the bridge cannot write to: as an unprivileged user (root may write anywhere) */
+    char dir[600], file[700];
+    snprintf(dir, sizeof(dir), "%s/ro", tmpdir);
+    CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0755), 0);
+    snprintf(file, sizeof(file), "%s/refresh_token", dir);
+    FILE *f = fopen(file, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("ref-0\n", f);
+    fclose(f);
+    CU_ASSERT_EQUAL(chmod(file, 0644), 0);
+    CU_ASSERT_EQUAL(chmod(tmpdir, 0755), 0);
+    pid_t pid = fork();
+    CU_ASSERT_FATAL(pid >= 0);
+    if (pid == 0) {
+        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
+        if (geteuid() != 0 && chmod(dir, 0555) != 0) _exit(3);
+        clear_env();
+        setenv("T2M_INSTANCE_ID", "i", 1);
+        setenv("T2M_ACCESS_TOKEN", "t", 1);
+        setenv("T2M_REFRESH_TOKEN_FILE", file, 1);
+        char err[1024];
+        struct t2m_config *cc = t2m_config_load(NULL, false, err, sizeof(err));
+        char expect[1024];
+        snprintf(expect, sizeof(expect),
+                 "T2M_REFRESH_TOKEN_FILE: instances[0].refresh_token_file: the directory %s is "
+                 "not writable (Permission denied): the rotated refresh token is written back "
+                 "there (systemd: StateDirectory=; a container: a volume)",
+                 dir);
+        if (cc) _exit(1);
+        if (strcmp(err, expect) != 0) {
+            fprintf(stderr, "\n  got:  %s\n  want: %s\n", err, expect);
+            _exit(2);
+        }
+        _exit(0);
+    }
+    int st = 0;
+    CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
+    CU_ASSERT_TRUE(WIFEXITED(st));
+    CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
+    chmod(dir, 0755);
+    chmod(tmpdir, 0700);
+    unlink(file);
+    rmdir(dir);
+}
+
+static void test_loopback(void)
+{
+    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1", "localhost", "LocalHost",
+                                      NULL};
+    static const char *const no[] = {"128.0.0.1", "127.0.0.1.example", "127.0.0.256", "0.0.0.0",
+                                     "::",        "10.0.0.1",          "127.0.0",     "",
+                                     "localhost.example", NULL};
+    for (int i = 0; yes[i]; i++)
+        CU_ASSERT_TRUE(t2m_addr_loopback(yes[i]));
+    for (int i = 0; no[i]; i++) {
+        if (t2m_addr_loopback(no[i])) fprintf(stderr, "\n  loopback? %s\n", no[i]);
+        CU_ASSERT_FALSE(t2m_addr_loopback(no[i]));
+    }
+    CU_ASSERT_FALSE(t2m_addr_loopback(NULL));
+}
+
 int main(void)
 {
     if (!mkdtemp(tmpdir)) return 2;
     t2m_log_init(T2M_LOG_INFO, false);
+    /* full.conf's refresh_token_file is relative: a readable file in a writable directory */
+    if (chdir(tmpdir) != 0) return 2;
+    write_file("full_refresh_token", "ref-full\n", 0600);
     static const struct t2m_test_case cases[] = {
         {"defaults", test_defaults},
         {"every key", test_every_key},
@@ -1278,6 +1394,8 @@ int main(void)
         {"print round trip", test_print_round_trip},
         {"example file loads", test_example_loads},
         {"parse_url", test_parse_url},
+        {"token refresh from the environment (SPEC 6)", test_refresh_env},
+        {"loopback addresses", test_loopback},
         {"shard (SPEC section 9)", test_shard},
         {"mqtt.url as a list of nodes (SPEC section 9)", test_mqtt_url_list},
         {NULL, NULL},

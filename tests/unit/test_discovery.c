@@ -506,7 +506,7 @@ static void test_bad_input_rejected(void)
 
     const char *insts[] = {"ok", ""};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), -1);
-    CU_ASSERT_EQUAL(cap.count, 2); /* the first instance's two, then the refusal */
+    CU_ASSERT_EQUAL(cap.count, 3); /* the first instance's three, then the refusal */
     release(&cap);
     struct t2m_discovery_ctx noid = ctx(&metric);
     noid.bridge_id = "";
@@ -536,19 +536,21 @@ static void test_bridge(void)
     struct t2m_discovery_ctx c = ctx(&metric);
     const char *insts[] = {"inst-1", "my/inst"};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 2, capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 5);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 7);
     const char *topics[] = {
         "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst-1_connected/config",
         "homeassistant/sensor/t2m_bridge_telematics2mqtt/inst-1_state/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/inst-1_token_expires/config",
         "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/my_2finst_connected/config",
         "homeassistant/sensor/t2m_bridge_telematics2mqtt/my_2finst_state/config",
+        "homeassistant/sensor/t2m_bridge_telematics2mqtt/my_2finst_token_expires/config",
         "homeassistant/sensor/t2m_bridge_telematics2mqtt/devices/config",
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 7; i++) {
         json_object *o = cap.obj[i];
         CU_ASSERT_FATAL(cap.valid[i]);
         T2M_ASSERT_STR(cap.topic[i], topics[i]);
-        assert_keys(o, i == 0 || i == 2 ? BINARY_KEYS : SENSOR_KEYS);
+        assert_keys(o, i == 0 || i == 3 ? BINARY_KEYS : SENSOR_KEYS);
         assert_common(o, "telematics");
         json_object *dev = get(o, "device");
         T2M_ASSERT_STR(
@@ -564,17 +566,24 @@ static void test_bridge(void)
     const char *tmpl = gets(cap.obj[0], "value_template");
     CU_ASSERT(tmpl && strstr(tmpl, "value_json.state == 'subscribed'") != NULL);
     assert_str(cap.obj[0], "state_topic", "telematics/inst-1/status");
-    assert_str(cap.obj[2], "state_topic", "telematics/my%2Finst/status");
+    assert_str(cap.obj[3], "state_topic", "telematics/my%2Finst/status");
     /* the instance state: an enum of SPEC 2's states */
     assert_str(cap.obj[1], "device_class", "enum");
     assert_str(cap.obj[1], "value_template", "{{ value_json.state }}");
     CU_ASSERT_EQUAL(json_object_array_length(get(cap.obj[1], "options")), 5);
+    /* the token's expiry (SPEC 7): a timestamp, unknown while the status has none */
+    assert_str(cap.obj[2], "device_class", "timestamp");
+    assert_str(cap.obj[2], "entity_category", "diagnostic");
+    assert_str(cap.obj[2], "state_topic", "telematics/inst-1/status");
+    assert_str(cap.obj[2], "value_template",
+               "{{ value_json.token_expires if value_json.token_expires is defined else None }}");
+    assert_str(cap.obj[2], "default_entity_id", "sensor.telematics2mqtt_inst_1_token_expires");
     /* the device count reads bridge/info */
-    assert_str(cap.obj[4], "state_topic", "telematics/bridge/info");
-    assert_str(cap.obj[4], "value_template", "{{ value_json.devices }}");
-    assert_str(cap.obj[4], "default_entity_id", "sensor.telematics2mqtt_devices");
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
+    assert_str(cap.obj[6], "state_topic", "telematics/bridge/info");
+    assert_str(cap.obj[6], "value_template", "{{ value_json.devices }}");
+    assert_str(cap.obj[6], "default_entity_id", "sensor.telematics2mqtt_devices");
+    for (int i = 0; i < 7; i++)
+        for (int j = i + 1; j < 7; j++)
             CU_ASSERT(strcmp(gets(cap.obj[i], "unique_id"), gets(cap.obj[j], "unique_id")) != 0);
     release(&cap);
 
@@ -684,7 +693,7 @@ static void test_device_based(void)
     CU_ASSERT_EQUAL_FATAL(dev.count, 1);
     T2M_ASSERT_STR(dev.topic[0], "homeassistant/device/t2m_bridge_telematics2mqtt/config");
     assert_keys(dev.obj[0], DEVICE_TOP_KEYS);
-    CU_ASSERT_EQUAL(json_object_object_length(get(dev.obj[0], "components")), 5);
+    CU_ASSERT_EQUAL(json_object_object_length(get(dev.obj[0], "components")), 7);
     assert_str(get(dev.obj[0], "device"), "model", "bridge");
     release(&dev);
 }
@@ -707,7 +716,7 @@ static void test_custom_prefix_and_base(void)
     release(&cap);
     const char *insts[] = {"i"};
     CU_ASSERT_EQUAL(t2m_discovery_bridge(&c, insts, 1, capture, &cap), 0);
-    CU_ASSERT_EQUAL_FATAL(cap.count, 3);
+    CU_ASSERT_EQUAL_FATAL(cap.count, 4);
     CU_ASSERT(cap.valid[0]);
     T2M_ASSERT_STR(cap.topic[0], "ha/disc/binary_sensor/t2m_bridge_br_22idge/i_connected/config");
     release(&cap);

@@ -8,7 +8,8 @@ static char out[16384];
 
 static size_t render_default(const struct t2m_stats *st)
 {
-    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2}, {"inst-2", 4}};
+    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600},
+                                                       {"inst-2", 4, 0}};
     struct t2m_metrics_snapshot s = {
         .stats = st,
         .mqtt_connected = true,
@@ -50,6 +51,11 @@ static void test_families(void)
     }
     CU_ASSERT_EQUAL(out[len - 1], '\n');
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_mqtt_broker_node{node=\"[::1]:1883\"} 1\n"));
+    /* the token's expiry, only for an instance whose token carries one (SPEC 7) */
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "# TYPE t2m_token_expiry_timestamp_seconds gauge\n"));
+    CU_ASSERT_PTR_NOT_NULL(
+        strstr(out, "\nt2m_token_expiry_timestamp_seconds{instance=\"inst-1\"} 1767225600\n"));
+    CU_ASSERT_PTR_NULL(strstr(out, "t2m_token_expiry_timestamp_seconds{instance=\"inst-2\""));
 }
 
 /* Every drop reason is present, zeros included, each once. */
@@ -119,7 +125,7 @@ static void test_state_help(void)
 static void test_label_escaping(void)
 {
     struct t2m_metrics_instance inst[] = {
-        {"a\"b\\c\nd", 1}, {"caf\xc3\xa9", 0}, {"bad\xff\xc3", 3}, {NULL, 0}};
+        {"a\"b\\c\nd", 1, 0}, {"caf\xc3\xa9", 0, 0}, {"bad\xff\xc3", 3, 0}, {NULL, 0, 0}};
     struct t2m_metrics_snapshot s = {.instances = inst, .n_instances = 4};
     CU_ASSERT(t2m_metrics_render(out, sizeof(out), &s) > 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(out, "\nt2m_upstream_state{instance=\"a\\\"b\\\\c\\nd\"} 1\n"));
@@ -139,7 +145,7 @@ static void test_too_small(void)
     size_t len = render_default(&st);
     CU_ASSERT_FATAL(len > 0);
     char *copy = strdup(out);
-    struct t2m_metrics_instance inst[] = {{"inst-1", 2}, {"inst-2", 4}};
+    struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600}, {"inst-2", 4, 0}};
     struct t2m_metrics_snapshot s = {.stats = &st,
                                      .mqtt_connected = true,
                                      .offline_queue_depth = 17,

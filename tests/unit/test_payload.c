@@ -221,24 +221,29 @@ static void test_status(void)
 {
     struct t2m_units units = metric();
     const int64_t t = 1640995200000LL;
-    size_t l = t2m_payload_status(out, sizeof(out), "subscribed", t, "c-1", 0, NULL, &units);
+    size_t l = t2m_payload_status(out, sizeof(out), "subscribed", t, "c-1", 0, NULL, 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"subscribed\",\"since\":\"2022-01-01T00:00:00Z\","
                         "\"connection_id\":\"c-1\"}");
     CU_ASSERT_EQUAL(l, strlen(out));
-    t2m_payload_status(out, sizeof(out), "connecting", t, "", 0, "ignored", &units);
+    t2m_payload_status(out, sizeof(out), "connecting", t, "", 0, "ignored", 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"connecting\",\"since\":\"2022-01-01T00:00:00Z\"}");
     units.timestamp = T2M_TS_UNIX;
-    t2m_payload_status(out, sizeof(out), "auth_failed", t, NULL, 403, "access \"denied\"", &units);
+    t2m_payload_status(out, sizeof(out), "auth_failed", t, NULL, 403, "access \"denied\"", 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"auth_failed\",\"since\":1640995200,\"error\":{\"code\":403,"
                         "\"message\":\"access \\\"denied\\\"\"}}");
-    t2m_payload_status(out, sizeof(out), "reconnecting", t, "c", -1, NULL, &units);
+    t2m_payload_status(out, sizeof(out), "reconnecting", t, "c", -1, NULL, 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"reconnecting\",\"since\":1640995200,\"connection_id\":\"c\","
                         "\"error\":{\"code\":-1,\"message\":\"\"}}");
     units.timestamp = T2M_TS_ISO;
     units.tz = ny;
-    t2m_payload_status(out, sizeof(out), "subscribed", t, NULL, 0, NULL, &units);
+    t2m_payload_status(out, sizeof(out), "subscribed", t, NULL, 0, NULL, 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"subscribed\",\"since\":\"2021-12-31T19:00:00-05:00\"}");
-    CU_ASSERT_EQUAL(t2m_payload_status(out, 20, "subscribed", t, NULL, 0, NULL, &units), 0);
+    CU_ASSERT_EQUAL(t2m_payload_status(out, 20, "subscribed", t, NULL, 0, NULL, 0, &units), 0);
+    /* the access token's expiry, in the same format as since (SPEC 7) */
+    units.timestamp = T2M_TS_UNIX;
+    t2m_payload_status(out, sizeof(out), "subscribed", t, NULL, 0, NULL, t + 3600000, &units);
+    T2M_ASSERT_STR(out, "{\"state\":\"subscribed\",\"since\":1640995200,"
+                        "\"token_expires\":1640998800}");
 }
 
 static void test_healthz(void)

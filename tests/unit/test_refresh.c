@@ -145,23 +145,12 @@ static void test_atomic_write(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
-static void test_url_override(void)
-{
-    unsetenv("T2M_REFRESH_URL");
-    T2M_ASSERT_STR(t2m_refresh_url(), "https://user.telematicssdk.com/v1/Auth/RefreshToken");
-    setenv("T2M_REFRESH_URL", "", 1);
-    T2M_ASSERT_STR(t2m_refresh_url(), T2M_REFRESH_DEFAULT_URL);
-    setenv("T2M_REFRESH_URL", "https://127.0.0.1:8443/r", 1);
-    T2M_ASSERT_STR(t2m_refresh_url(), "https://127.0.0.1:8443/r");
-    unsetenv("T2M_REFRESH_URL");
-}
-
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
         {"request body", test_request_body}, {"reply ok", test_reply_ok},
         {"reply bad", test_reply_bad},       {"atomic write", test_atomic_write},
-        {"url override", test_url_override}, {NULL, NULL},
+        {NULL, NULL},
     };
     return t2m_test_run("refresh", cases);
 }
