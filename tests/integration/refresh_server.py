@@ -7,6 +7,7 @@ issued last, answers {"Result":{"AccessToken":{"Token":"acc-N","ExpiresIn":E},
 the new access token is the one the simulator accepts. Anything else: 401. Every request is
 recorded (body as parsed JSON) for the test to check."""
 
+import base64
 import http.server
 import json
 import os
@@ -14,6 +15,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 
@@ -31,9 +33,20 @@ def make_cert(tmp):
     return cert, key
 
 
+def make_jwt(exp, signature="sig"):
+    """An unsigned JWT-shaped token carrying an exp claim (the bridge only reads exp)."""
+    def part(obj):
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+    return "%s.%s.%s" % (part({"alg": "HS256", "typ": "JWT"}), part({"sub": "t2m", "exp": exp}),
+                         signature)
+
+
 class RefreshServer:
-    def __init__(self, tmp, accept_file, first_refresh="ref-0", expires_in=3600):
-        self.cert, self.key = make_cert(tmp)
+    def __init__(self, tmp, accept_file, first_refresh="ref-0", expires_in=3600, jwt=False,
+                 tls=True):
+        self.tls = tls  # False: plain http on loopback (what SPEC 6 allows besides https)
+        self.cert, self.key = make_cert(tmp) if tls else (None, None)
+        self.jwt = jwt  # issue JWT-shaped access tokens whose exp claim is now + expires_in
         self.accept_file = accept_file
         self.expected = first_refresh
         self.expires_in = expires_in
@@ -62,9 +75,10 @@ class RefreshServer:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(self.cert, self.key)
-        self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.cert, self.key)
+            self.httpd.socket = ctx.wrap_socket(self.httpd.socket, server_side=True)
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -76,6 +90,8 @@ class RefreshServer:
                 return 401, {"Result": None, "Status": 401, "Title": "Unauthorized"}
             self.n += 1
             access, refresh = "acc-%d" % self.n, "ref-%d" % self.n
+            if self.jwt:
+                access = make_jwt(int(time.time()) + self.expires_in, access)
             self.expected = refresh
             with open(self.accept_file, "a") as f:
                 f.write(access + "\n")
@@ -85,7 +101,8 @@ class RefreshServer:
 
     @property
     def url(self):
-        return "https://127.0.0.1:%d/v1/Auth/RefreshToken" % self.port
+        return "%s://127.0.0.1:%d/v1/Auth/RefreshToken" % ("https" if self.tls else "http",
+                                                           self.port)
 
     def start(self):
         self.thread.start()

@@ -1,6 +1,7 @@
 """Operations (issue 5): environment-only configuration, /healthz and /metrics over a broker outage,
 --healthcheck, exit statuses, JSON and journal logging, and systemd's sd_notify protocol."""
 
+import base64
 import json
 import os
 import re
@@ -18,6 +19,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 from harness import outcome_failed  # noqa: E402
 from harness import (BIN, PREFIX, SLOW, Bridge, Broker, Sim, Subscriber, bridge_conf,  # noqa: E402
                      free_port, wait_for)
+from refresh_server import RefreshServer, make_jwt  # noqa: E402
 
 # Without -c the bridge reads this file when it exists: the env-only tests must not see one.
 DEFAULT_CONF = "/etc/telematics2mqtt/telematics2mqtt.conf"
@@ -232,6 +234,99 @@ class TestEnvironmentOnly(Base):
 
     def test_lws_backend(self):
         self.run_backend("lws")
+
+
+class TestTokens(Base):
+    """SPEC 6, 7 (issue 22): tokens that renew themselves with the environment alone, as a
+    container runs; the access token's expiry in /metrics, B/I/status and Home Assistant; a
+    warning when it ends within the hour and nothing can refresh it."""
+
+    def world(self, accepted):
+        self.broker = self.own(Broker(self.tmp).start())
+        self.sim_tokens = os.path.join(self.tmp, "sim-tokens")
+        self.write(self.sim_tokens, accepted)
+        self.sim = self.own(Sim(self.tmp, "--instance", "inst1", "--token-file", self.sim_tokens,
+                                "--devices", "2", "--rate", "10").start())
+        self.sub = self.own(Subscriber(self.broker.port, ("ops/#", "homeassistant/#")))
+
+    def write(self, path, text, mode=0o600):
+        with open(path, "w") as f:
+            f.write(text + "\n")
+        os.chmod(path, mode)
+
+    def test_env_only_rides_through_401_on_refresh_alone(self):
+        """A container's configuration: T2M_* only, the access token in a read-only secret
+        directory and expired (the platform answers 401), the refresh token in a writable state
+        directory. The bridge refreshes, persists the rotated token, and positions flow."""
+        self.assert_no_default_config()
+        self.world("nothing-yet")
+        secrets = os.path.join(self.tmp, "secrets")
+        state = os.path.join(self.tmp, "state")
+        os.mkdir(secrets)
+        os.mkdir(state, 0o700)
+        expired = make_jwt(int(time.time()) - 3600, "expired")
+        self.write(os.path.join(secrets, "t2m_token"), expired)
+        self.write(os.path.join(state, "refresh_token"), "ref-0")
+        os.chmod(secrets, 0o500)  # read-only, as a mounted secret
+        server = RefreshServer(self.tmp, self.sim_tokens, first_refresh="ref-0",
+                               expires_in=7200, jwt=True, tls=False).start()
+        self.procs.append(server)
+        env = self.env_config(T2M_ACCESS_TOKEN_FILE=os.path.join(secrets, "t2m_token"),
+                              T2M_REFRESH_TOKEN_FILE=os.path.join(state, "refresh_token"),
+                              T2M_REFRESH_URL=server.url, T2M_MQTT_CLIENT="lws")
+        self.bridge = OpsBridge(self.tmp, None, env)
+        check = self.bridge.run("--check-config")
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.bridge.start()
+        wait_for(lambda: len(self.positions()) >= 2, 30, "positions after the refresh")
+        self.assertGreaterEqual(self.sim.stats()["auth_failures"], 1)  # the 401 happened
+        self.assertEqual(server.requests[0][2], {"AccessToken": expired, "RefreshToken": "ref-0"})
+        with open(os.path.join(state, "refresh_token")) as f:
+            self.assertEqual(f.read(), "ref-%d\n" % server.n)
+        # the new token's expiry, everywhere SPEC 7 names it
+        status = wait_for(lambda: (lambda s: s if s and "token_expires" in s else None)(
+            self.sub.json("ops/inst1/status")), 10, "token_expires in the status")
+        exp = int(json.loads(base64url(self.sim.stats()["last_auth"]["access_token"]
+                                       .split(".")[1]))["exp"])
+        self.assertEqual(status["token_expires"],
+                         time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp)))
+        self.assertEqual(self.metrics()['t2m_token_expiry_timestamp_seconds{instance="inst1"}'],
+                         exp)
+        out = self.bridge.output()
+        for secret in (expired, "ref-0", "ref-1", self.sim.stats()["last_auth"]["access_token"]):
+            self.assertNotIn(secret, out)
+        self.assertNotIn("no refresh_token_file is set", out)  # a refresh is configured
+        self.assertEqual(self.bridge.stop(), 0)
+
+    def test_expiry_shown_and_warned_without_refresh(self):
+        """An access token that ends in 30 minutes and no refresh: the exp in /metrics, the
+        status and Home Assistant's sensor, and a warning at start-up."""
+        exp = int(time.time()) + 1800
+        token = make_jwt(exp)
+        self.world(token)
+        tokfile = os.path.join(self.tmp, "token")
+        self.bridge = OpsBridge(self.tmp, None, self.env_config())
+        self.write(tokfile, token)
+        self.bridge.start()
+        wait_for(lambda: "expires in 30 min" in self.bridge.output(), 15, "the expiry warning")
+        self.assertIn("no refresh_token_file is set", self.bridge.output())
+        self.assertNotIn(token, self.bridge.output())
+        wait_for(lambda: self.metrics().get('t2m_token_expiry_timestamp_seconds{instance="inst1"}')
+                 == exp, 10, "the expiry gauge")
+        status = wait_for(lambda: self.sub.json("ops/inst1/status"), 10, "the status")
+        self.assertEqual(status["token_expires"], time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                                time.gmtime(exp)))
+        cfg = wait_for(lambda: self.sub.json(
+            "homeassistant/device/t2m_bridge_telematics2mqtt/config"), 10, "the bridge config")
+        sensor = cfg["components"]["inst1_token_expires"]
+        self.assertEqual(sensor["device_class"], "timestamp")
+        self.assertEqual(sensor["state_topic"], "ops/inst1/status")
+        self.assertEqual(self.bridge.output().count("expires in"), 1)  # hourly, not per tick
+        self.assertEqual(self.bridge.stop(), 0)
+
+
+def base64url(part):
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
 class TestExitStatus(Base):
