@@ -1879,8 +1879,9 @@ static json_object *key_json(const void *base, const struct key *k)
     const void *p = (const char *)base + k->off;
     switch (k->type) {
     case T_BOOL:
-    case T_FORMAT:
         return json_object_new_boolean(*(const bool *)p);
+    case T_FORMAT:
+        return json_object_new_string(*(const bool *)p ? "json" : "text");
     case T_INT:
         return json_object_new_int(*(const int *)p);
     case T_FLOAT:

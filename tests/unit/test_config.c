@@ -1349,6 +1349,34 @@ static void test_refresh_env(void)
     rmdir(dir);
 }
 
+/* B/bridge/info's config (SPEC 2.3): every value typed as in the file, secrets left out. */
+static void test_config_json(void)
+{
+    clear_env();
+    struct t2m_config *c = load_text(
+        "instances = ( { id = \"i\"; access_token = \"tok-secret\"; } );\n"
+        "log = { format = \"json\"; level = \"warn\"; };\n"
+        "mqtt = { username = \"u\"; password = \"pw-secret\"; qos = 0; min_interval = 1.5; };\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    char *j = t2m_config_json(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(j);
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"format\":\"json\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"level\":\"warn\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"qos\":0"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"min_interval\":1.5"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"retain\":true"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"password\":\"<redacted>\""));
+    CU_ASSERT_PTR_NULL(strstr(j, "secret"));
+    free(j);
+    t2m_config_free(c);
+    c = load_text("instances = ( { id = \"i\"; access_token = \"t\"; } );\n");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    j = t2m_config_json(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(j, "\"format\":\"text\""));
+    free(j);
+    t2m_config_free(c);
+}
+
 static void test_loopback(void)
 {
     static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1", "localhost", "LocalHost",
@@ -1396,6 +1424,7 @@ int main(void)
         {"parse_url", test_parse_url},
         {"token refresh from the environment (SPEC 6)", test_refresh_env},
         {"loopback addresses", test_loopback},
+        {"bridge/info config typed", test_config_json},
         {"shard (SPEC section 9)", test_shard},
         {"mqtt.url as a list of nodes (SPEC section 9)", test_mqtt_url_list},
         {NULL, NULL},
