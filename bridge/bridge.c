@@ -147,6 +147,29 @@ static void publish(struct t2m_bridge *b, const char *topic, const char *payload
 
 /* ---- instance status ---- */
 
+/* B/I/status, or (with_id) the same object with "id" first, as the status page shows it. */
+static size_t render_status(struct t2m_bridge *b, size_t i, char *buf, size_t n, bool with_id)
+{
+    struct instance *in = &b->inst[i];
+    char payload[1024];
+    size_t len = t2m_payload_status(payload, sizeof(payload), t2m_upstream_state_name(in->state),
+                                    in->since_ms, in->connection_id, in->err_code, in->err_msg,
+                                    t2m_upstream_token_exp(in->up) * 1000,
+                                    &b->cfg->units.resolved);
+    if (!len) return 0;
+    struct t2m_out o = {buf, n, 0, false};
+    if (with_id) {
+        const char *id = b->cfg->instances[i].id;
+        t2m_out_str(&o, "{\"id\":");
+        t2m_out_json(&o, id, strlen(id));
+        t2m_out_str(&o, ",");
+        t2m_out_put(&o, payload + 1, len - 1); /* the status without its '{' */
+    } else {
+        t2m_out_put(&o, payload, len);
+    }
+    return t2m_out_finish(&o);
+}
+
 static void publish_status(struct t2m_bridge *b, size_t i)
 {
     struct instance *in = &b->inst[i];
@@ -155,10 +178,10 @@ static void publish_status(struct t2m_bridge *b, size_t i)
     if (t2m_topic_join(topic, sizeof(topic), 3, b->cfg->mqtt.base_topic, in->seg, "status") < 0)
         return; /* cannot happen: the configuration checked the room */
     in->token_exp = t2m_upstream_token_exp(in->up);
-    size_t n = t2m_payload_status(payload, sizeof(payload), t2m_upstream_state_name(in->state),
-                                  in->since_ms, in->connection_id, in->err_code, in->err_msg,
-                                  in->token_exp * 1000, &b->cfg->units.resolved);
+    size_t n = render_status(b, i, payload, sizeof(payload), false);
     if (n) publish(b, topic, payload, n, 1, true);
+    if (t2m_http_live_clients(b->http) && (n = render_status(b, i, payload, sizeof(payload), true)))
+        t2m_http_broadcast(b->http, "instance", payload, n);
 }
 
 static void on_up_state(void *user, unsigned idx, enum t2m_up_state s, const char *connection_id,
@@ -180,6 +203,11 @@ static void on_up_state(void *user, unsigned idx, enum t2m_up_state s, const cha
 static void on_action(void *user, const struct t2m_action *a)
 {
     struct t2m_bridge *b = user;
+    if (a->kind == T2M_ACT_VIEW_DEVICE || a->kind == T2M_ACT_VIEW_REMOVED) {
+        t2m_http_broadcast(b->http, a->kind == T2M_ACT_VIEW_DEVICE ? "device" : "removed",
+                           a->payload, a->len);
+        return;
+    }
     if (a->urgent && t2m_publisher_publish_urgent(b->pub, a->topic, a->payload, a->len, a->qos,
                                                   a->retain) == T2M_MQTT_OK)
         return;
@@ -248,6 +276,8 @@ enum { SUB_QOS = 0 };
 /* SPEC section 2.1: the broker is the bridge's memory. Its own retained positions and trips are
  * read back on every connect; a marker published after the SUBSCRIBE comes back once the broker
  * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
+static void broadcast_state(struct t2m_bridge *b);
+
 static void readback_start(struct t2m_bridge *b)
 {
     char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
@@ -290,6 +320,7 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
     t2m_state_readback_done(b->state, state_now(b));
+    broadcast_state(b);
     b->settled = true;
     release_held(b);
     /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
@@ -684,6 +715,44 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
     return t2m_metrics_render(buf, n, &s);
 }
 
+/* GET /api/state, and the first event of GET /api/events (SPEC 7): what the status page shows.
+ * No secret: the instances' states and the devices' states as published. */
+static size_t render_state(void *user, char *buf, size_t n, int *status)
+{
+    struct t2m_bridge *b = user;
+    struct t2m_out o = {buf, n, 0, !buf || n == 0};
+    t2m_out_str(&o, "{\"version\":\"" T2M_VERSION "\",\"mqtt\":");
+    t2m_out_str(&o, t2m_mqtt_connected(b->mqtt) ? "\"connected\"" : "\"disconnected\"");
+    t2m_out_str(&o, ",\"instances\":[");
+    for (size_t i = 0; i < b->n_inst && !o.full; i++) {
+        if (i) t2m_out_str(&o, ",");
+        size_t len = o.full ? 0 : render_status(b, i, o.buf + o.len, o.n - o.len, true);
+        if (!len) o.full = true;
+        else o.len += len;
+    }
+    t2m_out_str(&o, "],\"devices\":");
+    size_t len = o.full ? 0 : t2m_state_render_devices(b->state, -1, o.buf + o.len, o.n - o.len);
+    if (!len) o.full = true;
+    else o.len += len;
+    t2m_out_str(&o, "}");
+    *status = 200;
+    return t2m_out_finish(&o);
+}
+
+/* The whole state to every status page client (after a read-back brought devices). */
+static void broadcast_state(struct t2m_bridge *b)
+{
+    if (!t2m_http_live_clients(b->http)) return;
+    for (size_t cap = 65536; cap <= (64u << 20); cap *= 4) {
+        char *buf = malloc(cap);
+        int status;
+        size_t n = buf ? render_state(b, buf, cap, &status) : 0;
+        if (n) t2m_http_broadcast(b->http, "state", buf, n);
+        free(buf);
+        if (n || !buf) return;
+    }
+}
+
 /* ---- life cycle ---- */
 
 struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cfg, char *err,
@@ -779,7 +848,12 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
     }
 
     if (cfg->http.listen && cfg->http.listen[0]) {
-        struct t2m_http_handlers h = {render_healthz, render_metrics, b};
+        struct t2m_http_handlers h = {.healthz = render_healthz,
+                                      .metrics = render_metrics,
+                                      .state = render_state,
+                                      .ui = cfg->http.ui,
+                                      .ui_password = cfg->http.ui_password,
+                                      .user = b};
         b->http = t2m_http_new(ctx, cfg->http.listen, &h, err, errlen);
         if (!b->http) goto fail;
     }

@@ -5,10 +5,11 @@ set -euo pipefail
 
 T2M_BUILD_PACKAGES=(cmake make gcc pkg-config libc6-dev libssl-dev libwebsockets-dev
     libpaho-mqtt-dev libjson-c-dev libconfig-dev libcunit1-dev libmosquitto-dev libsystemd-dev)
-T2M_RUN_PACKAGES=(mosquitto mosquitto-clients tzdata ca-certificates)
+T2M_RUN_PACKAGES=(mosquitto mosquitto-clients tzdata ca-certificates libjs-leaflet)
 T2M_TEST_PACKAGES=(python3 python3-paho-mqtt python3-websocket python3-yaml python3-jinja2 openssl
     clang libclang-rt-14-dev systemd dpkg-dev file prometheus rabbitmq-server
-    cppcheck clang-tidy clang-format valgrind shellcheck pyflakes3 libfaketime)
+    cppcheck clang-tidy clang-format valgrind shellcheck pyflakes3 libfaketime
+    podman buildah debootstrap curl chromium fonts-dejavu-core python3-websockets)
 
 t2m_missing() {
     local p missing=()

@@ -82,7 +82,7 @@ enum key_id {
     K_HA_ENABLED, K_HA_PREFIX, K_HA_STATUS, K_HA_DISCOVERY,
     K_OT_ENABLED,
     K_ST_TRIPTO, K_ST_EXPIRE, K_ST_SKEW,
-    K_HTTP_LISTEN,
+    K_HTTP_LISTEN, K_HTTP_UI, K_HTTP_UIPASS,
     K_LOG_LEVEL, K_LOG_FORMAT,
     N_KEYS
 };
@@ -140,6 +140,8 @@ static const struct key keys[N_KEYS] = {
     [K_ST_EXPIRE] = FLT("state", "expire_after", state.expire_after, 0, 0, 366 * DAY, false),
     [K_ST_SKEW] = FLT("state", "max_clock_skew", state.max_clock_skew, 600, 0, 366 * DAY, true),
     [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", check_listen),
+    [K_HTTP_UI] = BOOL("http", "ui", http.ui, 1),
+    [K_HTTP_UIPASS] = STR("http", "ui_password_file", http.ui_password_file, "", NULL),
     [K_LOG_LEVEL] = {"log", "level", T_LEVEL, C(log.level), 0, 0, false, false, NULL, "info", 0},
     [K_LOG_FORMAT] = {"log", "format", T_FORMAT, C(log.json), 0, 0, false, false, NULL, "text", 0},
 };
@@ -1669,6 +1671,9 @@ struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *e
     if (rc == 0) rc = check_upstream(&L);
     if (rc == 0) rc = check_instances(&L);
     if (rc == 0) rc = check_mqtt(&L);
+    if (rc == 0 && *L.cfg->http.ui_password_file)
+        rc = read_secret_into(&L, &L.cfg->http.ui_password, L.cfg->http.ui_password_file,
+                              &L.locs[K_HTTP_UIPASS], "http.ui_password_file");
     if (rc == 0) rc = check_topic_room(&L);
     if (rc == 0) rc = apply_shard(&L);
     if (rc == 0) rc = resolve_units(&L);
@@ -1713,6 +1718,7 @@ void t2m_config_free(struct t2m_config *cfg)
     free(cfg->zones);
     free(cfg->mqtt.bridge_topic);
     free(cfg->upstream.refresh_url);
+    wipe_free(cfg->http.ui_password);
     /* resolved.tz is const for its readers; this struct owns it. */
     t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
     free(cfg->path);

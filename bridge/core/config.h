@@ -102,6 +102,9 @@ struct t2m_config {
     } state;
     struct {
         char *listen; /* "" = off */
+        bool ui;      /* the status page: GET /, /api/state, /api/events (SPEC 7) */
+        char *ui_password_file;
+        char *ui_password; /* secret: from ui_password_file; NULL when none */
     } http;
     struct {
         enum t2m_log_level level;

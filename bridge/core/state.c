@@ -82,6 +82,29 @@ static void act(struct t2m_state *st, enum t2m_action_kind k, const char *topic,
     st->fn(st->user, &a);
 }
 
+/* The status page's view of a device (SPEC 7): its state, or that it is gone. */
+static void view(struct t2m_state *st, enum t2m_action_kind k, const char *payload, size_t len)
+{
+    struct t2m_action a = {k, NULL, payload, len, 0, false, false};
+    st->fn(st->user, &a);
+}
+
+static void view_removed(struct t2m_state *st, const struct t2m_device *d)
+{
+    char tb[T2M_DEVICE_TEXT];
+    size_t tl;
+    const char *tk = t2m_device_token(d, tb, &tl);
+    const char *id = st->cfg->instances[d->instance].id;
+    struct t2m_out o = {st->event, sizeof(st->event), 0, false};
+    t2m_out_str(&o, "{\"instance_id\":");
+    t2m_out_json(&o, id, strlen(id));
+    t2m_out_str(&o, ",\"device_token\":");
+    t2m_out_json(&o, tk, tl);
+    t2m_out_str(&o, "}");
+    size_t n = t2m_out_finish(&o);
+    if (n) view(st, T2M_ACT_VIEW_REMOVED, st->event, n);
+}
+
 /* The device token as a topic segment (dseg: SEG_MAX bytes); false if it cannot be one. */
 static bool token_segment(const struct t2m_device *d, char *dseg)
 {
@@ -211,8 +234,10 @@ static void publish_state_as(struct t2m_state *st, struct t2m_device *d, int64_t
     size_t n = (u.has & T2M_HAS_TS) ? t2m_payload_state(st->payload, sizeof(st->payload), id,
                                                         strlen(id), &u, &x, st->units)
                                     : 0;
-    if (n && device_topic(st, d, "position"))
+    if (n && device_topic(st, d, "position")) {
         act(st, T2M_ACT_PUBLISH, st->topic, st->payload, n, qos, cfg->mqtt.retain, false);
+        view(st, T2M_ACT_VIEW_DEVICE, st->payload, n);
+    }
     if (cfg->mqtt.attribute_topics) {
         unsigned mask = all ? ATTR_ALL : st->attr_mask;
         for (int a = 0; a < T2M_ATTR_COUNT; a++) {
@@ -510,6 +535,7 @@ static bool evict_unheard(struct t2m_state *st, int64_t now_ms)
                      "upstream.max_devices (%d) reached: %llu device(s) known only from the "
                      "read-back forgotten to make room for live ones",
                      st->cfg->upstream.max_devices, (unsigned long long)n);
+        view_removed(st, d);
         free_device(st, d);
         return true;
     }
@@ -535,6 +561,7 @@ static void remove_device(struct t2m_state *st, struct t2m_device *d, const char
             0)
         act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
     discovery(st, d, true);
+    view_removed(st, d);
     char tb[T2M_DEVICE_TEXT];
     size_t tl;
     const char *tk = t2m_device_token(d, tb, &tl);

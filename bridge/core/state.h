@@ -23,6 +23,9 @@ struct t2m_discovery_ctx;
 enum t2m_action_kind {
     T2M_ACT_PUBLISH, /* topic, payload, qos, retain */
     T2M_ACT_CLEAR,   /* an empty retained message on topic: forget what the broker holds */
+    /* For the status page (SPEC 7), nothing to publish (topic NULL): */
+    T2M_ACT_VIEW_DEVICE,  /* payload: a device's state as on B/I/D/position, when published */
+    T2M_ACT_VIEW_REMOVED, /* payload: {"instance_id":..,"device_token":..} of a device gone */
 };
 
 struct t2m_action {

@@ -171,3 +171,41 @@ uint32_t t2m_fnv1a(uint32_t h, const void *data, size_t len)
         h = (h ^ p[i]) * 16777619u;
     return h;
 }
+
+static int b64_value(unsigned char c, bool url)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == (url ? '-' : '+')) return 62;
+    if (c == (url ? '_' : '/')) return 63;
+    return -1;
+}
+
+long t2m_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, bool url)
+{
+    if (!s || (!out && cap)) return -1;
+    size_t pad = 0;
+    while (len && s[len - 1] == '=' && pad < 2) {
+        len--;
+        pad++;
+    }
+    if (len % 4 == 1 || (pad && (len + pad) % 4 != 0)) return -1;
+    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
+    if (need > cap) return -1;
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        int v = b64_value((unsigned char)s[i], url);
+        if (v < 0) return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+            acc &= (1u << bits) - 1;
+        }
+    }
+    return (long)n;
+}

@@ -27,6 +27,11 @@ size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets);
  * (valid UTF-8 kept) invalid bytes as \u00XX. Returns bytes written or 0 if it does not fit. */
 size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len);
 
+/* Decodes len characters of base64 (url: the base64url alphabet "-_", else "+/"; '=' padding at
+ * the end allowed, not required) into out (room: cap bytes). Returns the decoded length, or -1
+ * when a character is outside the alphabet, the length is impossible or out is too small. */
+long t2m_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, bool url);
+
 /* FNV-1a (32 bit) of len bytes, continuing from h (start with T2M_FNV_INIT): the one hash of
  * the device table, the publisher's topic map and (SPEC 9) instance sharding. */
 #define T2M_FNV_INIT 2166136261u

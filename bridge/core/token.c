@@ -6,41 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
+
 #define PAYLOAD_MAX 8192 /* bytes of decoded claims; a longer payload is not a token of ours */
-
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '-') return 62;
-    if (c == '_') return 63;
-    return -1;
-}
-
-/* Decodes len base64url characters (no padding) into out (room: cap). Returns the decoded
- * length, or -1 when a character is not base64url, the length is impossible or out is short. */
-static long b64url_decode(const char *s, size_t len, unsigned char *out, size_t cap)
-{
-    if (len % 4 == 1) return -1;
-    size_t need = len / 4 * 3 + (len % 4 ? len % 4 - 1 : 0);
-    if (need > cap) return -1;
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)s[i]);
-        if (v < 0) return -1;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (unsigned char)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    return (long)n;
-}
 
 int64_t t2m_token_exp(const char *token)
 {
@@ -56,7 +24,7 @@ int64_t t2m_token_exp(const char *token)
     static const size_t cap = PAYLOAD_MAX;
     unsigned char *buf = malloc(cap + 1);
     if (!buf) return 0;
-    long n = b64url_decode(p, len, buf, cap);
+    long n = t2m_base64_decode(p, len, buf, cap, true);
     int64_t exp = 0;
     if (n > 0) {
         json_tokener *tok = json_tokener_new_ex(8);

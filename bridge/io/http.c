@@ -8,9 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "addr.h"
 #include "log.h"
+#include "ui.h"
 
 #define MOD "http"
 /* The render buffer grows by doubling from the first size up to the cap; /metrics is a few
@@ -25,6 +27,13 @@
 /* Seconds a connection may sit without completing a request (and between keep-alive
  * requests): lws' own default is 20 s for the first request. */
 #define IDLE_SECS 5
+/* GET /api/events: at most this many live clients, each dropped when more than SSE_QUEUE_MAX
+ * bytes wait for it (a tab in the background, a stalled network); a comment line every
+ * SSE_BEAT_SECS keeps proxies from closing a quiet stream and finds dead peers. */
+#define SSE_MAX 8
+#define SSE_QUEUE_MAX (1u << 20)
+#define SSE_BEAT_SECS 15
+#define ASSET_MAX (1u << 20) /* a Leaflet file larger than this is not Leaflet */
 
 /* lws destroys a vhost lazily (lws_vhost_destroy may return before, and the vhost's end can
  * come as late as lws_context_destroy) and may even deliver LWS_CALLBACK_PROTOCOL_INIT to a vhost
@@ -41,13 +50,25 @@ struct t2m_http {
     bool closing;
     unsigned conns;     /* connections accepted and not yet destroyed */
     unsigned long full; /* connections refused because CONNS_MAX were open */
+    bool loopback;      /* http.listen is a loopback address: the page needs no password */
+    struct lws_context *ctx;
+    struct lws *sse[SSE_MAX]; /* the clients of GET /api/events */
+    unsigned n_sse;
+    unsigned long sse_dropped;
+    unsigned ticks; /* of sul_beat, one a second */
+    bool leaflet_warned;
+    lws_sorted_usec_list_t sul_beat;
 };
 
-/* One response waiting for LWS_CALLBACK_HTTP_WRITEABLE. */
+/* One response waiting for LWS_CALLBACK_HTTP_WRITEABLE; or, for GET /api/events, the events
+ * waiting for the client (buf: LWS_PRE bytes, then len bytes of which off are written). */
 struct pss {
     unsigned char *buf; /* LWS_PRE bytes, then the body */
     size_t len;         /* body length */
     int close_after;    /* the request may have a body we never read: do not reuse the socket */
+    bool sse;           /* a live GET /api/events */
+    bool drop;          /* fell behind: closed at the next writeable */
+    size_t off, cap;    /* sse: bytes of buf already written; room after LWS_PRE */
 };
 
 static void pss_reset(struct pss *p)
@@ -55,6 +76,102 @@ static void pss_reset(struct pss *p)
     free(p->buf);
     p->buf = NULL;
     p->len = 0;
+    p->off = 0;
+    p->cap = 0;
+}
+
+static void sse_forget(struct t2m_http *h, struct lws *wsi)
+{
+    for (unsigned i = 0; h && i < h->n_sse; i++)
+        if (h->sse[i] == wsi) {
+            h->sse[i] = h->sse[--h->n_sse];
+            return;
+        }
+}
+
+/* Appends len bytes to a live client's queue; a client that falls too far behind is dropped. */
+static void sse_queue(struct t2m_http *h, struct lws *wsi, struct pss *p, const char *data,
+                      size_t len)
+{
+    if (p->drop) return;
+    if (p->off) { /* what was written makes room */
+        memmove(p->buf + LWS_PRE, p->buf + LWS_PRE + p->off, p->len - p->off);
+        p->len -= p->off;
+        p->off = 0;
+    }
+    if (p->len + len > SSE_QUEUE_MAX) {
+        p->drop = true;
+        if (h->sse_dropped++ % 100 == 0)
+            T2M_WARN(MOD, "a status page client fell %u KiB behind: dropped (%lu so far; its "
+                          "browser reconnects)",
+                     SSE_QUEUE_MAX >> 10, h->sse_dropped);
+        lws_callback_on_writable(wsi);
+        return;
+    }
+    if (p->len + len > p->cap) {
+        size_t cap = p->cap ? p->cap : 4096;
+        while (cap < p->len + len)
+            cap *= 2;
+        unsigned char *nb = realloc(p->buf, LWS_PRE + cap);
+        if (!nb) {
+            p->drop = true;
+            lws_callback_on_writable(wsi);
+            return;
+        }
+        p->buf = nb;
+        p->cap = cap;
+    }
+    memcpy(p->buf + LWS_PRE + p->len, data, len);
+    p->len += len;
+    lws_callback_on_writable(wsi);
+}
+
+void t2m_http_broadcast(struct t2m_http *h, const char *event, const char *data, size_t len)
+{
+    if (!h || h->closing || !h->n_sse) return;
+    size_t need = len + len / 8 + strlen(event) + 64; /* "data: " per line, rarely more than one */
+    char *frame = malloc(need);
+    if (!frame) return;
+    size_t n = t2m_sse_frame(frame, need, event, data, len);
+    if (!n) { /* many line breaks: the exact worst case */
+        free(frame);
+        need = 7 * len + strlen(event) + 64;
+        if (!(frame = malloc(need))) return;
+        n = t2m_sse_frame(frame, need, event, data, len);
+    }
+    for (unsigned i = 0; n && i < h->n_sse; i++) {
+        struct pss *p = lws_wsi_user(h->sse[i]);
+        if (p) sse_queue(h, h->sse[i], p, frame, n);
+    }
+    free(frame);
+}
+
+unsigned t2m_http_live_clients(const struct t2m_http *h)
+{
+    return h ? h->n_sse : 0;
+}
+
+/* Every second: a live client whose peer has gone is dropped (lws reads nothing more from an
+ * HTTP/1 connection before its response is complete, so it would not notice the close itself);
+ * every SSE_BEAT_SECS a comment line keeps proxies from closing a quiet stream. */
+static void beat_cb(lws_sorted_usec_list_t *sul)
+{
+    struct t2m_http *h = lws_container_of(sul, struct t2m_http, sul_beat);
+    if (h->closing) return;
+    bool beat = ++h->ticks % SSE_BEAT_SECS == 0;
+    for (unsigned i = 0; i < h->n_sse; i++) {
+        struct pss *p = lws_wsi_user(h->sse[i]);
+        if (!p) continue;
+        char c;
+        ssize_t r = recv(lws_get_socket_fd(h->sse[i]), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            p->drop = true; /* closed at its writeable callback */
+            lws_callback_on_writable(h->sse[i]);
+        } else if (beat) {
+            sse_queue(h, h->sse[i], p, ":\n\n", 3);
+        }
+    }
+    lws_sul_schedule(h->ctx, 0, &h->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
 /* Renders with the handler into a buffer that grows while the handler says "too small" (0). */
@@ -85,20 +202,33 @@ static int set_text(struct pss *p, const char *text)
     return 0;
 }
 
+enum { HDR_ALLOW = 1, HDR_AUTH = 2, HDR_CACHE = 4, HDR_STREAM = 8 };
+
 /* Writes the status line and headers now; the body follows on the writeable callback. */
-static int send_headers(struct lws *wsi, struct pss *p, int status, const char *ctype, bool allow)
+static int send_headers(struct lws *wsi, struct pss *p, int status, const char *ctype, int flags)
 {
     unsigned char hdr[LWS_PRE + HEADERS_MAX];
     unsigned char *start = hdr + LWS_PRE, *pos = start, *end = hdr + sizeof(hdr) - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, (lws_filepos_t)p->len, &pos,
-                                    end) ||
+    const char *cache = flags & HDR_CACHE ? "max-age=3600" : "no-store";
+    lws_filepos_t clen = flags & HDR_STREAM ? LWS_ILLEGAL_HTTP_CONTENT_LEN : (lws_filepos_t)p->len;
+    if (lws_add_http_common_headers(wsi, (unsigned)status, ctype, clen, &pos, end) ||
         lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &pos, end))
+                                    (const unsigned char *)cache, (int)strlen(cache), &pos, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
+                                    (const unsigned char *)"nosniff", 7, &pos, end))
         return -1;
-    if (allow && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                             (const unsigned char *)"GET", 3, &pos, end))
+    if ((flags & HDR_ALLOW) && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+                                                           (const unsigned char *)"GET", 3, &pos,
+                                                           end))
         return -1;
-    if (p->close_after &&
+    static const char realm[] = "Basic realm=\"telematics2mqtt\", charset=\"UTF-8\"";
+    if ((flags & HDR_AUTH) &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
+                                    (const unsigned char *)realm, (int)sizeof(realm) - 1, &pos,
+                                    end))
+        return -1;
+    /* (a stream without a length gets "connection: close" from lws itself) */
+    if (p->close_after && !(flags & HDR_STREAM) &&
         lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
                                      &pos, end))
         return -1;
@@ -107,14 +237,128 @@ static int send_headers(struct lws *wsi, struct pss *p, int status, const char *
     return 0;
 }
 
+static int send_text(struct lws *wsi, struct pss *p, int status, const char *text, int flags)
+{
+    if (set_text(p, text)) return -1;
+    return send_headers(wsi, p, status, "text/plain; charset=utf-8", flags);
+}
+
+/* A Leaflet file of Debian's libjs-leaflet, read whole into p. */
+static int read_asset(struct t2m_http *h, struct pss *p, const char *file)
+{
+    char path[512];
+    const char *dir = h->h.leaflet_dir ? h->h.leaflet_dir : T2M_LEAFLET_DIR;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path)) return -1;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (!h->leaflet_warned)
+            T2M_WARN(MOD, "cannot read %s (%s): the status page's map needs Debian's libjs-leaflet",
+                     path, strerror(errno));
+        h->leaflet_warned = true;
+        return -1;
+    }
+    unsigned char *b = malloc(LWS_PRE + ASSET_MAX + 1);
+    size_t n = b ? fread(b + LWS_PRE, 1, ASSET_MAX + 1, f) : 0;
+    fclose(f);
+    if (!b || n == 0 || n > ASSET_MAX) {
+        free(b);
+        return -1;
+    }
+    p->buf = b;
+    p->len = n;
+    return 0;
+}
+
+/* GET /api/events: the state first, then every change (t2m_http_broadcast). */
+static int start_events(struct lws *wsi, struct t2m_http *h, struct pss *p)
+{
+    if (h->n_sse >= SSE_MAX) {
+        p->close_after = 1;
+        return send_text(wsi, p, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                         "too many live clients of /api/events\n", 0);
+    }
+    struct pss tmp = {0};
+    int status = 200;
+    if (render(&tmp, h->h.state, h->h.user, &status) || status != 200) {
+        pss_reset(&tmp);
+        return send_text(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal error\n", 0);
+    }
+    p->sse = true;
+    h->sse[h->n_sse++] = wsi;
+    /* a live stream: no idle time-out (the heartbeat finds dead peers) */
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    p->len = 0;
+    if (send_headers(wsi, p, 200, "text/event-stream", HDR_STREAM)) {
+        pss_reset(&tmp);
+        return -1;
+    }
+    size_t need = tmp.len + 64;
+    char *frame = malloc(need);
+    size_t n = frame ? t2m_sse_frame(frame, need, "state", (char *)tmp.buf + LWS_PRE, tmp.len) : 0;
+    pss_reset(&tmp);
+    if (!n) {
+        free(frame);
+        return -1;
+    }
+    sse_queue(h, wsi, p, frame, n);
+    free(frame);
+    return 0;
+}
+
+/* The status page: /, its assets, /api/state, /api/events (SPEC 7). */
+static int on_ui(struct lws *wsi, struct t2m_http *h, struct pss *p, const char *path)
+{
+    char auth[600] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
+        auth[0] = '\0';
+    enum t2m_ui_access a = t2m_ui_access(h->h.ui, h->loopback, h->h.ui_password,
+                                         auth[0] ? auth : NULL);
+    explicit_bzero(auth, sizeof(auth));
+    switch (a) {
+    case T2M_UI_OFF:
+        return send_text(wsi, p, HTTP_STATUS_NOT_FOUND, "not found\n", 0);
+    case T2M_UI_FORBIDDEN:
+        return send_text(wsi, p, HTTP_STATUS_FORBIDDEN,
+                         "the status page needs a password (http.ui_password_file) when "
+                         "http.listen is not a loopback address\n",
+                         0);
+    case T2M_UI_UNAUTHORIZED:
+        return send_text(wsi, p, HTTP_STATUS_UNAUTHORIZED, "authentication required\n", HDR_AUTH);
+    case T2M_UI_ALLOW:
+        break;
+    }
+    if (strcmp(path, "/api/events") == 0) return start_events(wsi, h, p);
+    if (strcmp(path, "/api/state") == 0) {
+        int status = 200;
+        if (render(p, h->h.state, h->h.user, &status)) {
+            pss_reset(p);
+            return send_text(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal error\n", 0);
+        }
+        return send_headers(wsi, p, status, "application/json", 0);
+    }
+    const struct t2m_ui_asset *as = t2m_ui_asset(path);
+    if (!as) return send_text(wsi, p, HTTP_STATUS_NOT_FOUND, "not found\n", 0);
+    if (as->data) {
+        p->buf = malloc(LWS_PRE + as->len);
+        if (!p->buf) return -1;
+        memcpy(p->buf + LWS_PRE, as->data, as->len);
+        p->len = as->len;
+    } else if (read_asset(h, p, as->file)) {
+        return send_text(wsi, p, HTTP_STATUS_NOT_FOUND, "not found (install libjs-leaflet)\n", 0);
+    }
+    /* the page itself is never cached (it is the bridge's version); its files for an hour */
+    return send_headers(wsi, p, 200, as->ctype, strcmp(path, "/") ? HDR_CACHE : 0);
+}
+
 static int on_request(struct lws *wsi, struct t2m_http *h, struct pss *p, const char *path)
 {
     pss_reset(p);
     /* lws files the request URI under a token named for the method. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         p->close_after = 1;
-        if (set_text(p, "method not allowed\n")) return -1;
-        return send_headers(wsi, p, HTTP_STATUS_METHOD_NOT_ALLOWED, "text/plain", true);
+        return send_text(wsi, p, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed\n",
+                         HDR_ALLOW);
     }
     t2m_http_render_fn fn = NULL;
     const char *ctype = NULL;
@@ -124,19 +368,17 @@ static int on_request(struct lws *wsi, struct t2m_http *h, struct pss *p, const 
     } else if (path && strcmp(path, "/metrics") == 0) {
         fn = h->h.metrics;
         ctype = "text/plain; version=0.0.4; charset=utf-8";
+    } else if (path && h->h.state && (t2m_ui_asset(path) || strncmp(path, "/api/", 5) == 0)) {
+        return on_ui(wsi, h, p, path);
     }
-    if (!fn) {
-        if (set_text(p, "not found\n")) return -1;
-        return send_headers(wsi, p, HTTP_STATUS_NOT_FOUND, "text/plain", false);
-    }
+    if (!fn) return send_text(wsi, p, HTTP_STATUS_NOT_FOUND, "not found\n", 0);
     int status = 200;
     if (render(p, fn, h->h.user, &status) || status < 200 || status > 599) {
         pss_reset(p);
         T2M_WARN(MOD, "could not render %s (status %d)", path, status);
-        if (set_text(p, "internal error\n")) return -1;
-        return send_headers(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "text/plain", false);
+        return send_text(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal error\n", 0);
     }
-    return send_headers(wsi, p, status, ctype, false);
+    return send_headers(wsi, p, status, ctype, 0);
 }
 
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -162,6 +404,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         if (h && lws_get_opaque_user_data(wsi) == h && h->conns) h->conns--;
+        sse_forget(h, wsi);
         return 0;
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
     case LWS_CALLBACK_ESTABLISHED:
@@ -175,7 +418,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             h->vh = NULL;
         return 0;
     case LWS_CALLBACK_HTTP:
-        if (!h || !p || h->closing) return -1;
+        if (!h || !p || h->closing || p->sse) return -1;
         p->close_after = 0;
         return on_request(wsi, h, p, in) ? -1 : 0;
     case LWS_CALLBACK_HTTP_BODY:
@@ -183,6 +426,16 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* A request body (of a method we refuse anyway) is discarded. */
         return 0;
     case LWS_CALLBACK_HTTP_WRITEABLE: {
+        if (p && p->sse) {
+            if (p->drop || !h || h->closing) return -1;
+            if (p->off >= p->len) return 0;
+            size_t n = p->len - p->off;
+            if (n > 65536) n = 65536;
+            if (lws_write(wsi, p->buf + LWS_PRE + p->off, n, LWS_WRITE_HTTP) < 0) return -1;
+            p->off += n;
+            if (p->off < p->len) lws_callback_on_writable(wsi);
+            return 0;
+        }
         if (!p || !p->buf) return 0;
         int n = lws_write(wsi, p->buf + LWS_PRE, p->len, LWS_WRITE_HTTP_FINAL);
         int close_after = p->close_after;
@@ -193,7 +446,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     }
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        if (p) pss_reset(p);
+        if (p && p->sse) sse_forget(h, wsi);
+        if (p) {
+            pss_reset(p);
+            p->sse = false;
+        }
         return 0;
     default:
         break;
@@ -254,9 +511,11 @@ struct t2m_http *t2m_http_new(struct lws_context *ctx, const char *listen,
         return NULL;
     }
     h->h = *hs;
+    h->ctx = ctx;
 
     bool v4 = strchr(host, ':') == NULL && host[0] != '\0';
     bool any = host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+    h->loopback = !any && t2m_addr_loopback(host);
     snprintf(h->iface, sizeof(h->iface), "%s", host);
 
     struct lws_context_creation_info info;
@@ -292,7 +551,13 @@ struct t2m_http *t2m_http_new(struct lws_context *ctx, const char *listen,
         t2m_http_free(h);
         return NULL;
     }
-    T2M_INFO(MOD, "listening on %s (port %d)", listen, h->port);
+    T2M_INFO(MOD, "listening on %s (port %d)%s", listen, h->port,
+             !hs->state || !hs->ui ? ""
+             : h->loopback         ? "; status page at /"
+             : hs->ui_password     ? "; status page at / (password required)"
+                                   : "; status page off: not a loopback address and no "
+                                     "http.ui_password_file (403)");
+    lws_sul_schedule(ctx, 0, &h->sul_beat, beat_cb, LWS_US_PER_SEC);
     return h;
 }
 
@@ -304,6 +569,7 @@ void t2m_http_free(struct t2m_http *h)
         return;
     }
     h->closing = true;
+    lws_sul_cancel(&h->sul_beat);
     lws_vhost_destroy(h->vh); /* h is freed by PROTOCOL_DESTROY, perhaps already now */
 }
 

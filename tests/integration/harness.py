@@ -332,7 +332,7 @@ def retained_snapshot(port, prefix="#", settle_topic=None, timeout=10, qos=1):
 
 
 def bridge_conf(sim_url, broker_url, instance="inst1", token="secret-token", extra="",
-                mqtt_extra="", units="", instances=None, http="", discovery=None):
+                mqtt_extra="", units="", instances=None, http="", discovery=None, http_extra=""):
     """A minimal config for the tests; `extra` goes at the top level. `discovery`: the Home
     Assistant discovery form, "device" (the default) or "entity" (0.x's, which the suites written
     for it check topic by topic)."""
@@ -345,7 +345,7 @@ upstream = { url = "%s"; backoff_min = 0.05; backoff_max = 0.5; };
 instances = %s;
 mqtt = { url = "%s"; %s };
 units = { %s };
-http = { listen = "%s"; };
+http = { listen = "%s"; %s };
 log = { level = "debug"; };
 %s
-""" % (sim_url, instances, broker_url, mqtt_extra, units, http, extra)
+""" % (sim_url, instances, broker_url, mqtt_extra, units, http, http_extra, extra)

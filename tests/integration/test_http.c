@@ -73,7 +73,7 @@ static size_t render_bad_status(void *user, char *buf, size_t n, int *status)
     return 1;
 }
 
-static const struct t2m_http_handlers handlers = {render_healthz, render_metrics, NULL};
+static const struct t2m_http_handlers handlers = {.healthz = render_healthz, .metrics = render_metrics};
 
 static long long now_ms(void)
 {
@@ -358,7 +358,7 @@ static void test_not_found_and_method(void)
 /* Two requests on one keep-alive connection, the big body growing the render buffer. */
 static void test_keepalive_and_big_body(void)
 {
-    struct t2m_http_handlers big = {render_healthz, render_big, NULL};
+    struct t2m_http_handlers big = {.healthz = render_healthz, .metrics = render_big};
     struct t2m_http *s = start("127.0.0.1:0", &big);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     int fd = connect_to(AF_INET, t2m_http_port(s));
@@ -375,7 +375,7 @@ static void test_keepalive_and_big_body(void)
 
 static void test_handler_failure(void)
 {
-    struct t2m_http_handlers bad = {render_bad_status, render_never, NULL};
+    struct t2m_http_handlers bad = {.healthz = render_bad_status, .metrics = render_never};
     struct t2m_http *s = start("127.0.0.1:0", &bad);
     CU_ASSERT_PTR_NOT_NULL_FATAL(s);
     struct resp r;

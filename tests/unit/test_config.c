@@ -1313,13 +1313,16 @@ static void test_refresh_env(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     fputs("ref-0\n", f);
     fclose(f);
-    CU_ASSERT_EQUAL(chmod(file, 0644), 0);
+    CU_ASSERT_EQUAL(chmod(file, 0604), 0); /* readable by the unprivileged user */
     CU_ASSERT_EQUAL(chmod(tmpdir, 0755), 0);
     pid_t pid = fork();
     CU_ASSERT_FATAL(pid >= 0);
     if (pid == 0) {
-        if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
-        if (geteuid() != 0 && chmod(dir, 0555) != 0) _exit(3);
+        if (geteuid() == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+        } else if (chmod(dir, 0555) != 0) {
+            _exit(3);
+        }
         clear_env();
         setenv("T2M_INSTANCE_ID", "i", 1);
         setenv("T2M_ACCESS_TOKEN", "t", 1);
@@ -1328,9 +1331,9 @@ static void test_refresh_env(void)
         struct t2m_config *cc = t2m_config_load(NULL, false, err, sizeof(err));
         char expect[1024];
         snprintf(expect, sizeof(expect),
-                 "T2M_REFRESH_TOKEN_FILE: instances[0].refresh_token_file: the directory %s is "
-                 "not writable (Permission denied): the rotated refresh token is written back "
-                 "there (systemd: StateDirectory=; a container: a volume)",
+                 "T2M_REFRESH_TOKEN_FILE: the directory %s is not writable (Permission denied): "
+                 "the rotated refresh token is written back there (systemd: StateDirectory=; a "
+                 "container: a volume)",
                  dir);
         if (cc) _exit(1);
         if (strcmp(err, expect) != 0) {
@@ -1342,6 +1345,7 @@ static void test_refresh_env(void)
     int st = 0;
     CU_ASSERT_EQUAL(waitpid(pid, &st, 0), pid);
     CU_ASSERT_TRUE(WIFEXITED(st));
+    if (WEXITSTATUS(st) != 0) fprintf(stderr, "\n  child exit %d\n", WEXITSTATUS(st));
     CU_ASSERT_EQUAL(WEXITSTATUS(st), 0);
     chmod(dir, 0755);
     chmod(tmpdir, 0700);
@@ -1399,7 +1403,10 @@ int main(void)
     t2m_log_init(T2M_LOG_INFO, false);
     /* full.conf's refresh_token_file is relative: a readable file in a writable directory */
     if (chdir(tmpdir) != 0) return 2;
-    write_file("full_refresh_token", "ref-full\n", 0600);
+    FILE *rf = fopen("full_refresh_token", "w");
+    if (!rf || fputs("ref-full\n", rf) < 0 || fclose(rf) != 0 ||
+        chmod("full_refresh_token", 0600) != 0)
+        return 2;
     static const struct t2m_test_case cases[] = {
         {"defaults", test_defaults},
         {"every key", test_every_key},

@@ -23,10 +23,23 @@ struct rec {
 static struct rec recs[4096];
 static size_t nrec;
 static struct t2m_stats stats;
+/* the status page's actions (no topic), kept apart from what is published */
+static struct rec views[1024];
+static size_t nview;
 
 static void sink(void *user, const struct t2m_action *a)
 {
     (void)user;
+    if (a->kind == T2M_ACT_VIEW_DEVICE || a->kind == T2M_ACT_VIEW_REMOVED) {
+        CU_ASSERT_PTR_NULL(a->topic);
+        if (nview < sizeof(views) / sizeof(views[0])) {
+            struct rec *v = &views[nview++];
+            v->kind = a->kind;
+            v->topic[0] = '\0';
+            v->payload = strndup(a->payload, a->len);
+        }
+        return;
+    }
     CU_ASSERT_FATAL(nrec < sizeof(recs) / sizeof(recs[0]));
     struct rec *r = &recs[nrec++];
     r->kind = a->kind;
@@ -42,6 +55,9 @@ static void clear(void)
     for (size_t i = 0; i < nrec; i++)
         free(recs[i].payload);
     nrec = 0;
+    for (size_t i = 0; i < nview; i++)
+        free(views[i].payload);
+    nview = 0;
 }
 
 /* The last action on topic (NULL if none) and how many there were. */
@@ -987,6 +1003,10 @@ static void test_remove_and_rename(void)
     json_object *p = json_of(POS);
     T2M_ASSERT_STR(str(p, "name"), "Van 12");
     json_object_put(p);
+    /* the status page sees what was published, the same text (SPEC 7) */
+    CU_ASSERT_EQUAL_FATAL(nview, 1);
+    CU_ASSERT_EQUAL(views[0].kind, T2M_ACT_VIEW_DEVICE);
+    T2M_ASSERT_STR(views[0].payload, last(POS, NULL)->payload);
     char buf[4096];
     CU_ASSERT(t2m_state_render_devices(st, 0, buf, sizeof(buf)) > 0);
     json_object *arr = json_tokener_parse(buf);
@@ -1001,6 +1021,9 @@ static void test_remove_and_rename(void)
     T2M_ASSERT_STR(str(e, "reason"), "request");
     json_object_put(e);
     CU_ASSERT_EQUAL(last(POS, NULL)->kind, T2M_ACT_CLEAR);
+    CU_ASSERT_EQUAL_FATAL(nview, 1);
+    CU_ASSERT_EQUAL(views[0].kind, T2M_ACT_VIEW_REMOVED);
+    T2M_ASSERT_STR(views[0].payload, "{\"instance_id\":\"i\",\"device_token\":\"d\"}");
     CU_ASSERT_EQUAL(t2m_state_count(st), 0);
     CU_ASSERT_EQUAL(t2m_state_remove(st, 0, "d", 1, T0 + 3), -1);
     CU_ASSERT(t2m_state_render_devices(st, -1, buf, sizeof(buf)) > 0);

@@ -1,6 +1,7 @@
 /* test_text.c - strict UTF-8, printable topic text, secret redaction, and the repeat summariser
  * of the logger (both pure). */
 #include <stdint.h>
+#include <string.h>
 
 #include "log.h"
 #include "t2m_test.h"
@@ -78,6 +79,28 @@ static void test_repeat(void)
     CU_ASSERT_EQUAL(t2m_repeat_hit(&r, 1000 + 5 * T2M_REPEAT_PERIOD_MS), 2);
 }
 
+static void test_base64(void)
+{
+    unsigned char out[64];
+    CU_ASSERT_EQUAL(t2m_base64_decode("YWRtaW46cHc=", 12, out, sizeof out, false), 8);
+    CU_ASSERT_EQUAL(memcmp(out, "admin:pw", 8), 0);
+    CU_ASSERT_EQUAL(t2m_base64_decode("YWRtaW46cHc", 11, out, sizeof out, false), 8);
+    CU_ASSERT_EQUAL(t2m_base64_decode("", 0, out, sizeof out, false), 0);
+    /* the two alphabets: 0xfb 0xff = "+/8" / "-_8" */
+    CU_ASSERT_EQUAL(t2m_base64_decode("+/8=", 4, out, sizeof out, false), 2);
+    CU_ASSERT_EQUAL(out[0], 0xfb);
+    CU_ASSERT_EQUAL(out[1], 0xff);
+    CU_ASSERT_EQUAL(t2m_base64_decode("-_8", 3, out, sizeof out, true), 2);
+    CU_ASSERT_EQUAL(t2m_base64_decode("-_8", 3, out, sizeof out, false), -1);
+    CU_ASSERT_EQUAL(t2m_base64_decode("+/8", 3, out, sizeof out, true), -1);
+    /* impossible lengths, bad padding, short output */
+    CU_ASSERT_EQUAL(t2m_base64_decode("Y", 1, out, sizeof out, false), -1);
+    CU_ASSERT_EQUAL(t2m_base64_decode("YW=", 3, out, sizeof out, false), -1);
+    CU_ASSERT_EQUAL(t2m_base64_decode("YWJj", 4, out, 2, false), -1);
+    CU_ASSERT_EQUAL(t2m_base64_decode("YW Jj", 5, out, sizeof out, false), -1);
+    CU_ASSERT_EQUAL(t2m_base64_decode(NULL, 0, out, sizeof out, false), -1);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
@@ -85,6 +108,7 @@ int main(void)
         {"printable topic text", test_printable},
         {"secret redaction", test_redact},
         {"repeated conditions summarised", test_repeat},
+        {"base64 and base64url", test_base64},
         {NULL, NULL},
     };
     return t2m_test_run("text", cases);
