@@ -30,6 +30,7 @@ install(PROGRAMS ${CMAKE_SOURCE_DIR}/deploy/scripts/t2m-seed-refresh-token
 set(CPACK_PACKAGE_NAME telematics2mqtt)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_VENDOR "telematics2mqtt")
+set(CPACK_RESOURCE_FILE_LICENSE ${CMAKE_SOURCE_DIR}/LICENSE)
 set(CPACK_PACKAGE_CONTACT "telematics2mqtt maintainers <telematics2mqtt@localhost>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "bridge from the telematics real-time WebSocket API to MQTT")
 set(CPACK_PACKAGE_DESCRIPTION
@@ -44,11 +45,13 @@ set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
 # Depends are read off the binary by dpkg-shlibdeps (dpkg-dev) when it is there; the fallback
 # names Debian 12's runtime packages of the libraries CMakeLists.txt links.
 find_program(T2M_DPKG_SHLIBDEPS dpkg-shlibdeps)
+# libjs-leaflet: the status page's map (SPEC 7), served from /usr/share/javascript/leaflet.
 if(T2M_DPKG_SHLIBDEPS)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libjs-leaflet")
 else()
   set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "libc6, libssl3, libwebsockets17, libpaho-mqtt1.3, libjson-c5, libconfig9, libmosquitto1, libsystemd0")
+    "libc6, libssl3, libwebsockets17, libpaho-mqtt1.3, libjson-c5, libconfig9, libmosquitto1, libsystemd0, libjs-leaflet")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "ca-certificates")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "mosquitto")

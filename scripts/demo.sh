@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # demo.sh - the bridge end to end on this machine: a private mosquitto, the simulator streaming
 # five vehicles (short trips with parked periods between them, some updates lacking fields), the
-# bridge configured by environment alone, and the live state, trips and trip events printed.
+# bridge configured by environment alone, and the live state, trips and trip events printed; the
+# status page (a live map of the five) at the URL it prints.
 # Ctrl-C stops all of it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,11 +40,14 @@ sim_port=${line##*:}
 echo "simulator: ws://127.0.0.1:$sim_port   broker: tcp://127.0.0.1:$mqtt_port"
 
 for _ in $(seq 100); do port_free "$mqtt_port" || break; sleep 0.1; done
+http_port=9780
+while ! port_free "$http_port"; do http_port=$((http_port + 1)); done
 
 T2M_UPSTREAM_URL="ws://127.0.0.1:$sim_port/realtime/api/v1/ws/realtime" \
 T2M_INSTANCE_ID=demo T2M_ACCESS_TOKEN=demo-token \
-T2M_MQTT_URL="tcp://127.0.0.1:$mqtt_port" T2M_HTTP_LISTEN="" \
+T2M_MQTT_URL="tcp://127.0.0.1:$mqtt_port" T2M_HTTP_LISTEN="127.0.0.1:$http_port" \
     build/release/telematics2mqtt 2>"$tmp/bridge.log" &
 pids+=($!)
+echo "status page: http://127.0.0.1:$http_port/   (a live map of the fleet; /metrics, /healthz)"
 echo "bridge log: $tmp/bridge.log — live messages below (Ctrl-C to stop)"
 mosquitto_sub -h 127.0.0.1 -p "$mqtt_port" -v -t 'telematics/#' -t 'homeassistant/device_tracker/#'

@@ -24,6 +24,12 @@
     return typeof v === "number" ? v.toFixed(digits) : "";
   }
   function key(d) { return d.instance_id + "/" + d.device_token; }
+  // "2026-12-07T12:49:05.355Z" (or Unix seconds / ms) as the browser's local time of day
+  function when(v) {
+    if (v === undefined || v === null) return "";
+    const t = typeof v === "number" ? new Date(v > 1e11 ? v : v * 1000) : new Date(String(v));
+    return isNaN(t.getTime()) ? String(v) : t.toLocaleTimeString();
+  }
 
   function tripText(t) {
     if (!t) return "";
@@ -45,8 +51,10 @@
     e.data = d;
     const c = e.row.children;
     c[0].textContent = d.name || d.device_token;
+    c[0].title = d.device_token;
     c[1].textContent = d.instance_id;
-    c[2].textContent = d.last_seen !== undefined ? String(d.last_seen) : "";
+    c[2].textContent = when(d.last_seen);
+    c[2].title = d.last_seen !== undefined ? String(d.last_seen) : "";
     c[3].textContent = typeof d.speed === "number" ? num(d.speed, 1) + " " + (d.speed_unit || "") : "";
     c[4].textContent = d.zone || "";
     c[5].textContent = tripText(d.trip);

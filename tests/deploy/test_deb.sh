@@ -37,7 +37,8 @@ echo "test_deb: built $deb"
 
 contents=$(dpkg-deb -c "$deb")
 for f in ./usr/bin/telematics2mqtt ./etc/telematics2mqtt/telematics2mqtt.conf \
-    ./lib/systemd/system/telematics2mqtt.service ./usr/share/man/man1/telematics2mqtt.1.gz; do
+    ./lib/systemd/system/telematics2mqtt.service ./usr/share/man/man1/telematics2mqtt.1.gz \
+    ./usr/libexec/telematics2mqtt/t2m-seed-refresh-token; do
     grep -q " $f\$" <<<"$contents" || fail "$f not in the package"
 done
 grep -q ' \./usr/local' <<<"$contents" && fail "package has files under /usr/local"
@@ -45,7 +46,7 @@ conffiles=$(dpkg-deb -I "$deb" conffiles) || fail "no conffiles"
 [ "$conffiles" = "/etc/telematics2mqtt/telematics2mqtt.conf" ] || fail "conffiles: $conffiles"
 depends=$(dpkg-deb -f "$deb" Depends)
 echo "test_deb: Depends: $depends"
-for lib in libwebsockets17 libpaho-mqtt1.3 libjson-c5 libconfig9 libmosquitto1 libc6; do
+for lib in libwebsockets17 libpaho-mqtt1.3 libjson-c5 libconfig9 libmosquitto1 libc6 libjs-leaflet; do
     grep -q "\b$lib\b" <<<"$depends" || fail "Depends lacks $lib"
 done
 [ "$(dpkg-deb -f "$deb" Package)" = telematics2mqtt ] || fail "Package name"
