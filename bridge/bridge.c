@@ -154,8 +154,7 @@ static size_t render_status(struct t2m_bridge *b, size_t i, char *buf, size_t n,
     char payload[1024];
     size_t len = t2m_payload_status(payload, sizeof(payload), t2m_upstream_state_name(in->state),
                                     in->since_ms, in->connection_id, in->err_code, in->err_msg,
-                                    t2m_upstream_token_exp(in->up) * 1000,
-                                    &b->cfg->units.resolved);
+                                    t2m_upstream_token_exp(in->up) * 1000, &b->cfg->units.resolved);
     if (!len) return 0;
     struct t2m_out o = {buf, n, 0, false};
     if (with_id) {
@@ -727,13 +726,17 @@ static size_t render_state(void *user, char *buf, size_t n, int *status)
     for (size_t i = 0; i < b->n_inst && !o.full; i++) {
         if (i) t2m_out_str(&o, ",");
         size_t len = o.full ? 0 : render_status(b, i, o.buf + o.len, o.n - o.len, true);
-        if (!len) o.full = true;
-        else o.len += len;
+        if (!len)
+            o.full = true;
+        else
+            o.len += len;
     }
     t2m_out_str(&o, "],\"devices\":");
     size_t len = o.full ? 0 : t2m_state_render_devices(b->state, -1, o.buf + o.len, o.n - o.len);
-    if (!len) o.full = true;
-    else o.len += len;
+    if (!len)
+        o.full = true;
+    else
+        o.len += len;
     t2m_out_str(&o, "}");
     *status = 200;
     return t2m_out_finish(&o);

@@ -2,7 +2,6 @@
 #include "addr.h"
 
 #include <ctype.h>
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -12,15 +11,27 @@ bool t2m_url_tls(const char *scheme)
                       strcmp(scheme, "mqtts") == 0 || strcmp(scheme, "https") == 0);
 }
 
+/* A dotted quad "a.b.c.d" (each 0..255, decimal, no sign, at most 3 digits): its first byte, or -1.
+ */
+static int dotted_quad_first(const char *s)
+{
+    int first = -1;
+    for (int part = 0; part < 4; part++) {
+        int v = 0, digits = 0;
+        for (; *s >= '0' && *s <= '9' && digits < 4; s++, digits++)
+            v = v * 10 + (*s - '0');
+        if (digits == 0 || digits > 3 || v > 255) return -1;
+        if (part == 0) first = v;
+        if (part < 3 && *s++ != '.') return -1;
+    }
+    return *s == '\0' ? first : -1;
+}
+
 bool t2m_addr_loopback(const char *host)
 {
     if (!host) return false;
     if (strcmp(host, "::1") == 0 || strcasecmp(host, "localhost") == 0) return true;
-    /* 127.0.0.0/8, written as a dotted quad */
-    unsigned a, b, c, d;
-    char tail;
-    return sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 &&
-           c < 256 && d < 256 && strspn(host, "0123456789.") == strlen(host);
+    return dotted_quad_first(host) == 127; /* 127.0.0.0/8 */
 }
 
 static int default_port(const char *scheme)
@@ -28,8 +39,8 @@ static int default_port(const char *scheme)
     static const struct {
         const char *s;
         int port;
-    } ports[] = {{"ws", 80},      {"wss", 443},  {"tcp", 1883}, {"mqtt", 1883},
-                 {"ssl", 8883},   {"mqtts", 8883}, {"http", 80}, {"https", 443}};
+    } ports[] = {{"ws", 80},    {"wss", 443},    {"tcp", 1883}, {"mqtt", 1883},
+                 {"ssl", 8883}, {"mqtts", 8883}, {"http", 80},  {"https", 443}};
     for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++)
         if (strcmp(scheme, ports[i].s) == 0) return ports[i].port;
     return -1;

@@ -184,7 +184,7 @@ static int b64_value(unsigned char c, bool url)
 
 long t2m_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap, bool url)
 {
-    if (!s || (!out && cap)) return -1;
+    if (!s || !out) return -1;
     size_t pad = 0;
     while (len && s[len - 1] == '=' && pad < 2) {
         len--;

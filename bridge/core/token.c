@@ -35,8 +35,7 @@ int64_t t2m_token_exp(const char *token)
             size_t at = root ? json_tokener_get_parse_end(tok) : 0;
             while (at < (size_t)n && buf[at] && strchr(" \t\r\n", buf[at]))
                 at++;
-            if (root && at == (size_t)n &&
-                json_object_is_type(root, json_type_object) &&
+            if (root && at == (size_t)n && json_object_is_type(root, json_type_object) &&
                 json_object_object_get_ex(root, "exp", &e) &&
                 (json_object_is_type(e, json_type_int) ||
                  json_object_is_type(e, json_type_double))) {

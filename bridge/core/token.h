@@ -12,7 +12,7 @@
  * cut). Returns 0 when the token is not a JWT, its payload is not JSON or carries no valid exp. */
 int64_t t2m_token_exp(const char *token);
 
-#define T2M_TOKEN_WARN_AHEAD_S 3600   /* warn when the token ends within the hour */
+#define T2M_TOKEN_WARN_AHEAD_S 3600     /* warn when the token ends within the hour */
 #define T2M_TOKEN_WARN_EVERY_MS 3600000 /* ... at start-up and then hourly */
 
 /* Whether to warn now that an instance's access token expires (SPEC 7): it carries an exp

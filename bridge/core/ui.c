@@ -24,8 +24,7 @@ enum t2m_ui_access t2m_ui_access(bool ui, bool loopback, const char *password,
     if (!ui) return T2M_UI_OFF;
     if (loopback) return T2M_UI_ALLOW;
     if (!password || !*password) return T2M_UI_FORBIDDEN;
-    if (!authorization || strncasecmp(authorization, "Basic ", 6) != 0)
-        return T2M_UI_UNAUTHORIZED;
+    if (!authorization || strncasecmp(authorization, "Basic ", 6) != 0) return T2M_UI_UNAUTHORIZED;
     const char *b64 = authorization + 6;
     while (*b64 == ' ')
         b64++;
@@ -46,7 +45,7 @@ enum t2m_ui_access t2m_ui_access(bool ui, bool loopback, const char *password,
 static bool put(char *buf, size_t n, size_t *at, const char *s, size_t len)
 {
     if (len >= n - *at) return false;
-    memcpy(buf + *at, s, len);
+    if (len) memcpy(buf + *at, s, len);
     *at += len;
     return true;
 }

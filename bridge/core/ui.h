@@ -32,8 +32,8 @@ size_t t2m_sse_frame(char *buf, size_t n, const char *event, const char *data, s
 /* A file the page needs. Embedded ones carry their bytes; Leaflet's are files of Debian's
  * libjs-leaflet, named relative to its directory (T2M_LEAFLET_DIR). */
 struct t2m_ui_asset {
-    const char *path;  /* the request path, "/" or "/app.js" or "/leaflet/leaflet.js" */
-    const char *ctype; /* Content-Type */
+    const char *path;          /* the request path, "/" or "/app.js" or "/leaflet/leaflet.js" */
+    const char *ctype;         /* Content-Type */
     const unsigned char *data; /* embedded bytes, or NULL for a Leaflet file */
     size_t len;
     const char *file; /* a Leaflet file's name in T2M_LEAFLET_DIR, else NULL */

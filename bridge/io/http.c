@@ -102,8 +102,9 @@ static void sse_queue(struct t2m_http *h, struct lws *wsi, struct pss *p, const 
     if (p->len + len > SSE_QUEUE_MAX) {
         p->drop = true;
         if (h->sse_dropped++ % 100 == 0)
-            T2M_WARN(MOD, "a status page client fell %u KiB behind: dropped (%lu so far; its "
-                          "browser reconnects)",
+            T2M_WARN(MOD,
+                     "a status page client fell %u KiB behind: dropped (%lu so far; its "
+                     "browser reconnects)",
                      SSE_QUEUE_MAX >> 10, h->sse_dropped);
         lws_callback_on_writable(wsi);
         return;
@@ -217,15 +218,14 @@ static int send_headers(struct lws *wsi, struct pss *p, int status, const char *
         lws_add_http_header_by_name(wsi, (const unsigned char *)"x-content-type-options:",
                                     (const unsigned char *)"nosniff", 7, &pos, end))
         return -1;
-    if ((flags & HDR_ALLOW) && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-                                                           (const unsigned char *)"GET", 3, &pos,
-                                                           end))
+    if ((flags & HDR_ALLOW) &&
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"allow:", (const unsigned char *)"GET", 3, &pos, end))
         return -1;
     static const char realm[] = "Basic realm=\"telematics2mqtt\", charset=\"UTF-8\"";
-    if ((flags & HDR_AUTH) &&
-        lws_add_http_header_by_name(wsi, (const unsigned char *)"www-authenticate:",
-                                    (const unsigned char *)realm, (int)sizeof(realm) - 1, &pos,
-                                    end))
+    if ((flags & HDR_AUTH) && lws_add_http_header_by_name(
+                                  wsi, (const unsigned char *)"www-authenticate:",
+                                  (const unsigned char *)realm, (int)sizeof(realm) - 1, &pos, end))
         return -1;
     /* (a stream without a length gets "connection: close" from lws itself) */
     if (p->close_after && !(flags & HDR_STREAM) &&
@@ -312,8 +312,8 @@ static int on_ui(struct lws *wsi, struct t2m_http *h, struct pss *p, const char 
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
         lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) < 0)
         auth[0] = '\0';
-    enum t2m_ui_access a = t2m_ui_access(h->h.ui, h->loopback, h->h.ui_password,
-                                         auth[0] ? auth : NULL);
+    enum t2m_ui_access a =
+        t2m_ui_access(h->h.ui, h->loopback, h->h.ui_password, auth[0] ? auth : NULL);
     explicit_bzero(auth, sizeof(auth));
     switch (a) {
     case T2M_UI_OFF:
@@ -357,8 +357,7 @@ static int on_request(struct lws *wsi, struct t2m_http *h, struct pss *p, const 
     /* lws files the request URI under a token named for the method. */
     if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         p->close_after = 1;
-        return send_text(wsi, p, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed\n",
-                         HDR_ALLOW);
+        return send_text(wsi, p, HTTP_STATUS_METHOD_NOT_ALLOWED, "method not allowed\n", HDR_ALLOW);
     }
     t2m_http_render_fn fn = NULL;
     const char *ctype = NULL;

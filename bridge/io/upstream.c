@@ -223,8 +223,8 @@ static void start_refresh(struct t2m_upstream *up)
         }
     }
     struct t2m_refresh_request req = {
-        .url = up->cfg->upstream.refresh_url ? up->cfg->upstream.refresh_url
-                                              : T2M_REFRESH_DEFAULT_URL,
+        .url =
+            up->cfg->upstream.refresh_url ? up->cfg->upstream.refresh_url : T2M_REFRESH_DEFAULT_URL,
         .access_token = up->token,
         .refresh_token = up->refresh_token,
         .refresh_token_file = up->inst->refresh_token_file,

@@ -36,7 +36,8 @@ static size_t render_healthz(void *user, char *buf, size_t n, int *status)
 
 static size_t render_metrics(void *user, char *buf, size_t n, int *status)
 {
-    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600}, {"odd \"id\"\\", 4, 0}};
+    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600},
+                                                       {"odd \"id\"\\", 4, 0}};
     struct t2m_stats st = {.updates_received = 10, .messages_published = 9};
     st.dropped[T2M_DROP_STALE] = 1;
     struct t2m_metrics_snapshot s = {.stats = &st,
@@ -73,7 +74,8 @@ static size_t render_bad_status(void *user, char *buf, size_t n, int *status)
     return 1;
 }
 
-static const struct t2m_http_handlers handlers = {.healthz = render_healthz, .metrics = render_metrics};
+static const struct t2m_http_handlers handlers = {.healthz = render_healthz,
+                                                  .metrics = render_metrics};
 
 static long long now_ms(void)
 {

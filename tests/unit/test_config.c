@@ -25,12 +25,23 @@ static char tmpdir[] = "/tmp/t2m_test_config.XXXXXX";
 static char errbuf[1024];
 
 static const char *const env_vars[] = {
-    "T2M_UPSTREAM_URL",      "T2M_INSTANCE_ID",   "T2M_ACCESS_TOKEN",
-    "T2M_ACCESS_TOKEN_FILE", "T2M_MQTT_URL",      "T2M_MQTT_CLIENT",
-    "T2M_MQTT_USERNAME",     "T2M_MQTT_PASSWORD", "T2M_MQTT_PASSWORD_FILE",
-    "T2M_BASE_TOPIC",        "T2M_UNITS",         "T2M_LOG_LEVEL",
-    "T2M_HTTP_LISTEN",       "T2M_SHARD",         "T2M_REFRESH_TOKEN_FILE",
-    "T2M_REFRESH_URL",       NULL,
+    "T2M_UPSTREAM_URL",
+    "T2M_INSTANCE_ID",
+    "T2M_ACCESS_TOKEN",
+    "T2M_ACCESS_TOKEN_FILE",
+    "T2M_MQTT_URL",
+    "T2M_MQTT_CLIENT",
+    "T2M_MQTT_USERNAME",
+    "T2M_MQTT_PASSWORD",
+    "T2M_MQTT_PASSWORD_FILE",
+    "T2M_BASE_TOPIC",
+    "T2M_UNITS",
+    "T2M_LOG_LEVEL",
+    "T2M_HTTP_LISTEN",
+    "T2M_SHARD",
+    "T2M_REFRESH_TOKEN_FILE",
+    "T2M_REFRESH_URL",
+    NULL,
 };
 
 static void clear_env(void)
@@ -1273,8 +1284,11 @@ static void test_refresh_env(void)
     t2m_config_free(c);
 
     static const char *const ok[] = {"https://auth.example/v1/Auth/RefreshToken",
-                                     "http://127.0.0.1:8080/r", "http://[::1]:9/r",
-                                     "http://localhost/r", "HTTPS://h", NULL};
+                                     "http://127.0.0.1:8080/r",
+                                     "http://[::1]:9/r",
+                                     "http://localhost/r",
+                                     "HTTPS://h",
+                                     NULL};
     for (int i = 0; ok[i]; i++) {
         setenv("T2M_REFRESH_URL", ok[i], 1);
         c = load_text("");
@@ -1298,8 +1312,7 @@ static void test_refresh_env(void)
                    "T2M_REFRESH_URL: not a valid https:// URL");
     char want[1024];
     snprintf(want, sizeof(want),
-             "T2M_REFRESH_TOKEN_FILE: cannot read %s/absent: No such file or directory",
-             tmpdir);
+             "T2M_REFRESH_TOKEN_FILE: cannot read %s/absent: No such file or directory", tmpdir);
     char absent[600];
     snprintf(absent, sizeof(absent), "%s/absent", tmpdir);
     expect_env_err("T2M_REFRESH_TOKEN_FILE", absent, want);
@@ -1383,11 +1396,11 @@ static void test_config_json(void)
 
 static void test_loopback(void)
 {
-    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1", "localhost", "LocalHost",
-                                      NULL};
-    static const char *const no[] = {"128.0.0.1", "127.0.0.1.example", "127.0.0.256", "0.0.0.0",
-                                     "::",        "10.0.0.1",          "127.0.0",     "",
-                                     "localhost.example", NULL};
+    static const char *const yes[] = {"127.0.0.1", "127.1.2.3", "::1",
+                                      "localhost", "LocalHost", NULL};
+    static const char *const no[] = {
+        "128.0.0.1", "127.0.0.1.example", "127.0.0.256", "0.0.0.0", "::", "10.0.0.1", "127.0.0",
+        "",          "localhost.example", NULL};
     for (int i = 0; yes[i]; i++)
         CU_ASSERT_TRUE(t2m_addr_loopback(yes[i]));
     for (int i = 0; no[i]; i++) {

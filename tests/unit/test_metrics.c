@@ -8,8 +8,7 @@ static char out[16384];
 
 static size_t render_default(const struct t2m_stats *st)
 {
-    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600},
-                                                       {"inst-2", 4, 0}};
+    static const struct t2m_metrics_instance inst[] = {{"inst-1", 2, 1767225600}, {"inst-2", 4, 0}};
     struct t2m_metrics_snapshot s = {
         .stats = st,
         .mqtt_connected = true,

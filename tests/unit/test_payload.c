@@ -228,7 +228,8 @@ static void test_status(void)
     t2m_payload_status(out, sizeof(out), "connecting", t, "", 0, "ignored", 0, &units);
     T2M_ASSERT_STR(out, "{\"state\":\"connecting\",\"since\":\"2022-01-01T00:00:00Z\"}");
     units.timestamp = T2M_TS_UNIX;
-    t2m_payload_status(out, sizeof(out), "auth_failed", t, NULL, 403, "access \"denied\"", 0, &units);
+    t2m_payload_status(out, sizeof(out), "auth_failed", t, NULL, 403, "access \"denied\"", 0,
+                       &units);
     T2M_ASSERT_STR(out, "{\"state\":\"auth_failed\",\"since\":1640995200,\"error\":{\"code\":403,"
                         "\"message\":\"access \\\"denied\\\"\"}}");
     t2m_payload_status(out, sizeof(out), "reconnecting", t, "c", -1, NULL, 0, &units);

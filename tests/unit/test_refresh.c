@@ -148,8 +148,10 @@ static void test_atomic_write(void)
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
-        {"request body", test_request_body}, {"reply ok", test_reply_ok},
-        {"reply bad", test_reply_bad},       {"atomic write", test_atomic_write},
+        {"request body", test_request_body},
+        {"reply ok", test_reply_ok},
+        {"reply bad", test_reply_bad},
+        {"atomic write", test_atomic_write},
         {NULL, NULL},
     };
     return t2m_test_run("refresh", cases);

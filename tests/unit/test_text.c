@@ -104,12 +104,9 @@ static void test_base64(void)
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
-        {"strict UTF-8", test_utf8},
-        {"printable topic text", test_printable},
-        {"secret redaction", test_redact},
-        {"repeated conditions summarised", test_repeat},
-        {"base64 and base64url", test_base64},
-        {NULL, NULL},
+        {"strict UTF-8", test_utf8},           {"printable topic text", test_printable},
+        {"secret redaction", test_redact},     {"repeated conditions summarised", test_repeat},
+        {"base64 and base64url", test_base64}, {NULL, NULL},
     };
     return t2m_test_run("text", cases);
 }

@@ -7,8 +7,9 @@
 static void test_exp(void)
 {
     /* {"alg":"HS256"} . {"sub":"x","exp":1700000000} . sig */
-    CU_ASSERT_EQUAL(t2m_token_exp("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjoxNzAwMDAwMDAwfQ.sig"),
-                    1700000000);
+    CU_ASSERT_EQUAL(
+        t2m_token_exp("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4IiwiZXhwIjoxNzAwMDAwMDAwfQ.sig"),
+        1700000000);
     /* padded payload, empty signature */
     CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJzdWIiOiJ4IiwiZXhwIjoxNzAwMDAwMDAwfQ==."), 1700000000);
     /* a fraction is cut */
@@ -19,16 +20,16 @@ static void test_no_exp(void)
 {
     CU_ASSERT_EQUAL(t2m_token_exp(NULL), 0);
     CU_ASSERT_EQUAL(t2m_token_exp(""), 0);
-    CU_ASSERT_EQUAL(t2m_token_exp("demo-token"), 0);              /* not a JWT */
-    CU_ASSERT_EQUAL(t2m_token_exp("a.b"), 0);                     /* two parts */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.e30.x"), 0);               /* {} : no exp */
+    CU_ASSERT_EQUAL(t2m_token_exp("demo-token"), 0);                        /* not a JWT */
+    CU_ASSERT_EQUAL(t2m_token_exp("a.b"), 0);                               /* two parts */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.e30.x"), 0);                         /* {} : no exp */
     CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOiIxNzAwMDAwMDAwIn0.x"), 0); /* exp a string */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.e!30.x"), 0);              /* not base64url */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.e.x"), 0);                 /* impossible length */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.W10.x"), 0);               /* [] : not an object */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOi0xfQ.x"), 0);    /* {"exp":-1} */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOjF9IA.x"), 1);    /* {"exp":1} + space: fine */
-    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOjF9eA.x"), 0);    /* {"exp":1}x : trailing junk */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.e!30.x"), 0);                        /* not base64url */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.e.x"), 0);                           /* impossible length */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.W10.x"), 0);                         /* [] : not an object */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOi0xfQ.x"), 0);              /* {"exp":-1} */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOjF9IA.x"), 1); /* {"exp":1} + space: fine */
+    CU_ASSERT_EQUAL(t2m_token_exp("e30.eyJleHAiOjF9eA.x"), 0); /* {"exp":1}x : trailing junk */
     /* a payload longer than any token of ours */
     static char big[20000];
     memcpy(big, "e30.", 4);

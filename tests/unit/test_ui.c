@@ -28,8 +28,7 @@ static void test_access(void)
     CU_ASSERT_EQUAL(t2m_ui_access(true, false, "pw", "Basic YWRtaW4="), T2M_UI_UNAUTHORIZED);
     /* a password that is a prefix of the sent one, and the other way round */
     CU_ASSERT_EQUAL(t2m_ui_access(true, false, "p", "Basic YWRtaW46cHc="), T2M_UI_UNAUTHORIZED);
-    CU_ASSERT_EQUAL(t2m_ui_access(true, false, "pww", "Basic YWRtaW46cHc="),
-                    T2M_UI_UNAUTHORIZED);
+    CU_ASSERT_EQUAL(t2m_ui_access(true, false, "pww", "Basic YWRtaW46cHc="), T2M_UI_UNAUTHORIZED);
     /* a password with a colon: split at the first one */
     CU_ASSERT_EQUAL(t2m_ui_access(true, false, "a:b", "Basic YWRtaW46YTpi"), T2M_UI_ALLOW);
     /* a header far too long is refused, not overflowed */
