@@ -25,11 +25,11 @@
 #include "topics.h"
 #include "upstream.h"
 
-#define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
 #define FLUSH_TIMEOUT_US (5 * LWS_US_PER_SEC) /* SPEC section 7: flush at most 5 s */
 #define STOP_TICK_US (20 * 1000)
 #define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
 #define READBACK_QUIET_MS 5000
+#define INFO_MAX (16u << 20) /* B/bridge/info larger than this is refused with an error line */
 #define WITHDRAW_SETTLE_MS 5000
 #define CLOCK_STEP_MS                                                                              \
     2000 /* a wall clock this far off the monotonic one has stepped */ /* connected this long      \
@@ -38,7 +38,7 @@
 
 struct instance {
     struct t2m_upstream *up;
-    char seg[SEG_MAX]; /* the id as a topic segment */
+    char seg[T2M_SEG_MAX]; /* the id as a topic segment */
     enum t2m_up_state state;
     int64_t since_ms;
     char connection_id[128];
@@ -71,11 +71,11 @@ struct t2m_bridge {
      * for it (the configs of the other form are migrated first, SPEC 4) */
     bool held, settled;
     char info_topic[T2M_TOPIC_MAX + 1], request_filter[T2M_TOPIC_MAX + 1];
-    char info[T2M_PAYLOAD_MAX * 2]; /* B/bridge/info as last published */
+    char *info; /* B/bridge/info as last published (malloc'd; it grows with the instances) */
     size_t info_len;
     int64_t info_ms, started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
-    struct t2m_repeat rep_request, rep_refused, rep_skipped;
+    struct t2m_repeat rep_request, rep_refused, rep_skipped, rep_info;
     size_t readback_n;       /* retained messages of ours read back on this connection */
     int64_t readback_act_ms; /* monotonic: the read-back's start, or its latest message */
     int64_t withdraw_due_ms; /* monotonic: when the read-back's withdrawal applies; 0: none */
@@ -312,9 +312,17 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
 {
     char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
     size_t n = t2m_state_readback_topics(b->state, topics);
-    for (size_t i = 0; i < n; i++)
-        t2m_mqtt_unsubscribe(b->mqtt, topics[i]);
-    t2m_mqtt_unsubscribe(b->mqtt, b->marker_topic);
+    /* Left subscribed, the bridge would read its own publishes back for the rest of the
+     * connection: a failure other than a lost connection (which ends them anyway) is said. */
+    int rc = T2M_MQTT_OK;
+    for (size_t i = 0; i <= n; i++) {
+        int r = t2m_mqtt_unsubscribe(b->mqtt, i < n ? topics[i] : b->marker_topic);
+        if (r != T2M_MQTT_OK && r != T2M_MQTT_ENOTCONN) rc = r;
+    }
+    if (rc != T2M_MQTT_OK)
+        T2M_WARN("bridge", "cannot end the read-back's subscriptions (error %d): its own "
+                           "messages come back until the next connection",
+                 rc);
     b->readback = false;
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
@@ -347,13 +355,28 @@ static void info_publish(struct t2m_bridge *b, bool force)
         ids[i] = b->cfg->instances[i].id;
         states[i] = t2m_upstream_state_name(b->inst[i].state);
     }
-    char buf[T2M_PAYLOAD_MAX * 2];
-    size_t n =
-        t2m_payload_info(buf, sizeof(buf), T2M_VERSION, b->started_ms, ids, states, b->n_inst,
-                         t2m_state_count(b->state), b->config_json, &b->cfg->units.resolved);
-    if (!n || (b->info_len == n && memcmp(b->info, buf, n) == 0 && !force)) return;
-    if (n > sizeof(b->info)) return;
-    memcpy(b->info, buf, n);
+    /* Hundreds of instances make it large: the buffer grows until it fits (no silent loss). */
+    char *buf = NULL;
+    size_t n = 0;
+    for (size_t cap = 16384; cap <= INFO_MAX && !n; cap *= 4) {
+        free(buf);
+        if (!(buf = malloc(cap))) break;
+        n = t2m_payload_info(buf, cap, T2M_VERSION, b->started_ms, ids, states, b->n_inst,
+                             t2m_state_count(b->state), b->config_json, &b->cfg->units.resolved);
+    }
+    if (!n) {
+        free(buf);
+        if (t2m_repeat_hit(&b->rep_info, now) == 1)
+            T2M_ERROR("bridge", "B/bridge/info does not fit in %u MiB: not published",
+                      INFO_MAX >> 20);
+        return;
+    }
+    if (b->info_len == n && memcmp(b->info, buf, n) == 0 && !force) {
+        free(buf);
+        return;
+    }
+    free(b->info);
+    b->info = buf;
     b->info_len = n;
     b->info_ms = now;
     publish(b, b->info_topic, buf, n, 1, true);
@@ -483,8 +506,11 @@ static void on_mqtt_connected(void *user)
     b->stall_kicked = false;
     /* Back during the shutdown flush: the broker (perhaps another node, or one that lost its
      * retained messages) still gets every device's latest state, then the bridge goes. */
-    t2m_publisher_publish_urgent(b->pub, b->state_topic, b->stopping ? "offline" : "online",
-                                 b->stopping ? 7 : 6, 1, true);
+    /* Availability first; should the library not take it now, it is queued, never lost. */
+    const char *avail = b->stopping ? "offline" : "online";
+    if (t2m_publisher_publish_urgent(b->pub, b->state_topic, avail, strlen(avail), 1, true) !=
+        T2M_MQTT_OK)
+        publish(b, b->state_topic, avail, strlen(avail), 1, true);
     if (b->cfg->homeassistant.enabled && !b->stopping)
         t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, SUB_QOS);
     if (!b->stopping) readback_start(b);
@@ -978,5 +1004,6 @@ void t2m_bridge_free(struct t2m_bridge *b)
     t2m_publisher_free(b->pub);
     t2m_state_free(b->state);
     free(b->config_json);
+    free(b->info);
     free(b);
 }

@@ -212,13 +212,6 @@ struct loader {
 
 /* ---- small helpers ---- */
 
-static void wipe_free(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
 
 static char **str_at(void *base, const struct key *k)
 {
@@ -232,7 +225,7 @@ static int set_str(void *base, const struct key *k, const char *v)
     if (!dup) return -1;
     char **slot = str_at(base, k);
     if (k->secret)
-        wipe_free(*slot);
+        t2m_wipe_free(*slot);
     else
         free(*slot);
     *slot = dup;
@@ -1484,7 +1477,7 @@ static int read_secret_into(struct loader *L, char **slot, const char *file, con
     char msg[512];
     char *s = t2m_config_read_secret(file, msg, sizeof(msg));
     if (!s) return fail(L, at, what, "%s", msg);
-    wipe_free(*slot);
+    t2m_wipe_free(*slot);
     *slot = s;
     return 0;
 }
@@ -1497,7 +1490,7 @@ static int check_refresh_file(struct loader *L, const char *file, const struct l
     char msg[512];
     char *s = t2m_config_read_secret(file, msg, sizeof(msg));
     if (!s) return fail(L, at, what, "%s", msg);
-    wipe_free(s);
+    t2m_wipe_free(s);
     const char *slash = strrchr(file, '/');
     char dir[4096];
     if (!slash)
@@ -1696,7 +1689,7 @@ static void free_strings(void *base, const struct key *table, size_t n)
         if (table[i].type != T_STR) continue;
         char **slot = str_at(base, &table[i]);
         if (table[i].secret)
-            wipe_free(*slot);
+            t2m_wipe_free(*slot);
         else
             free(*slot);
         *slot = NULL;
@@ -1718,7 +1711,7 @@ void t2m_config_free(struct t2m_config *cfg)
     free(cfg->zones);
     free(cfg->mqtt.bridge_topic);
     free(cfg->upstream.refresh_url);
-    wipe_free(cfg->http.ui_password);
+    t2m_wipe_free(cfg->http.ui_password);
     /* resolved.tz is const for its readers; this struct owns it. */
     t2m_tz_free((struct t2m_tz *)cfg->units.resolved.tz);
     free(cfg->path);

@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,9 @@
 
 #include "text.h"
 
-static enum t2m_log_level g_level = T2M_LOG_INFO;
+/* Read by Paho's threads while an `options` request may change it on the loop: atomic (relaxed:
+ * a log line more or less around the change is fine, a data race is not). */
+static _Atomic int g_level = T2M_LOG_INFO;
 static bool g_json;
 static bool g_journal; /* stderr goes to the journal: it timestamps lines itself */
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -19,24 +22,19 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void t2m_log_init(enum t2m_log_level level, bool json)
 {
-    g_level = level;
+    atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
     g_json = json;
     g_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
 void t2m_log_set_level(enum t2m_log_level level)
 {
-    g_level = level;
-}
-
-enum t2m_log_level t2m_log_get_level(void)
-{
-    return g_level;
+    atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
 }
 
 bool t2m_log_enabled(enum t2m_log_level level)
 {
-    return level <= g_level;
+    return (int)level <= atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 
 uint64_t t2m_repeat_hit(struct t2m_repeat *r, int64_t now_ms)

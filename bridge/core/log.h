@@ -12,7 +12,6 @@ enum t2m_log_level { T2M_LOG_ERROR = 0, T2M_LOG_WARN, T2M_LOG_INFO, T2M_LOG_DEBU
  * text lines carry no timestamp: the journal adds its own. Safe to call again. */
 void t2m_log_init(enum t2m_log_level level, bool json);
 void t2m_log_set_level(enum t2m_log_level level);
-enum t2m_log_level t2m_log_get_level(void);
 bool t2m_log_enabled(enum t2m_log_level level);
 
 /* Parses "error|warn|info|debug"; returns 0 or -1. */

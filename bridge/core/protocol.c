@@ -87,17 +87,6 @@ int t2m_protocol_ts_from_number(double v, int64_t *ts_ms)
     return 0;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int digits(const char *s, size_t len, size_t *pos, int count, int *out)
 {
     int v = 0;
@@ -157,9 +146,9 @@ static int parse_iso(const char *s, size_t len, int64_t *ts_ms)
     if (p != len) return -1;
     if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || sec > 60) return -1;
     unsigned dim = mdays[mo - 1];
-    if (mo == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0)) dim = 29;
+    if (mo == 2 && t2m_leap_year(y)) dim = 29;
     if ((unsigned)d > dim) return -1;
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    int64_t t = t2m_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
     t -= off;
     int64_t r = t * 1000 + ms;
     if (r < 0 || r > TS_MS_MAX) return -1;

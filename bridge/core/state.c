@@ -16,7 +16,6 @@
 #include "topics.h"
 #include "trip.h"
 
-#define SEG_MAX (3 * T2M_TOKEN_MAX + 1)
 #define SCAN_MS 1000 /* trip timeouts and expiry are checked this often */
 #define EVENT_MAX (2 * T2M_PAYLOAD_MAX)
 #define EVICT_BATCH 256         /* read-back-only devices found per scan of a full table */
@@ -38,13 +37,14 @@ struct window {
 };
 
 struct t2m_state {
+    int64_t now_ms; /* the wall clock of the call being served (per-message warnings' summary) */
     const struct t2m_config *cfg;
     const struct t2m_units *units;
     struct t2m_stats *stats;
     t2m_action_fn fn;
     void *user;
     struct t2m_devices *devices;
-    char (*iseg)[SEG_MAX];   /* instance ids as topic segments */
+    char (*iseg)[T2M_SEG_MAX];   /* instance ids as topic segments */
     const char **zone_names; /* the configured zones' names, for the zone sensor */
     struct t2m_discovery_ctx disc;
     bool connected;
@@ -105,25 +105,25 @@ static void view_removed(struct t2m_state *st, const struct t2m_device *d)
     if (n) view(st, T2M_ACT_VIEW_REMOVED, st->event, n);
 }
 
-/* The device token as a topic segment (dseg: SEG_MAX bytes); false if it cannot be one. */
+/* The device token as a topic segment (dseg: T2M_SEG_MAX bytes); false if it cannot be one. */
 static bool token_segment(const struct t2m_device *d, char *dseg)
 {
     char tb[T2M_DEVICE_TEXT];
     size_t tl;
     const char *tk = t2m_device_token(d, tb, &tl);
-    return t2m_topic_segment(dseg, SEG_MAX, tk, tl) >= 0;
+    return t2m_topic_segment(dseg, T2M_SEG_MAX, tk, tl) >= 0;
 }
 
 /* B/I/D/suffix into st->topic through the checked builder. A device token that makes it too
  * long is a counted drop, never a truncated topic (SPEC section 2). */
 static bool device_topic(struct t2m_state *st, const struct t2m_device *d, const char *suffix)
 {
-    char dseg[SEG_MAX];
+    char dseg[T2M_SEG_MAX];
     if (!token_segment(d, dseg) ||
         t2m_topic_join(st->topic, sizeof(st->topic), 4, st->cfg->mqtt.base_topic,
                        st->iseg[d->instance], dseg, suffix) < 0) {
         st->stats->dropped[T2M_DROP_INVALID_TOKEN]++;
-        if (t2m_repeat_hit(&st->rep_topic, 0) == 1)
+        if (t2m_repeat_hit(&st->rep_topic, st->now_ms) == 1)
             T2M_WARN("state", "a device token makes its topics longer than %d bytes: dropped",
                      T2M_TOPIC_MAX);
         return false;
@@ -257,7 +257,7 @@ static void publish_state_as(struct t2m_state *st, struct t2m_device *d, int64_t
         t2m_owntracks_tid(tid, alias ? alias : u.device_token,
                           alias ? strlen(alias) : u.device_token_len);
         size_t on = t2m_owntracks_payload(st->payload, sizeof(st->payload), &u, tid, now_ms / 1000);
-        char dseg[SEG_MAX];
+        char dseg[T2M_SEG_MAX];
         if (on && token_segment(d, dseg) &&
             t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance],
                            dseg) >= 0)
@@ -402,7 +402,7 @@ static void zones_update(struct t2m_state *st, struct t2m_device *d, const struc
 static void owntracks_transition(struct t2m_state *st, struct t2m_device *d, bool enter, int zone,
                                  int64_t fix_ms)
 {
-    char la[32], lo[32], tid[3], dseg[SEG_MAX];
+    char la[32], lo[32], tid[3], dseg[T2M_SEG_MAX];
     if (!st->cfg->owntracks.enabled || !((d->has & T2M_HAS_LAT) && (d->has & T2M_HAS_LON)) ||
         !t2m_units_format_shortest(la, sizeof(la), d->lat) ||
         !t2m_units_format_shortest(lo, sizeof(lo), d->lon))
@@ -555,7 +555,7 @@ static void remove_device(struct t2m_state *st, struct t2m_device *d, const char
         for (int a = 0; a < T2M_ATTR_COUNT; a++)
             if (device_topic(st, d, t2m_payload_attr_name((enum t2m_attr)a)))
                 act(st, T2M_ACT_CLEAR, st->topic, "", 0, 1, true, false);
-    char dseg[SEG_MAX];
+    char dseg[T2M_SEG_MAX];
     if (st->cfg->owntracks.enabled && token_segment(d, dseg) &&
         t2m_topic_join(st->topic, sizeof(st->topic), 3, "owntracks", st->iseg[d->instance], dseg) >=
             0)
@@ -591,7 +591,10 @@ static struct t2m_device *device(struct t2m_state *st, unsigned inst, const char
     if (!d && s == T2M_DEV_FULL && live && evict_unheard(st, now_ms))
         d = t2m_devices_get(st->devices, inst, token, len, true, &s);
     if (d) {
-        if (d->flags & T2M_DEVF_REMOVED) return NULL; /* removed; freed at its window's end */
+        if (d->flags & T2M_DEVF_REMOVED) { /* removed; freed at its window's end */
+            if (live) st->stats->dropped[T2M_DROP_REMOVED]++;
+            return NULL;
+        }
         if (live) d->flags |= T2M_DEVF_LIVE;
         if (!live && s == T2M_DEV_CREATED) st->evict_scan = true;
         return d;
@@ -636,6 +639,7 @@ static unsigned changed_attrs(const struct t2m_device *d, const struct t2m_updat
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
                       int64_t now_ms)
 {
+    st->now_ms = now_ms;
     if (!st->started_s) st->started_s = now_ms / 1000;
     if (inst >= st->cfg->n_instances) return;
     /* SPEC 2.1: a fix time too far ahead of this clock is not trusted (a device with a wrong
@@ -760,6 +764,7 @@ static void scan_one(struct t2m_device *d, void *user)
 
 void t2m_state_tick(struct t2m_state *st, int64_t now_ms)
 {
+    st->now_ms = now_ms;
     while (st->thr_n && st->thr[st->thr_head].end_ms <= now_ms) {
         struct t2m_device *d = st->thr[st->thr_head].d;
         st->thr_head = (st->thr_head + 1) & (st->thr_cap - 1);
@@ -803,6 +808,7 @@ static void republish_one(struct t2m_device *d, void *user)
 
 void t2m_state_republish(struct t2m_state *st, int64_t now_ms)
 {
+    st->now_ms = now_ms;
     struct repub_ctx c = {st, now_ms};
     t2m_devices_foreach(st->devices, republish_one, &c);
 }
@@ -815,6 +821,7 @@ static void forget_discovered(struct t2m_device *d, void *user)
 
 void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms)
 {
+    st->now_ms = now_ms;
     if (!st->started_s) st->started_s = now_ms / 1000;
     st->connected = connected;
     if (connected)
@@ -1287,6 +1294,7 @@ void t2m_state_hold_discovery(struct t2m_state *st, bool hold)
 
 void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms)
 {
+    st->now_ms = now_ms;
     migrate(st);
     st->hold_discovery = false;
     struct restored_ctx rc = {st, now_ms};
@@ -1324,6 +1332,7 @@ size_t t2m_state_withdraw(struct t2m_state *st, bool apply)
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         int64_t now_ms)
 {
+    st->now_ms = now_ms;
     unsigned inst;
     char token[T2M_TOKEN_MAX + 1];
     size_t tl = 0;
@@ -1390,6 +1399,7 @@ static struct t2m_device *known(struct t2m_state *st, unsigned inst, const char 
 int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, size_t len,
                      int64_t now_ms)
 {
+    st->now_ms = now_ms;
     struct t2m_device *d = known(st, inst, token, len);
     if (!d) return -1;
     remove_device(st, d, "request", now_ms);
@@ -1430,6 +1440,7 @@ static int set_rename(struct t2m_state *st, unsigned inst, const char *token, si
 int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
                      const char *name, int64_t now_ms)
 {
+    st->now_ms = now_ms;
     struct t2m_device *d = known(st, inst, token, len);
     if (!d || !name || set_rename(st, inst, token, len, name) != 0) return -1;
     d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* the configs carry the name: again */
@@ -1515,7 +1526,7 @@ struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *
     st->disc.n_zones = cfg->n_zones;
     for (size_t i = 0; i < cfg->n_instances; i++) {
         const char *id = cfg->instances[i].id;
-        if (t2m_topic_segment(st->iseg[i], SEG_MAX, id, strlen(id)) < 0) goto fail;
+        if (t2m_topic_segment(st->iseg[i], T2M_SEG_MAX, id, strlen(id)) < 0) goto fail;
     }
     return st;
 fail:
@@ -1546,7 +1557,3 @@ size_t t2m_state_count(const struct t2m_state *st)
     return t2m_devices_count(st->devices);
 }
 
-size_t t2m_state_memory(const struct t2m_state *st)
-{
-    return t2m_devices_memory(st->devices);
-}

@@ -111,7 +111,5 @@ int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, siz
 size_t t2m_state_render_devices(const struct t2m_state *st, int inst, char *buf, size_t n);
 
 size_t t2m_state_count(const struct t2m_state *st);
-/* Approximate heap bytes of the device table. */
-size_t t2m_state_memory(const struct t2m_state *st);
 
 #endif

@@ -14,6 +14,8 @@ enum t2m_drop_reason {
     T2M_DROP_UNAUTHENTICATED,  /* a device_update before `authenticated` */
     T2M_DROP_BROKER_TOO_LARGE, /* a message over the broker's Maximum Packet Size: never sent */
     T2M_DROP_BROKER_REFUSED,   /* a message the broker refused (PUBACK reason code >= 0x80) */
+    T2M_DROP_REMOVED,          /* an update for a device removed moments ago (device/remove or
+                                * expiry inside its mqtt.min_interval window, until it closes) */
     T2M_DROP_COUNT
 };
 

@@ -1,6 +1,7 @@
 /* text.c - strict UTF-8 and secret redaction (text.h). */
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 size_t t2m_utf8_seq(const unsigned char *s, size_t len)
@@ -208,4 +209,11 @@ long t2m_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap
         }
     }
     return (long)n;
+}
+
+void t2m_wipe_free(char *s)
+{
+    if (!s) return;
+    explicit_bzero(s, strlen(s));
+    free(s);
 }

@@ -27,6 +27,10 @@ size_t t2m_redact(char *s, const char *const *secrets, size_t n_secrets);
  * (valid UTF-8 kept) invalid bytes as \u00XX. Returns bytes written or 0 if it does not fit. */
 size_t t2m_json_escape(char *buf, size_t n, const char *s, size_t len);
 
+/* Overwrites the NUL-terminated secret s with zeros (explicit_bzero: not optimised away) and
+ * frees it. NULL is fine. */
+void t2m_wipe_free(char *s);
+
 /* Decodes len characters of base64 (url: the base64url alphabet "-_", else "+/"; '=' padding at
  * the end allowed, not required) into out (room: cap bytes). Returns the decoded length, or -1
  * when a character is outside the alphabet, the length is impossible or out is too small. */

@@ -7,6 +7,8 @@
 /* SPEC section 2: the longest topic the bridge builds (a practical bound below MQTT's 65,535);
  * config.c makes sure the fixed parts leave room for devices. */
 #define T2M_TOPIC_MAX 1024
+/* Room for one id as a topic segment: every byte percent-encoded at worst, and the NUL. */
+#define T2M_SEG_MAX (3 * T2M_TOKEN_MAX + 1)
 
 /* Percent-encodes one segment: bytes outside [A-Za-z0-9._~-] become %XX (upper-case hex).
  * Returns the encoded length (NUL-terminated), or -1 when inlen is 0 or > T2M_TOKEN_MAX (256),

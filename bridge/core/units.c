@@ -228,7 +228,7 @@ static bool tz_posix_parse(const char *s, struct tz_posix *z)
     return true;
 }
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t t2m_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = floor_div(y, 400);
@@ -238,7 +238,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static bool leap(int64_t y)
+bool t2m_leap_year(int64_t y)
 {
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
@@ -249,17 +249,17 @@ static int64_t tz_rule_local(const struct tz_rule_date *d, int64_t y)
     int64_t days;
     if (d->kind == 'M') {
         static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-        int64_t first = days_from_civil(y, (unsigned)d->month, 1);
+        int64_t first = t2m_days_from_civil(y, (unsigned)d->month, 1);
         int wd = (int)((first % 7 + 11) % 7); /* 1970-01-01 was a Thursday (4) */
         int delta = (d->day - wd + 7) % 7;
         int64_t day = first + delta + 7 * (d->week - 1);
-        int len = mdays[d->month - 1] + (d->month == 2 && leap(y));
+        int len = mdays[d->month - 1] + (d->month == 2 && t2m_leap_year(y));
         if (d->week == 5 && day >= first + len) day -= 7;
         days = day;
     } else if (d->kind == 'J') {
-        days = days_from_civil(y, 1, 1) + d->day - 1 + (leap(y) && d->day >= 60);
+        days = t2m_days_from_civil(y, 1, 1) + d->day - 1 + (t2m_leap_year(y) && d->day >= 60);
     } else {
-        days = days_from_civil(y, 1, 1) + d->day;
+        days = t2m_days_from_civil(y, 1, 1) + d->day;
     }
     return days * 86400 + d->time;
 }
@@ -559,7 +559,17 @@ size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision)
     if (precision > 9) precision = 9;
     char tmp[400];
     size_t len;
-    double scaled = round(v * t2m_pow10[precision]); /* round() is half away from zero */
+    /* Correctly rounded from the binary value, as printf would (half away from zero on an exact
+     * tie): v * 10^p is itself rounded, and can land exactly on a half that v is not on (2.675 is
+     * 2.67499999999999982...; times 100 it becomes 267.5). fma gives the exact error of that
+     * product, which says which way the true value lies. */
+    double p10 = t2m_pow10[precision];
+    double product = v * p10;
+    double scaled = round(product); /* round() is half away from zero */
+    if (fabs(product - trunc(product)) == 0.5) {
+        double err = fma(v, p10, -product);
+        if (err != 0) scaled = err > 0 ? ceil(product) : floor(product);
+    }
     if (fabs(scaled) < 9e18) {
         /* Print the rounded integer and insert the point: exact, no second rounding by printf. */
         long long r = (long long)scaled;

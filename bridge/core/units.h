@@ -2,6 +2,7 @@
 #ifndef T2M_UNITS_H
 #define T2M_UNITS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -61,5 +62,10 @@ size_t t2m_units_format_fixed(char *buf, size_t n, double v, int precision);
 /* Shortest decimal text that parses back to exactly v ("40.7128", "-74.006", "1e-07").
  * Returns the length, 0 if it does not fit. */
 size_t t2m_units_format_shortest(char *buf, size_t n, double v);
+
+/* Days since 1970-01-01 of the proleptic Gregorian date y-m-d (H. Hinnant's algorithm; m 1..12,
+ * d 1..31, any y), and whether y is a leap year: the one calendar of the bridge. */
+int64_t t2m_days_from_civil(int64_t y, unsigned m, unsigned d);
+bool t2m_leap_year(int64_t y);
 
 #endif

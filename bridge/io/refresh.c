@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
 
 struct t2m_refresh {
     struct lws_context *ctx;
@@ -34,12 +35,6 @@ struct t2m_refresh {
     lws_sorted_usec_list_t sul_timeout, sul_fail;
 };
 
-static void wipe_free(char *s)
-{
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
 
 char *t2m_refresh_render_request(const char *access, const char *refresh)
 {
@@ -59,8 +54,8 @@ char *t2m_refresh_render_request(const char *access, const char *refresh)
 void t2m_refresh_result_clear(struct t2m_refresh_result *r)
 {
     if (!r) return;
-    wipe_free(r->access_token);
-    wipe_free(r->refresh_token);
+    t2m_wipe_free(r->access_token);
+    t2m_wipe_free(r->refresh_token);
     memset(r, 0, sizeof(*r));
 }
 

@@ -173,6 +173,22 @@ class TestManyDevices(Base):
         self.assertEqual(len(set(self.positions())), 200)
 
 
+class TestManyInstances(Base):
+    """B/bridge/info of 300 instances (issue 21: a fixed buffer dropped it silently beyond ~140):
+    published whole, every instance in it."""
+    sim_args = ("--devices", "1", "--rate", "1")
+
+    def test_info_of_300_instances(self):
+        ids = ["inst1"] + ["instance-%03d-%s" % (i, "x" * 40) for i in range(299)]
+        inst = "( %s )" % ", ".join('{ id = "%s"; access_token = "secret-token"; }' % i
+                                   for i in ids)
+        self.start_bridge(instances=inst)
+        info = wait_for(lambda: (lambda j: j if j and len(j["instances"]) == 300 else None)(
+            self.sub.json("telematics/bridge/info")), 30, "bridge/info with 300 instances")
+        self.assertEqual([i["id"] for i in info["instances"]], ids)
+        self.assertGreater(len(self.sub.get("telematics/bridge/info")), 16384)
+
+
 class TestFragmented(Base):
     sim_args = ("--devices", "2", "--rate", "20", "--fragment", "7")
 

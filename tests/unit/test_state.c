@@ -275,6 +275,28 @@ static void test_stale_dropped_without_effect(void)
     done(st);
 }
 
+/* An update for a device removed inside its throttle window is counted as dropped (reason
+ * "removed"), and the device comes back once the window has closed. */
+static void test_removed_in_window_counted(void)
+{
+    struct t2m_state *st = mk("mqtt = { min_interval = 1.0; };");
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, T0);
+    CU_ASSERT_EQUAL(t2m_state_remove(st, 0, "d", 1, T0 + 10), 0);
+    u = upd("d", NULL, T0 + 20);
+    at(&u, 3, 4);
+    t2m_state_update(st, 0, &u, T0 + 20);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_REMOVED], 1);
+    t2m_state_tick(st, T0 + 1000); /* the window closes: the device is gone for good */
+    u = upd("d", NULL, T0 + 1100);
+    at(&u, 5, 6);
+    t2m_state_update(st, 0, &u, T0 + 1100);
+    CU_ASSERT_EQUAL(stats.dropped[T2M_DROP_REMOVED], 1);
+    CU_ASSERT_EQUAL(t2m_state_count(st), 1);
+    done(st);
+}
+
 static void test_throttle_trailing_edge(void)
 {
     struct t2m_state *st = mk("mqtt = { min_interval = 1.0; };");
@@ -1035,6 +1057,7 @@ int main(void)
 {
     static const struct t2m_test_case cases[] = {
         {"2.1 partial updates keep coordinates", test_partial_updates_keep_coordinates},
+        {"an update for a device removed in its window is counted", test_removed_in_window_counted},
         {"2.1 a lone latitude is ignored", test_lone_latitude_ignored},
         {"2.1 timestamp, last_seen, name, driving", test_timestamp_vs_last_seen_and_name},
         {"2.1 stale dropped with no effect", test_stale_dropped_without_effect},

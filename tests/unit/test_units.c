@@ -53,6 +53,13 @@ static void test_fixed_rounding(void)
     T2M_ASSERT_STR(fixed(-0.0, 2), "0");
     T2M_ASSERT_STR(fixed(0.0, 0), "0");
     T2M_ASSERT_STR(fixed(1.05, 1), "1.1");
+    /* one rounding, from the binary value: 2.675 is 2.67499999999999982..., 1.005 is
+     * 1.00499999999999989... (v * 100 lands exactly on the half for both) */
+    T2M_ASSERT_STR(fixed(2.675, 2), "2.67");
+    T2M_ASSERT_STR(fixed(-2.675, 2), "-2.67");
+    T2M_ASSERT_STR(fixed(1.005, 2), "1");
+    T2M_ASSERT_STR(fixed(1.015, 2), "1.01"); /* 1.01499999999999990... */
+    T2M_ASSERT_STR(fixed(8.345, 2), "8.35"); /* 8.34500000000000063... */
     T2M_ASSERT_STR(fixed(12.3456789, 9), "12.3456789");
     T2M_ASSERT_STR(fixed(1.23456, 20), "1.23456"); /* precision clamped to 9 */
     T2M_ASSERT_STR(fixed(1.5, -3), "2");           /* ... and to 0 */
@@ -262,6 +269,41 @@ static void test_zone_offsets_match_libc(void)
     CU_ASSERT_EQUAL(wrong, 0);
 }
 
+/* The same digits as printf's correctly rounded %.*f (trailing zeros cut), for every value but
+ * exact binary ties, where printf rounds half to even and the bridge half away from zero. */
+static void test_fixed_matches_printf(void)
+{
+    unsigned long long x = 88172645463325252ull;
+    int mismatches = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        int p = (int)(x % 4);
+        /* values with few decimals, where the doubled rounding shows: k / 1000 and k / 10000 */
+        double v = (double)(long long)(x % 2000001 - 1000000) / (i % 2 ? 1000.0 : 10000.0);
+        char want[64];
+        snprintf(want, sizeof want, "%.*f", p, v);
+        char *dot = strchr(want, '.');
+        if (dot) {
+            char *end = want + strlen(want) - 1;
+            while (*end == '0')
+                *end-- = '\0';
+            if (*end == '.') *end = '\0';
+        }
+        if (strcmp(want, "-0") == 0) strcpy(want, "0");
+        const char *got = fixed(v, p);
+        if (strcmp(got, want) != 0) {
+            /* an exact tie: both are right by their own rule */
+            static const double p10[] = {1, 10, 100, 1000};
+            double t = v * p10[p];
+            if (fabs(t - trunc(t)) == 0.5 && fma(v, p10[p], -t) == 0) continue;
+            if (mismatches++ < 5) fprintf(stderr, "\n  %.17g p=%d: %s, printf %s", v, p, got, want);
+        }
+    }
+    CU_ASSERT_EQUAL(mismatches, 0);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
@@ -269,6 +311,7 @@ int main(void)
         {"SPEC conversions (7.85 m/s, 5 m)", test_spec_conversions},
         {"fixed rounding", test_fixed_rounding},
         {"shortest round-trip text", test_shortest},
+        {"fixed decimals = printf's correct rounding", test_fixed_matches_printf},
         {"shortest text = printf's, fast path included", test_shortest_matches_printf},
         {"unit names", test_names},
         {"time zone loading", test_tz_load},
