@@ -320,8 +320,9 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
         if (r != T2M_MQTT_OK && r != T2M_MQTT_ENOTCONN) rc = r;
     }
     if (rc != T2M_MQTT_OK)
-        T2M_WARN("bridge", "cannot end the read-back's subscriptions (error %d): its own "
-                           "messages come back until the next connection",
+        T2M_WARN("bridge",
+                 "cannot end the read-back's subscriptions (error %d): its own "
+                 "messages come back until the next connection",
                  rc);
     b->readback = false;
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,

@@ -212,7 +212,6 @@ struct loader {
 
 /* ---- small helpers ---- */
 
-
 static char **str_at(void *base, const struct key *k)
 {
     return (char **)((char *)base + k->off);

@@ -21,8 +21,9 @@
 
 struct t2m_parser {
     json_tokener *tok;
-    bool fast;    /* try parse_fast first */
-    bool fast_ok; /* the depth limit allows it */
+    bool fast;               /* try parse_fast first */
+    bool fast_ok;            /* the depth limit allows it */
+    unsigned long fast_hits; /* messages the fast path parsed whole */
 };
 
 struct t2m_parser *t2m_parser_new(int max_depth)
@@ -41,6 +42,11 @@ struct t2m_parser *t2m_parser_new(int max_depth)
     p->fast_ok = max_depth <= 0 || max_depth >= 3;
     p->fast = p->fast_ok;
     return p;
+}
+
+unsigned long t2m_parser_fast_hits(const struct t2m_parser *p)
+{
+    return p ? p->fast_hits : 0;
 }
 
 void t2m_parser_set_fast_path(struct t2m_parser *p, bool on)
@@ -148,7 +154,8 @@ static int parse_iso(const char *s, size_t len, int64_t *ts_ms)
     unsigned dim = mdays[mo - 1];
     if (mo == 2 && t2m_leap_year(y)) dim = 29;
     if ((unsigned)d > dim) return -1;
-    int64_t t = t2m_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
+    int64_t t =
+        t2m_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec;
     t -= off;
     int64_t r = t * 1000 + ms;
     if (r < 0 || r > TS_MS_MAX) return -1;
@@ -692,7 +699,10 @@ enum t2m_parse_result t2m_protocol_parse(struct t2m_parser *p, const char *buf, 
         set_why(why, whylen, "invalid UTF-8");
         return T2M_PARSE_INVALID_JSON;
     }
-    if (p->fast && parse_fast(buf, len, out) == 0) return T2M_PARSE_OK;
+    if (p->fast && parse_fast(buf, len, out) == 0) {
+        p->fast_hits++;
+        return T2M_PARSE_OK;
+    }
     json_tokener_reset(p->tok);
     json_object *root = json_tokener_parse_ex(p->tok, buf, (int)len);
     enum json_tokener_error err = json_tokener_get_error(p->tok);

@@ -85,6 +85,8 @@ void t2m_parser_free(struct t2m_parser *p);
 /* On by default: device_updates of the usual shape are read without json-c, with the same
  * results (anything unusual still goes through json-c). Off: json-c for everything (tests). */
 void t2m_parser_set_fast_path(struct t2m_parser *p, bool on);
+/* How many messages the fast path parsed whole (the rest went to json-c). */
+unsigned long t2m_parser_fast_hits(const struct t2m_parser *p);
 
 /* Parses one complete text message. On OK, *out is filled (fields not present are zeroed / has
  * bits clear). `why` (may be NULL) gets a short reason on failure. */

@@ -44,8 +44,8 @@ struct t2m_state {
     t2m_action_fn fn;
     void *user;
     struct t2m_devices *devices;
-    char (*iseg)[T2M_SEG_MAX];   /* instance ids as topic segments */
-    const char **zone_names; /* the configured zones' names, for the zone sensor */
+    char (*iseg)[T2M_SEG_MAX]; /* instance ids as topic segments */
+    const char **zone_names;   /* the configured zones' names, for the zone sensor */
     struct t2m_discovery_ctx disc;
     bool connected;
     struct window *thr; /* throttle windows in deadline order: a ring, thr_n from thr_head */
@@ -1556,4 +1556,3 @@ size_t t2m_state_count(const struct t2m_state *st)
 {
     return t2m_devices_count(st->devices);
 }
-

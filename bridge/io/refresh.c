@@ -35,7 +35,6 @@ struct t2m_refresh {
     lws_sorted_usec_list_t sul_timeout, sul_fail;
 };
 
-
 char *t2m_refresh_render_request(const char *access, const char *refresh)
 {
     struct json_object *o = json_object_new_object();

@@ -62,9 +62,9 @@ static void test_every_reason_zero(void)
 {
     struct t2m_stats st = {0};
     CU_ASSERT(render_default(&st) > 0);
-    const char *names[] = {"invalid_json",    "too_large",        "invalid_token",
-                           "stale",           "max_devices",      "offline_queue",
-                           "unauthenticated", "broker_too_large", "broker_refused",  "removed"};
+    const char *names[] = {"invalid_json",   "too_large",     "invalid_token",   "stale",
+                           "max_devices",    "offline_queue", "unauthenticated", "broker_too_large",
+                           "broker_refused", "removed"};
     CU_ASSERT_EQUAL(sizeof(names) / sizeof(names[0]), T2M_DROP_COUNT);
     char line[128];
     for (int r = 0; r < T2M_DROP_COUNT; r++) {

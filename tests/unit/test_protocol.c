@@ -708,6 +708,10 @@ static void test_fast_path_random(void)
         same_both_ways(doc);
     }
     CU_ASSERT(fast_compared > 20000);
+    /* and the fast path really ran: it parsed most of them itself (a test where it bailed out
+     * every time would compare json-c with json-c) */
+    CU_ASSERT(t2m_parser_fast_hits(parser) > 10000);
+    CU_ASSERT_EQUAL(t2m_parser_fast_hits(slow_parser), 0);
 }
 
 /* SPEC section 1 / issue 10: an unknown field is skipped however deep it nests (up to the
