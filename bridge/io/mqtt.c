@@ -515,7 +515,7 @@ int t2m_mqtt_ended(struct t2m_mqtt *m, const char *why, bool was_up, int *attemp
         T2M_WARN("mqtt", "connection to %s:%d ended: %s; reconnecting in %.1f s (retry %d)",
                  m->url.host, m->url.port, why, delay_ms / 1000.0, *attempt);
     else
-        T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.1f s", m->url.host,
+        T2M_INFO("mqtt", "connecting to %s:%d failed: %s; retrying in %.3f s", m->url.host,
                  m->url.port, why, delay_ms < 0 ? 0.0 : delay_ms / 1000.0);
     if (was_up) {
         struct t2m_mqtt_ev ev = {.type = T2M_MQTT_EV_LOST, .topic = strdup(why)};

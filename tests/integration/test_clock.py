@@ -7,7 +7,9 @@ held for an hour."""
 
 import json
 import os
+import re
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -83,6 +85,70 @@ class TestWallClockStep(Base):
         wait_for(lambda: (self.sub.json(POS) or {}).get("latitude") == 52.005, 15,
                  "the latest position")
         self.assertIn("the wall clock stepped by -3600", b.output())
+
+
+class TestUntrustedTimes(harness.BridgeCase):
+    """SPEC v3 2.1: a time far ahead never blocks a device - neither a forged retained position
+    stamped 2100 read back at start-up, nor an update stamped a day ahead within a run."""
+
+    def start(self):
+        self.http = free_port()
+        conf = bridge_conf(self.sim.url, self.broker.url, token=self.token,
+                           http="127.0.0.1:%d" % self.http, units='timestamp = "unix";')
+        b = Bridge(self.tmp, conf).start()
+        self.bridges.append(b)
+        wait_for(lambda: "read back" in b.output(), 15, "the read-back")
+        wait_for(lambda: self.sim.stats()["authenticated_active"] >= 1, 15, "authenticated")
+        return b
+
+    def real(self, lat):
+        now = int(time.time()) + 2  # the device's next fix, a moment after the one before
+        self.sim.send({"type": "device_update", "device_token": DEV, "track_token": "T",
+                       "position": {"Latitude": lat, "Longitude": 4.0, "Timestamp": now}})
+        wait_for(lambda: (self.sub.json(POS) or {}).get("latitude") == lat, 10,
+                 "the real position %s" % lat)
+
+    def test_poisoned_readback(self):
+        forged = {"instance_id": "inst1", "device_token": DEV, "latitude": 9.0, "longitude": 9.0,
+                  "timestamp": 4102444800, "last_seen": 4102444800}
+        self.sub.client.publish(POS, json.dumps(forged), qos=1, retain=True)
+        wait_for(lambda: (self.sub.json(POS) or {}).get("latitude") == 9.0, 10, "the forged one")
+        b = self.start()
+        wait_for(lambda: "max_clock_skew" in b.output(), 10, "the forged time reported")
+        self.real(52.5)  # not dropped as stale: the retained state now holds it
+        self.assertLess(self.sub.json(POS)["timestamp"], 4102444800)
+
+    def test_update_a_day_ahead(self):
+        b = self.start()
+        ahead = int(time.time()) + 86400
+        self.sim.send({"type": "device_update", "device_token": DEV, "track_token": "T",
+                       "position": {"Latitude": 51.0, "Longitude": 4.0, "Timestamp": ahead}})
+        p = wait_for(lambda: (lambda j: j if j and j.get("latitude") == 51.0 else None)(
+            self.sub.json(POS)), 10, "the update merged")
+        self.assertLess(p["timestamp"], ahead - 3600)  # merged as of its arrival
+        self.real(51.5)
+        self.assertGreaterEqual(harness.metrics(self.http).get("t2m_fields_rejected_total", 0), 1)
+        self.assertIn("ahead of this clock", b.output())
+
+
+class TestJitter(harness.BridgeCase):
+    """SPEC v3 8: three processes against a dead broker retry on schedules of their own (the
+    unseeded rand() gave all three the same delays, so a sharded fleet reconnected together)."""
+
+    def test_three_processes_do_not_retry_in_lockstep(self):
+        dead = free_port()
+        for i in range(3):
+            conf = bridge_conf(self.sim.url, "tcp://127.0.0.1:%d" % dead, token=self.token,
+                               mqtt_extra='client_id = "jitter-%d";' % i)
+            self.bridges.append(Bridge(self.tmp, conf).start())
+        delays = re.compile(r"retrying in ([0-9.]+) s")
+
+        def schedules():
+            s = [delays.findall(b.output())[:3] for b in self.bridges]
+            return s if all(len(x) == 3 for x in s) else None
+        s = wait_for(schedules, 30, "three retries of each process")
+        # the first delay is backoff_min for all; the next ones are drawn at random
+        self.assertEqual(len({tuple(x[1:]) for x in s}), 3, s)
 
 
 if __name__ == "__main__":
