@@ -242,7 +242,8 @@ class TestResend(Base):
         bridge_cfg = "homeassistant/binary_sensor/t2m_bridge_telematics2mqtt/inst1_connected/config"
         wait_for(lambda: self.sub.get(bridge_cfg), 5, "bridge config")
         configs = sorted(t for t in self.sub.topics("homeassistant/") if t.endswith("/config"))
-        self.assertEqual(len(configs), 2 * len(device_config_topics(TOK_A)) + 3)
+        # the bridge device: connected, state and token expiry per instance, and the device count
+        self.assertEqual(len(configs), 2 * len(device_config_topics(TOK_A)) + 4)
         return configs, {t: self.sub.get(pos_topic(t)) for t in (TOK_A, TOK_B)}
 
     def assert_all_again(self, configs, positions, start=0):
