@@ -19,6 +19,9 @@
  * KiB even with many instances, so the cap only stops a runaway handler. */
 #define BODY_FIRST 16384
 #define BODY_CAP (4u * 1024 * 1024)
+/* The status page's state (/api/state, the first event of /api/events): about 450 bytes a
+ * device, so this is some 140,000 devices. */
+#define STATE_CAP (64u * 1024 * 1024)
 #define HEADERS_MAX 1024
 /* Connections this endpoint holds at most: a probe or a scraper needs one or two, and every one
  * is a file descriptor the upstream and the broker connections share. Past it, a new
@@ -56,7 +59,7 @@ struct t2m_http {
     unsigned n_sse;
     unsigned long sse_dropped;
     unsigned ticks; /* of sul_beat, one a second */
-    bool leaflet_warned;
+    bool leaflet_warned, state_warned;
     lws_sorted_usec_list_t sul_beat;
 };
 
@@ -69,6 +72,7 @@ struct pss {
     bool sse;           /* a live GET /api/events */
     bool drop;          /* fell behind: closed at the next writeable */
     size_t off, cap;    /* sse: bytes of buf already written; room after LWS_PRE */
+    size_t whole;       /* sse: the last whole-state event's size, allowed beyond SSE_QUEUE_MAX */
 };
 
 static void pss_reset(struct pss *p)
@@ -89,17 +93,19 @@ static void sse_forget(struct t2m_http *h, struct lws *wsi)
         }
 }
 
-/* Appends len bytes to a live client's queue; a client that falls too far behind is dropped. */
+/* Appends len bytes to a live client's queue; a client that falls too far behind is dropped.
+ * whole: a "state" event (a large fleet's is bigger than the backlog allowed after it). */
 static void sse_queue(struct t2m_http *h, struct lws *wsi, struct pss *p, const char *data,
-                      size_t len)
+                      size_t len, bool whole)
 {
     if (p->drop) return;
+    if (whole) p->whole = len;
     if (p->off) { /* what was written makes room */
         memmove(p->buf + LWS_PRE, p->buf + LWS_PRE + p->off, p->len - p->off);
         p->len -= p->off;
         p->off = 0;
     }
-    if (p->len + len > SSE_QUEUE_MAX) {
+    if (p->len + len > SSE_QUEUE_MAX + p->whole) {
         p->drop = true;
         if (h->sse_dropped++ % 100 == 0)
             T2M_WARN(MOD,
@@ -142,7 +148,7 @@ void t2m_http_broadcast(struct t2m_http *h, const char *event, const char *data,
     }
     for (unsigned i = 0; n && i < h->n_sse; i++) {
         struct pss *p = lws_wsi_user(h->sse[i]);
-        if (p) sse_queue(h, h->sse[i], p, frame, n);
+        if (p) sse_queue(h, h->sse[i], p, frame, n, strcmp(event, "state") == 0);
     }
     free(frame);
 }
@@ -169,16 +175,16 @@ static void beat_cb(lws_sorted_usec_list_t *sul)
             p->drop = true; /* closed at its writeable callback */
             lws_callback_on_writable(h->sse[i]);
         } else if (beat) {
-            sse_queue(h, h->sse[i], p, ":\n\n", 3);
+            sse_queue(h, h->sse[i], p, ":\n\n", 3, false);
         }
     }
     lws_sul_schedule(h->ctx, 0, &h->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
 /* Renders with the handler into a buffer that grows while the handler says "too small" (0). */
-static int render(struct pss *p, t2m_http_render_fn fn, void *user, int *status)
+static int render_upto(struct pss *p, t2m_http_render_fn fn, void *user, int *status, size_t max)
 {
-    for (size_t cap = BODY_FIRST; cap <= BODY_CAP; cap *= 2) {
+    for (size_t cap = BODY_FIRST; cap <= max; cap *= 2) {
         unsigned char *b = malloc(LWS_PRE + cap);
         if (!b) return -1;
         *status = 200;
@@ -190,6 +196,31 @@ static int render(struct pss *p, t2m_http_render_fn fn, void *user, int *status)
         }
         free(b);
     }
+    return -1;
+}
+
+static int render(struct pss *p, t2m_http_render_fn fn, void *user, int *status)
+{
+    return render_upto(p, fn, user, status, BODY_CAP);
+}
+
+static int send_text(struct lws *wsi, struct pss *p, int status, const char *text, int flags);
+
+/* The status page's state; a fleet too large for it is a clear 503, said once in the log. */
+static int render_state(struct t2m_http *h, struct lws *wsi, struct pss *p, struct pss *into)
+{
+    int status = 200;
+    if (render_upto(into, h->h.state, h->h.user, &status, STATE_CAP) == 0 && status == 200)
+        return 0;
+    pss_reset(into);
+    if (!h->state_warned)
+        T2M_WARN(MOD,
+                 "the status page's state is larger than %u MiB: /api/state and "
+                 "/api/events answer 503",
+                 STATE_CAP >> 20);
+    h->state_warned = true;
+    p->close_after = 1;
+    send_text(wsi, p, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many devices for the status page\n", 0);
     return -1;
 }
 
@@ -278,11 +309,7 @@ static int start_events(struct lws *wsi, struct t2m_http *h, struct pss *p)
                          "too many live clients of /api/events\n", 0);
     }
     struct pss tmp = {0};
-    int status = 200;
-    if (render(&tmp, h->h.state, h->h.user, &status) || status != 200) {
-        pss_reset(&tmp);
-        return send_text(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal error\n", 0);
-    }
+    if (render_state(h, wsi, p, &tmp)) return 0; /* answered */
     p->sse = true;
     h->sse[h->n_sse++] = wsi;
     /* a live stream: no idle time-out (the heartbeat finds dead peers) */
@@ -300,7 +327,7 @@ static int start_events(struct lws *wsi, struct t2m_http *h, struct pss *p)
         free(frame);
         return -1;
     }
-    sse_queue(h, wsi, p, frame, n);
+    sse_queue(h, wsi, p, frame, n, true);
     free(frame);
     return 0;
 }
@@ -330,12 +357,11 @@ static int on_ui(struct lws *wsi, struct t2m_http *h, struct pss *p, const char 
     }
     if (strcmp(path, "/api/events") == 0) return start_events(wsi, h, p);
     if (strcmp(path, "/api/state") == 0) {
-        int status = 200;
-        if (render(p, h->h.state, h->h.user, &status)) {
-            pss_reset(p);
-            return send_text(wsi, p, HTTP_STATUS_INTERNAL_SERVER_ERROR, "internal error\n", 0);
-        }
-        return send_headers(wsi, p, status, "application/json", 0);
+        struct pss body = {0};
+        if (render_state(h, wsi, p, &body)) return 0; /* answered */
+        p->buf = body.buf;
+        p->len = body.len;
+        return send_headers(wsi, p, 200, "application/json", 0);
     }
     const struct t2m_ui_asset *as = t2m_ui_asset(path);
     if (!as) return send_text(wsi, p, HTTP_STATUS_NOT_FOUND, "not found\n", 0);

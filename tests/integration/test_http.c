@@ -386,6 +386,23 @@ static void test_handler_failure(void)
     CU_ASSERT_EQUAL_FATAL(fetch(AF_INET, t2m_http_port(s), "GET /healthz HTTP/1.0\r\n\r\n", &r), 0);
     CU_ASSERT_EQUAL(r.status, 500);
     stop(s);
+
+    /* a fleet too large for the status page: a clear 503 on both of its data paths */
+    struct t2m_http_handlers huge = {
+        .healthz = render_healthz, .metrics = render_metrics, .state = render_never, .ui = true};
+    s = start("127.0.0.1:0", &huge);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    static const char *const paths[] = {"/api/state", "/api/events"};
+    for (size_t i = 0; i < 2; i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\n\r\n", paths[i]);
+        CU_ASSERT_EQUAL_FATAL(fetch(AF_INET, t2m_http_port(s), req, &r), 0);
+        CU_ASSERT_EQUAL(r.status, 503);
+        CU_ASSERT(r.body && strstr(r.body, "too many devices for the status page") != NULL);
+    }
+    CU_ASSERT_EQUAL_FATAL(fetch(AF_INET, t2m_http_port(s), "GET / HTTP/1.0\r\n\r\n", &r), 0);
+    CU_ASSERT_EQUAL(r.status, 200); /* the page itself is there */
+    stop(s);
 }
 
 /* A port another socket (here: another process's, as far as lws knows) listens on. Two vhosts
