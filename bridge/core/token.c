@@ -18,13 +18,10 @@ int64_t t2m_token_exp(const char *token)
     p++;
     const char *end = strchr(p, '.');
     if (!end) return 0;
-    size_t len = (size_t)(end - p);
-    while (len && p[len - 1] == '=')
-        len--;
-    static const size_t cap = PAYLOAD_MAX;
-    unsigned char *buf = malloc(cap + 1);
+    unsigned char *buf = malloc(PAYLOAD_MAX);
     if (!buf) return 0;
-    long n = t2m_base64_decode(p, len, buf, cap, true);
+    /* base64url, its '=' padding optional: the one decoder (text.c) takes both */
+    long n = t2m_base64_decode(p, (size_t)(end - p), buf, PAYLOAD_MAX, true);
     int64_t exp = 0;
     if (n > 0) {
         json_tokener *tok = json_tokener_new_ex(8);

@@ -88,8 +88,7 @@ int64_t t2m_upstream_token_exp(const struct t2m_upstream *up)
 /* Takes t (a malloc'd secret) as the access token; the old one is wiped. */
 static void set_token(struct t2m_upstream *up, char *t)
 {
-    if (up->token) explicit_bzero(up->token, strlen(up->token));
-    free(up->token);
+    t2m_wipe_free(up->token);
     up->token = t;
     up->token_exp = t2m_token_exp(t);
 }
@@ -191,8 +190,7 @@ static void refresh_done(void *user, struct t2m_refresh_result *res, const char 
     up->refresh_attempt = 0;
     set_token(up, res->access_token);
     res->access_token = NULL;
-    if (up->refresh_token) explicit_bzero(up->refresh_token, strlen(up->refresh_token));
-    free(up->refresh_token);
+    t2m_wipe_free(up->refresh_token);
     up->refresh_token = res->refresh_token;
     res->refresh_token = NULL;
     T2M_INFO("upstream", "instance %s: access token refreshed (expires in %.0f s)", up->inst->id,
@@ -747,11 +745,8 @@ void t2m_upstream_pause(struct t2m_upstream *up, bool paused)
 
 void t2m_upstream_reload(struct t2m_upstream *up)
 {
-    if (up->refresh_token) { /* re-read from its file at the next refresh */
-        explicit_bzero(up->refresh_token, strlen(up->refresh_token));
-        free(up->refresh_token);
-        up->refresh_token = NULL;
-    }
+    t2m_wipe_free(up->refresh_token); /* re-read from its file at the next refresh */
+    up->refresh_token = NULL;
     if (reload_token(up)) {
         T2M_INFO("upstream", "instance %s: access token changed, reconnecting", up->inst->id);
         up->pending_delay = 0;
@@ -780,20 +775,14 @@ void t2m_upstream_free(struct t2m_upstream *up)
     if (!up) return;
     t2m_refresh_cancel(up->refresh);
     lws_sul_cancel(&up->sul_refresh);
-    if (up->refresh_token) {
-        explicit_bzero(up->refresh_token, strlen(up->refresh_token));
-        free(up->refresh_token);
-    }
+    t2m_wipe_free(up->refresh_token);
     lws_sul_cancel(&up->sul_retry);
     lws_sul_cancel(&up->sul_auth);
     lws_sul_cancel(&up->sul_watchdog);
     lws_sul_cancel(&up->sul_connect);
     if (up->wsi) lws_set_opaque_user_data(up->wsi, NULL);
     txq_clear(up);
-    if (up->token) {
-        explicit_bzero(up->token, strlen(up->token));
-        free(up->token);
-    }
+    t2m_wipe_free(up->token);
     free(up->rx);
     t2m_parser_free(up->parser);
     free(up);
