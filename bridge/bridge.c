@@ -275,8 +275,6 @@ enum { SUB_QOS = 0 };
 /* SPEC section 2.1: the broker is the bridge's memory. Its own retained positions and trips are
  * read back on every connect; a marker published after the SUBSCRIBE comes back once the broker
  * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
-static void broadcast_state(struct t2m_bridge *b);
-
 static void readback_start(struct t2m_bridge *b)
 {
     char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
@@ -328,7 +326,7 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
     T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
              t2m_state_count(b->state));
     t2m_state_readback_done(b->state, state_now(b));
-    broadcast_state(b);
+    t2m_http_broadcast_state(b->http); /* the page sees what it brought */
     b->settled = true;
     release_held(b);
     /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
@@ -767,20 +765,6 @@ static size_t render_state(void *user, char *buf, size_t n, int *status)
     t2m_out_str(&o, "}");
     *status = 200;
     return t2m_out_finish(&o);
-}
-
-/* The whole state to every status page client (after a read-back brought devices). */
-static void broadcast_state(struct t2m_bridge *b)
-{
-    if (!t2m_http_live_clients(b->http)) return;
-    for (size_t cap = 65536; cap <= (64u << 20); cap *= 4) {
-        char *buf = malloc(cap);
-        int status;
-        size_t n = buf ? render_state(b, buf, cap, &status) : 0;
-        if (n) t2m_http_broadcast(b->http, "state", buf, n);
-        free(buf);
-        if (n || !buf) return;
-    }
 }
 
 /* ---- life cycle ---- */

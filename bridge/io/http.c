@@ -133,20 +133,31 @@ static void sse_queue(struct t2m_http *h, struct lws *wsi, struct pss *p, const 
     lws_callback_on_writable(wsi);
 }
 
+/* One Server-Sent Event in a new buffer (free it), its length in *n; NULL when out of memory. */
+static char *sse_frame_new(const char *event, const char *data, size_t len, size_t *n)
+{
+    size_t need = len + len / 8 + strlen(event) + 64; /* "data: " per line, rarely more than one */
+    char *frame = malloc(need);
+    *n = frame ? t2m_sse_frame(frame, need, event, data, len) : 0;
+    if (frame && !*n) { /* many line breaks: the exact worst case */
+        free(frame);
+        need = 7 * len + strlen(event) + 64;
+        frame = malloc(need);
+        *n = frame ? t2m_sse_frame(frame, need, event, data, len) : 0;
+    }
+    if (!*n) {
+        free(frame);
+        return NULL;
+    }
+    return frame;
+}
+
 void t2m_http_broadcast(struct t2m_http *h, const char *event, const char *data, size_t len)
 {
     if (!h || h->closing || !h->n_sse) return;
-    size_t need = len + len / 8 + strlen(event) + 64; /* "data: " per line, rarely more than one */
-    char *frame = malloc(need);
-    if (!frame) return;
-    size_t n = t2m_sse_frame(frame, need, event, data, len);
-    if (!n) { /* many line breaks: the exact worst case */
-        free(frame);
-        need = 7 * len + strlen(event) + 64;
-        if (!(frame = malloc(need))) return;
-        n = t2m_sse_frame(frame, need, event, data, len);
-    }
-    for (unsigned i = 0; n && i < h->n_sse; i++) {
+    size_t n;
+    char *frame = sse_frame_new(event, data, len, &n);
+    for (unsigned i = 0; frame && i < h->n_sse; i++) {
         struct pss *p = lws_wsi_user(h->sse[i]);
         if (p) sse_queue(h, h->sse[i], p, frame, n, strcmp(event, "state") == 0);
     }
@@ -222,6 +233,16 @@ static int render_state(struct t2m_http *h, struct lws *wsi, struct pss *p, stru
     p->close_after = 1;
     send_text(wsi, p, HTTP_STATUS_SERVICE_UNAVAILABLE, "too many devices for the status page\n", 0);
     return -1;
+}
+
+void t2m_http_broadcast_state(struct t2m_http *h)
+{
+    if (!h || h->closing || !h->n_sse) return;
+    struct pss body = {0};
+    int status = 200;
+    if (render_upto(&body, h->h.state, h->h.user, &status, STATE_CAP) == 0 && status == 200)
+        t2m_http_broadcast(h, "state", (char *)body.buf + LWS_PRE, body.len);
+    pss_reset(&body);
 }
 
 static int set_text(struct pss *p, const char *text)
@@ -319,14 +340,10 @@ static int start_events(struct lws *wsi, struct t2m_http *h, struct pss *p)
         pss_reset(&tmp);
         return -1;
     }
-    size_t need = tmp.len + 64;
-    char *frame = malloc(need);
-    size_t n = frame ? t2m_sse_frame(frame, need, "state", (char *)tmp.buf + LWS_PRE, tmp.len) : 0;
+    size_t n;
+    char *frame = sse_frame_new("state", (char *)tmp.buf + LWS_PRE, tmp.len, &n);
     pss_reset(&tmp);
-    if (!n) {
-        free(frame);
-        return -1;
-    }
+    if (!frame) return -1;
     sse_queue(h, wsi, p, frame, n, true);
     free(frame);
     return 0;

@@ -28,6 +28,9 @@ struct t2m_http_handlers {
 /* Sends one Server-Sent Event to every client of GET /api/events (a client too far behind is
  * dropped; its browser reconnects and starts again from a "state" event). */
 void t2m_http_broadcast(struct t2m_http *h, const char *event, const char *data, size_t len);
+/* Sends the whole state (the `state` handler, as the first event of every client) to every
+ * client of GET /api/events: after something changed many devices at once (a read-back). */
+void t2m_http_broadcast_state(struct t2m_http *h);
 /* How many clients GET /api/events has now: the caller renders nothing when there are none. */
 unsigned t2m_http_live_clients(const struct t2m_http *h);
 
