@@ -744,7 +744,8 @@ static size_t render_metrics(void *user, char *buf, size_t n, int *status)
 static size_t render_state(void *user, char *buf, size_t n, int *status)
 {
     struct t2m_bridge *b = user;
-    struct t2m_out o = {buf, n, 0, !buf || n == 0};
+    if (!buf || n == 0) return 0;
+    struct t2m_out o = {buf, n, 0, false};
     t2m_out_str(&o, "{\"version\":\"" T2M_VERSION "\",\"mqtt\":");
     t2m_out_str(&o, t2m_mqtt_connected(b->mqtt) ? "\"connected\"" : "\"disconnected\"");
     t2m_out_str(&o, ",\"instances\":[");
