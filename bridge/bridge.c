@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "discovery.h"
+#include "files.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"

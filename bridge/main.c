@@ -17,8 +17,10 @@
 
 #include "bridge.h"
 #include "config.h"
+#include "files.h"
 #include "http.h"
 #include "log.h"
+#include "log_stderr.h"
 #include "log_lws.h"
 
 struct app {
@@ -222,8 +224,14 @@ int main(int argc, char **argv)
         return healthcheck(url);
     }
     if (check) {
-        t2m_config_print(cfg, stdout);
+        char *text = t2m_config_text(cfg);
         t2m_config_free(cfg);
+        if (!text || fputs(text, stdout) == EOF || fflush(stdout) != 0) {
+            free(text);
+            fprintf(stderr, "telematics2mqtt: cannot print the configuration\n");
+            return 1;
+        }
+        free(text);
         return 0;
     }
     t2m_log_init(verbose ? T2M_LOG_DEBUG : quiet ? T2M_LOG_WARN : cfg->log.level, cfg->log.json);

@@ -8,7 +8,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
@@ -17,8 +16,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "addr.h"
 #include "text.h"
@@ -45,13 +42,14 @@ struct key {
     check_fn check;    /* T_STR: NULL or a validator */
     const char *def_s; /* default of T_STR, T_LEVEL, T_FORMAT */
     double def_n;      /* default of T_BOOL (0/1), T_INT, T_FLOAT */
+    bool file;         /* T_STR: a path that must be readable when set */
+    bool zone;         /* T_STR: a time zone the tz database has */
 };
 
 static int check_ws_url(const char *v, char *msg, size_t n);
 static int check_mqtt_url(const char *v, char *msg, size_t n);
 static int check_client(const char *v, char *msg, size_t n);
 static int check_nonempty(const char *v, char *msg, size_t n);
-static int check_file(const char *v, char *msg, size_t n);
 static int check_topic(const char *v, char *msg, size_t n);
 static int check_client_id(const char *v, char *msg, size_t n);
 static int check_system(const char *v, char *msg, size_t n);
@@ -59,13 +57,13 @@ static int check_speed(const char *v, char *msg, size_t n);
 static int check_distance(const char *v, char *msg, size_t n);
 static int check_ts(const char *v, char *msg, size_t n);
 static int check_discovery(const char *v, char *msg, size_t n);
-static int check_tz(const char *v, char *msg, size_t n);
 static int check_listen(const char *v, char *msg, size_t n);
 static int check_id(const char *v, char *msg, size_t n);
 
 /* clang-format off */
 #define C(f) offsetof(struct t2m_config, f)
 #define STR(g, k, f, d, chk) {g, k, T_STR, C(f), 0, 0, false, false, chk, d, 0}
+#define FILE_(g, k, f) {g, k, T_STR, C(f), 0, 0, false, false, NULL, "", 0, true}
 #define SECRET(g, k, f) {g, k, T_STR, C(f), 0, 0, false, true, NULL, "", 0}
 #define BOOL(g, k, f, d) {g, k, T_BOOL, C(f), 0, 0, false, false, NULL, NULL, d}
 #define INT(g, k, f, d, lo, hi) {g, k, T_INT, C(f), lo, hi, false, false, NULL, NULL, d}
@@ -93,7 +91,7 @@ static const struct key keys[N_KEYS] = {
     [K_UP_URL] =
         STR("upstream", "url", upstream.url,
             "wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime", check_ws_url),
-    [K_UP_CA] = STR("upstream", "ca_file", upstream.ca_file, "", check_file),
+    [K_UP_CA] = FILE_("upstream", "ca_file", upstream.ca_file),
     [K_UP_VERIFY] = BOOL("upstream", "tls_verify", upstream.tls_verify, 1),
     [K_UP_MAXMSG] =
         INT("upstream", "max_message_size", upstream.max_message_size, 65536, 1024, 1073741824),
@@ -109,9 +107,9 @@ static const struct key keys[N_KEYS] = {
     [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", NULL),
     [K_MQ_PASS] = SECRET("mqtt", "password", mqtt.password),
     [K_MQ_PASSFILE] = STR("mqtt", "password_file", mqtt.password_file, "", NULL),
-    [K_MQ_CA] = STR("mqtt", "ca_file", mqtt.ca_file, "", check_file),
-    [K_MQ_CERT] = STR("mqtt", "cert_file", mqtt.cert_file, "", check_file),
-    [K_MQ_KEY] = STR("mqtt", "key_file", mqtt.key_file, "", check_file),
+    [K_MQ_CA] = FILE_("mqtt", "ca_file", mqtt.ca_file),
+    [K_MQ_CERT] = FILE_("mqtt", "cert_file", mqtt.cert_file),
+    [K_MQ_KEY] = FILE_("mqtt", "key_file", mqtt.key_file),
     [K_MQ_VERIFY] = BOOL("mqtt", "tls_verify", mqtt.tls_verify, 1),
     [K_MQ_PROTO] = INT("mqtt", "protocol", mqtt.protocol, 4, 4, 5),
     [K_MQ_KEEPALIVE] = INT("mqtt", "keepalive", mqtt.keepalive, 30, 0, 65535),
@@ -126,7 +124,8 @@ static const struct key keys[N_KEYS] = {
     [K_UN_SPEED] = STR("units", "speed", units.speed, "", check_speed),
     [K_UN_DIST] = STR("units", "distance", units.distance, "", check_distance),
     [K_UN_TS] = STR("units", "timestamp", units.timestamp, "iso", check_ts),
-    [K_UN_TZ] = STR("units", "timezone", units.timezone, "UTC", check_tz),
+    [K_UN_TZ] = {"units", "timezone", T_STR, C(units.timezone), 0, 0, false, false, NULL, "UTC", 0,
+                 false, true},
     [K_UN_PREC] = INT("units", "precision", units.precision, 2, 0, 9),
     [K_HA_ENABLED] = BOOL("homeassistant", "enabled", homeassistant.enabled, 1),
     [K_HA_PREFIX] = STR("homeassistant", "discovery_prefix", homeassistant.discovery_prefix,
@@ -200,6 +199,7 @@ struct alias_tmp {
 };
 
 struct loader {
+    const struct t2m_config_io *io; /* every file and variable read goes through it */
     struct t2m_config *cfg;
     config_t lc;
     char *incdir;
@@ -407,13 +407,6 @@ static int check_id(const char *v, char *msg, size_t n)
     return 0;
 }
 
-static int check_file(const char *v, char *msg, size_t n)
-{
-    if (*v == '\0' || access(v, R_OK) == 0) return 0;
-    snprintf(msg, n, "cannot read %s: %s", v, strerror(errno));
-    return -1;
-}
-
 /* A topic prefix the bridge publishes under: no wildcards, no empty first or last level. */
 static int check_topic(const char *v, char *msg, size_t n)
 {
@@ -484,17 +477,6 @@ static int check_ts(const char *v, char *msg, size_t n)
     return -1;
 }
 
-static int check_tz(const char *v, char *msg, size_t n)
-{
-    struct t2m_tz *tz = t2m_tz_load(v);
-    if (tz) {
-        t2m_tz_free(tz);
-        return 0;
-    }
-    snprintf(msg, n, "unknown time zone \"%s\" (an IANA name such as \"Europe/Berlin\")", v);
-    return -1;
-}
-
 /* Same grammar as t2m_http_parse_listen ("host:port", "[v6]:port", ":port"), which this module
  * cannot link without pulling in lws. */
 static int check_listen(const char *v, char *msg, size_t n)
@@ -508,80 +490,6 @@ static int check_listen(const char *v, char *msg, size_t n)
     if (rc == 0 && port > 0) return 0;
     snprintf(msg, n, "must be \"HOST:PORT\", \"[IPv6]:PORT\", \":PORT\" or \"\" (off)");
     return -1;
-}
-
-/* ---- secrets ---- */
-
-char *t2m_config_read_secret(const char *path, char *err, size_t errlen)
-{
-    char dummy[1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof(dummy);
-    }
-    if (!path || !*path) {
-        snprintf(err, errlen, "no secret file given");
-        return NULL;
-    }
-    /* Non-blocking: opening a FIFO for reading would wait for a writer, and the loop with it. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        snprintf(err, errlen, "%s is not a regular file", path);
-        return NULL;
-    }
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        T2M_WARN(MOD, "%s is readable by group or others: chmod 600 it", path);
-
-    char *buf = malloc(MAX_SECRET + 1);
-    if (!buf) {
-        close(fd);
-        snprintf(err, errlen, "out of memory reading %s", path);
-        return NULL;
-    }
-    size_t len = 0;
-    bool io_error = false, eol = false;
-    while (len < MAX_SECRET && !eol) {
-        ssize_t r = read(fd, buf + len, MAX_SECRET - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            io_error = true;
-            break;
-        }
-        if (r == 0) break;
-        eol = memchr(buf + len, '\n', (size_t)r) != NULL;
-        len += (size_t)r;
-    }
-    int saved = errno;
-    close(fd);
-    char *result = NULL;
-    if (io_error) {
-        snprintf(err, errlen, "cannot read %s: %s", path, strerror(saved));
-    } else {
-        char *nl = memchr(buf, '\n', len);
-        if (!nl && len == MAX_SECRET) {
-            snprintf(err, errlen, "%s: first line longer than %d bytes", path, MAX_SECRET);
-        } else {
-            size_t n = nl ? (size_t)(nl - buf) : len;
-            while (n > 0 && isspace((unsigned char)buf[n - 1]))
-                n--;
-            buf[n] = '\0';
-            if (n == 0)
-                snprintf(err, errlen, "%s is empty", path);
-            else if (strlen(buf) != n)
-                snprintf(err, errlen, "%s holds a NUL byte: not a text secret", path);
-            else if (!(result = strdup(buf)))
-                snprintf(err, errlen, "out of memory reading %s", path);
-        }
-    }
-    explicit_bzero(buf, MAX_SECRET + 1);
-    free(buf);
-    return result;
 }
 
 /* ---- wide integers ---- */
@@ -705,52 +613,18 @@ static int scan_text(struct loader *L, const char *file, const char *p, int dept
     return 0;
 }
 
-/* Reads a whole configuration file into *text (NUL-terminated, *n bytes). Non-blocking and for
- * regular files only: a FIFO given as the file must not hang the start. 0, or -1 with L->err. */
+/* Reads a whole configuration file into *text through the io (NUL-terminated, *n bytes): *text
+ * stays NULL when it does not exist and need not. 0, or -1 with L->err. */
 static int load_text(struct loader *L, const char *file, bool must_exist, char **text, size_t *n)
 {
     *text = NULL;
     *n = 0;
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        if (!must_exist && errno == ENOENT) return 0;
-        snprintf(L->err, L->errlen, "%s: cannot open: %s", file, strerror(errno));
-        return -1;
+    int rc = L->io->read_file(file, MAX_CONF_SIZE, text, n, L->err, L->errlen);
+    if (rc == 1 && !must_exist) {
+        L->err[0] = '\0';
+        return 0;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        snprintf(L->err, L->errlen, "%s: not a regular file", file);
-        return -1;
-    }
-    if (st.st_size > MAX_CONF_SIZE) {
-        close(fd);
-        snprintf(L->err, L->errlen, "%s: larger than %d bytes", file, MAX_CONF_SIZE);
-        return -1;
-    }
-    char *buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        close(fd);
-        return oom(L);
-    }
-    size_t len = 0;
-    while (len < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            snprintf(L->err, L->errlen, "%s: cannot read: %s", file, strerror(errno));
-            close(fd);
-            free(buf);
-            return -1;
-        }
-        if (r == 0) break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    *text = buf;
-    *n = len;
-    return 0;
+    return rc == 0 ? 0 : -1;
 }
 
 static void free_text(char *text, size_t n)
@@ -870,6 +744,13 @@ static int store_string(struct loader *L, void *base, const struct key *k, const
         return 0;
     }
     if (k->check && k->check(v, msg, sizeof(msg))) return fail(L, at, what, "%s", msg);
+    int e = k->file && *v ? L->io->access(v, false) : 0;
+    if (e) return fail(L, at, what, "cannot read %s: %s", v, strerror(e));
+    struct t2m_tz *tz = k->zone ? L->io->load_tz(v) : NULL;
+    if (k->zone && !tz)
+        return fail(L, at, what,
+                    "unknown time zone \"%s\" (an IANA name such as \"Europe/Berlin\")", v);
+    t2m_tz_free(tz);
     return set_str(base, k, v) ? oom(L) : 0;
 }
 
@@ -1379,9 +1260,9 @@ static const struct {
     {"T2M_HTTP_LISTEN", K_HTTP_LISTEN, -1},
 };
 
-static const char *getenv_nonempty(const char *var)
+static const char *getenv_nonempty(struct loader *L, const char *var)
 {
-    const char *v = getenv(var);
+    const char *v = L->io->getenv(var);
     return v && *v ? v : NULL;
 }
 
@@ -1389,7 +1270,7 @@ static const char *getenv_nonempty(const char *var)
  * text to another host: https://, or http:// to a loopback address (tests). */
 static int apply_env_refresh_url(struct loader *L)
 {
-    const char *v = getenv_nonempty("T2M_REFRESH_URL");
+    const char *v = getenv_nonempty(L, "T2M_REFRESH_URL");
     if (!v) return 0;
     struct loc at = loc_env("T2M_REFRESH_URL");
     char scheme[16], host[256], path[1024];
@@ -1408,10 +1289,10 @@ static int apply_env_refresh_url(struct loader *L)
 
 static int apply_env_instance(struct loader *L)
 {
-    const char *id = getenv_nonempty("T2M_INSTANCE_ID");
-    const char *tok = getenv_nonempty("T2M_ACCESS_TOKEN");
-    const char *tokf = getenv_nonempty("T2M_ACCESS_TOKEN_FILE");
-    const char *reff = getenv_nonempty("T2M_REFRESH_TOKEN_FILE");
+    const char *id = getenv_nonempty(L, "T2M_INSTANCE_ID");
+    const char *tok = getenv_nonempty(L, "T2M_ACCESS_TOKEN");
+    const char *tokf = getenv_nonempty(L, "T2M_ACCESS_TOKEN_FILE");
+    const char *reff = getenv_nonempty(L, "T2M_REFRESH_TOKEN_FILE");
     if (!id && !tok && !tokf && !reff) return 0;
     if (tok && tokf) {
         struct loc at = loc_env("T2M_ACCESS_TOKEN");
@@ -1443,14 +1324,14 @@ static int apply_env_instance(struct loader *L)
 
 static int apply_env(struct loader *L)
 {
-    if (getenv_nonempty("T2M_MQTT_PASSWORD") && getenv_nonempty("T2M_MQTT_PASSWORD_FILE")) {
+    if (getenv_nonempty(L, "T2M_MQTT_PASSWORD") && getenv_nonempty(L, "T2M_MQTT_PASSWORD_FILE")) {
         struct loc at = loc_env("T2M_MQTT_PASSWORD");
         return fail(L, &at, NULL,
                     "set either T2M_MQTT_PASSWORD or T2M_MQTT_PASSWORD_FILE, not both");
     }
     if (apply_env_refresh_url(L)) return -1;
     for (size_t i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++) {
-        const char *v = getenv(env_keys[i].var);
+        const char *v = L->io->getenv(env_keys[i].var);
         if (!v || (env_keys[i].clears >= 0 && !*v)) continue;
         struct loc at = loc_env(env_keys[i].var);
         if (store_string(L, L->cfg, &keys[env_keys[i].key], v, &at, NULL)) return -1;
@@ -1460,7 +1341,7 @@ static int apply_env(struct loader *L)
             memset(&L->locs[env_keys[i].clears], 0, sizeof(struct loc));
         }
     }
-    const char *shard = getenv_nonempty("T2M_SHARD");
+    const char *shard = getenv_nonempty(L, "T2M_SHARD");
     if (shard) {
         struct loc at = loc_env("T2M_SHARD");
         if (set_shard(L, shard, &at)) return -1;
@@ -1474,7 +1355,7 @@ static int read_secret_into(struct loader *L, char **slot, const char *file, con
                             const char *what)
 {
     char msg[512];
-    char *s = t2m_config_read_secret(file, msg, sizeof(msg));
+    char *s = L->io->read_secret(file, msg, sizeof(msg));
     if (!s) return fail(L, at, what, "%s", msg);
     t2m_wipe_free(*slot);
     *slot = s;
@@ -1487,7 +1368,7 @@ static int check_refresh_file(struct loader *L, const char *file, const struct l
                               const char *what)
 {
     char msg[512];
-    char *s = t2m_config_read_secret(file, msg, sizeof(msg));
+    char *s = L->io->read_secret(file, msg, sizeof(msg));
     if (!s) return fail(L, at, what, "%s", msg);
     t2m_wipe_free(s);
     const char *slash = strrchr(file, '/');
@@ -1500,11 +1381,12 @@ static int check_refresh_file(struct loader *L, const char *file, const struct l
         snprintf(dir, sizeof(dir), "%.*s", (int)(slash - file), file);
     else
         return fail(L, at, what, "path too long");
-    if (access(dir, W_OK | X_OK) != 0)
+    int e = L->io->access(dir, true);
+    if (e)
         return fail(L, at, what,
                     "the directory %s is not writable (%s): the rotated refresh token is written "
                     "back there (systemd: StateDirectory=; a container: a volume)",
-                    dir, strerror(errno));
+                    dir, strerror(e));
     return 0;
 }
 
@@ -1632,7 +1514,7 @@ static int resolve_units(struct loader *L)
     if (*cfg->units.distance) t2m_units_parse_distance(cfg->units.distance, &u->distance);
     t2m_units_parse_ts(cfg->units.timestamp, &u->timestamp);
     u->precision = cfg->units.precision;
-    struct t2m_tz *tz = t2m_tz_load(cfg->units.timezone);
+    struct t2m_tz *tz = L->io->load_tz(cfg->units.timezone);
     if (!tz)
         return fail(L, &L->locs[K_UN_TZ], "units.timezone", "cannot load time zone \"%s\"",
                     cfg->units.timezone);
@@ -1640,7 +1522,8 @@ static int resolve_units(struct loader *L)
     return 0;
 }
 
-struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen)
+struct t2m_config *t2m_config_parse(const struct t2m_config_io *io, const char *path,
+                                    bool explicit_path, char *err, size_t errlen)
 {
     char dummy[1];
     if (!err || errlen == 0) {
@@ -1648,7 +1531,7 @@ struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *e
         errlen = sizeof(dummy);
     }
     err[0] = '\0';
-    struct loader L = {.err = err, .errlen = errlen};
+    struct loader L = {.io = io, .err = err, .errlen = errlen};
     L.cfg = calloc(1, sizeof(*L.cfg));
     if (!L.cfg) {
         oom(&L);
@@ -1737,63 +1620,64 @@ const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, si
 /* ---- printing ---- */
 
 /* A libconfig string literal. */
-static void print_str(FILE *out, const char *s)
+static void print_str(struct t2m_sbuf *out, const char *s)
 {
-    fputc('"', out);
+    t2m_sbuf_put(out, "\"", 1);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         switch (*p) {
         case '"':
-            fputs("\\\"", out);
+            t2m_sbuf_str(out, "\\\"");
             break;
         case '\\':
-            fputs("\\\\", out);
+            t2m_sbuf_str(out, "\\\\");
             break;
         case '\n':
-            fputs("\\n", out);
+            t2m_sbuf_str(out, "\\n");
             break;
         case '\r':
-            fputs("\\r", out);
+            t2m_sbuf_str(out, "\\r");
             break;
         case '\t':
-            fputs("\\t", out);
+            t2m_sbuf_str(out, "\\t");
             break;
         default:
             if (*p < 0x20 || *p == 0x7f)
-                fprintf(out, "\\x%02x", *p);
+                t2m_sbuf_printf(out, "\\x%02x", *p);
             else
-                fputc(*p, out);
+                t2m_sbuf_put(out, (const char *)p, 1);
         }
     }
-    fputc('"', out);
+    t2m_sbuf_put(out, "\"", 1);
 }
 
 /* The shortest text that reads back as the same double, always with a '.' or an exponent so
  * libconfig takes it as a float. */
-static void print_float(FILE *out, double v)
+static void print_float(struct t2m_sbuf *out, double v)
 {
     char buf[40];
     if (v == floor(v) && fabs(v) < 1e15) {
-        fprintf(out, "%.1f", v);
+        t2m_sbuf_printf(out, "%.1f", v);
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof(buf), "%.*g", prec, v);
         if (strtod(buf, NULL) == v) break;
     }
-    fputs(buf, out);
-    if (!strpbrk(buf, ".e")) fputs(".0", out);
+    t2m_sbuf_str(out, buf);
+    if (!strpbrk(buf, ".e")) t2m_sbuf_str(out, ".0");
 }
 
-static void print_key(FILE *out, const void *base, const struct key *k, const char *indent)
+static void print_key(struct t2m_sbuf *out, const void *base, const struct key *k,
+                      const char *indent)
 {
     const void *p = (const char *)base + k->off;
-    fprintf(out, "%s%s = ", indent, k->name);
+    t2m_sbuf_printf(out, "%s%s = ", indent, k->name);
     switch (k->type) {
     case T_BOOL:
-        fputs(*(const bool *)p ? "true" : "false", out);
+        t2m_sbuf_str(out, *(const bool *)p ? "true" : "false");
         break;
     case T_INT:
-        fprintf(out, "%d", *(const int *)p);
+        t2m_sbuf_printf(out, "%d", *(const int *)p);
         break;
     case T_FLOAT:
         print_float(out, *(const double *)p);
@@ -1810,64 +1694,68 @@ static void print_key(FILE *out, const void *base, const struct key *k, const ch
         break;
     }
     }
-    fputs(";\n", out);
+    t2m_sbuf_str(out, ";\n");
 }
 
-static void print_group(FILE *out, const struct t2m_config *cfg, const char *group)
+static void print_group(struct t2m_sbuf *out, const struct t2m_config *cfg, const char *group)
 {
-    fprintf(out, "%s = {\n", group);
+    t2m_sbuf_printf(out, "%s = {\n", group);
     for (size_t i = 0; i < N_KEYS; i++) {
         if (strcmp(keys[i].group, group) != 0) continue;
         /* A secret read from a file shows as that file; printing both would not load again. */
         if (i == K_MQ_PASS && *cfg->mqtt.password_file) continue;
         print_key(out, cfg, &keys[i], "    ");
     }
-    fputs("};\n", out);
+    t2m_sbuf_str(out, "};\n");
 }
 
-void t2m_config_print(const struct t2m_config *cfg, FILE *out)
+char *t2m_config_text(const struct t2m_config *cfg)
 {
-    if (!cfg || !out) return;
-    fprintf(out, "# telematics2mqtt %s: effective configuration (%s%s), secrets redacted\n",
-            T2M_VERSION, cfg->path ? "from " : "environment only", cfg->path ? cfg->path : "");
+    if (!cfg) return NULL;
+    struct t2m_sbuf sb = {0}, *out = &sb;
+    t2m_sbuf_printf(out, "# telematics2mqtt %s: effective configuration (%s%s), secrets redacted\n",
+                    T2M_VERSION, cfg->path ? "from " : "environment only",
+                    cfg->path ? cfg->path : "");
     print_group(out, cfg, "upstream");
     if (cfg->shard.n)
-        fprintf(out,
-                "# shard %u of %u: %zu of the %zu configured instances; mqtt.client_id and the "
-                "bridge's topics carry \"%u\"\nshard = \"%u/%u\";\n",
-                cfg->shard.k, cfg->shard.n, cfg->n_instances, cfg->shard.configured, cfg->shard.k,
-                cfg->shard.k, cfg->shard.n);
-    fputs("instances = (\n", out);
+        t2m_sbuf_printf(
+            out,
+            "# shard %u of %u: %zu of the %zu configured instances; mqtt.client_id and the "
+            "bridge's topics carry \"%u\"\nshard = \"%u/%u\";\n",
+            cfg->shard.k, cfg->shard.n, cfg->n_instances, cfg->shard.configured, cfg->shard.k,
+            cfg->shard.k, cfg->shard.n);
+    t2m_sbuf_str(out, "instances = (\n");
     for (size_t i = 0; i < cfg->n_instances; i++) {
         const struct t2m_instance_cfg *in = &cfg->instances[i];
-        fputs("    {\n", out);
+        t2m_sbuf_str(out, "    {\n");
         for (size_t k = 0; k < N_IKEYS; k++) {
             if (k == IK_TOKEN && *in->access_token_file) continue;
             print_key(out, in, &ikeys[k], "        ");
         }
-        fputs(i + 1 < cfg->n_instances ? "    },\n" : "    }\n", out);
+        t2m_sbuf_str(out, i + 1 < cfg->n_instances ? "    },\n" : "    }\n");
     }
-    fputs(");\n", out);
-    fputs("devices = (\n", out);
+    t2m_sbuf_str(out, ");\n");
+    t2m_sbuf_str(out, "devices = (\n");
     for (size_t i = 0; i < cfg->n_devices; i++) {
-        fputs("    { ", out);
-        fputs("token = ", out);
+        t2m_sbuf_str(out, "    { ");
+        t2m_sbuf_str(out, "token = ");
         print_str(out, cfg->devices[i].token);
-        fputs("; name = ", out);
+        t2m_sbuf_str(out, "; name = ");
         print_str(out, cfg->devices[i].name);
-        fputs(i + 1 < cfg->n_devices ? "; },\n" : "; }\n", out);
+        t2m_sbuf_str(out, i + 1 < cfg->n_devices ? "; },\n" : "; }\n");
     }
-    fputs(");\n", out);
-    fputs("zones = (\n", out);
+    t2m_sbuf_str(out, ");\n");
+    t2m_sbuf_str(out, "zones = (\n");
     for (size_t i = 0; i < cfg->n_zones; i++) {
-        fputs("    {\n", out);
+        t2m_sbuf_str(out, "    {\n");
         for (size_t k = 0; k < N_ZKEYS; k++)
             print_key(out, &cfg->zones[i], &zkeys[k], "        ");
-        fputs(i + 1 < cfg->n_zones ? "    },\n" : "    }\n", out);
+        t2m_sbuf_str(out, i + 1 < cfg->n_zones ? "    },\n" : "    }\n");
     }
-    fputs(");\n", out);
+    t2m_sbuf_str(out, ");\n");
     for (size_t g = 1; g < sizeof(groups) / sizeof(groups[0]); g++)
         print_group(out, cfg, groups[g]);
+    return t2m_sbuf_take(out);
 }
 
 /* ---- bridge/info ---- */

@@ -112,7 +112,22 @@ struct t2m_config {
     } log;
 };
 
-/* Loads `path` (NULL: the default path if it exists, else env only; a path given explicitly
+/* What the configuration reads, handed in so that core/ does no I/O (io/files.c has the
+ * system's; a test may hand its own). */
+struct t2m_tz;
+struct t2m_config_io {
+    /* A whole regular file, NUL-terminated, at most max bytes: 0, 1 absent, -1; err says why. */
+    int (*read_file)(const char *path, size_t max, char **text, size_t *len, char *err,
+                     size_t errlen);
+    /* A secret file's first line (malloc'd), or NULL and err. */
+    char *(*read_secret)(const char *path, char *err, size_t errlen);
+    const char *(*getenv)(const char *name);
+    /* 0 when path is readable (write: a directory one can create files in), else an errno. */
+    int (*access)(const char *path, bool write);
+    struct t2m_tz *(*load_tz)(const char *name);
+};
+
+/* Parses `path` (NULL: the default path if it exists, else env only; a path given explicitly
  * must exist), applies T2M_* environment overrides, reads *_file secrets, validates.
  * On error returns NULL and writes "FILE:LINE: what is wrong" (or "telematics2mqtt: ..." when no
  * line applies) into err. `explicit_path` says whether -c was given.
@@ -123,7 +138,8 @@ struct t2m_config {
  * T2M_LOG_LEVEL, T2M_HTTP_LISTEN ("" turns it off), T2M_SHARD. An empty T2M_INSTANCE_ID,
  * T2M_ACCESS_TOKEN* or T2M_MQTT_PASSWORD* counts as unset; a bad value gives "T2M_XXX: what is
  * wrong". Relative @include paths resolve against the config file's directory. */
-struct t2m_config *t2m_config_load(const char *path, bool explicit_path, char *err, size_t errlen);
+struct t2m_config *t2m_config_parse(const struct t2m_config_io *io, const char *path,
+                                    bool explicit_path, char *err, size_t errlen);
 
 /* SPEC section 9: "K/N" with 1 <= N <= 1024 and 0 <= K < N. K may also be a name that ends in
  * "-<ordinal>", such as a StatefulSet pod's name ("telematics2mqtt-2/3" is shard 2 of 3), so
@@ -135,8 +151,9 @@ unsigned t2m_shard_of(const char *instance_id, unsigned n);
 /* Frees everything, secrets wiped first. NULL is fine. */
 void t2m_config_free(struct t2m_config *cfg);
 
-/* Prints the effective configuration in libconfig syntax, secrets as "<redacted>". */
-void t2m_config_print(const struct t2m_config *cfg, FILE *out);
+/* The effective configuration in libconfig syntax, secrets as "<redacted>" (malloc'd; NULL when
+ * out of memory). */
+char *t2m_config_text(const struct t2m_config *cfg);
 
 /* The effective configuration as one JSON object (for B/bridge/info): every group's keys, the
  * instance ids, zone names and the number of aliases; secrets as "<redacted>". Malloc'd. */
@@ -144,9 +161,5 @@ char *t2m_config_json(const struct t2m_config *cfg);
 
 /* The alias configured for a device token, or NULL. */
 const char *t2m_config_alias(const struct t2m_config *cfg, const char *token, size_t len);
-
-/* Re-reads a secret file (first line, trailing whitespace stripped) into a new string. NULL and
- * err filled on failure. Warns (once per call) when the file is readable by group or others. */
-char *t2m_config_read_secret(const char *path, char *err, size_t errlen);
 
 #endif

@@ -1,30 +1,23 @@
-/* log.c - one line per event on stderr, text or JSON, shared by the loop and Paho's threads. */
+/* log.c - levels, the message and the per-message summary; where a line goes (stderr, with the
+ * time) is the sink's business (io/log_stderr.c): core/ reads no clock and writes no file. */
 #include "log.h"
 
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include "text.h"
 
 /* Read by Paho's threads while an `options` request may change it on the loop: atomic (relaxed:
  * a log line more or less around the change is fine, a data race is not). */
 static _Atomic int g_level = T2M_LOG_INFO;
-static bool g_json;
-static bool g_journal; /* stderr goes to the journal: it timestamps lines itself */
-static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Set once, before any thread logs (t2m_log_init); NULL: lines are dropped. */
+static t2m_log_sink_fn g_sink;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
-void t2m_log_init(enum t2m_log_level level, bool json)
+void t2m_log_set_sink(t2m_log_sink_fn sink)
 {
-    atomic_store_explicit(&g_level, (int)level, memory_order_relaxed);
-    g_json = json;
-    g_journal = getenv("JOURNAL_STREAM") != NULL;
+    g_sink = sink;
 }
 
 void t2m_log_set_level(enum t2m_log_level level)
@@ -70,41 +63,9 @@ const char *t2m_log_level_name(enum t2m_log_level level)
     return level <= T2M_LOG_DEBUG ? level_names[level] : "?";
 }
 
-/* Appends msg as the body of a JSON string (no quotes); control bytes become \u00XX. */
-
-static void emit(enum t2m_log_level level, const char *module, const char *msg)
-{
-    char ts[40] = "";
-    struct timespec now;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &now);
-    gmtime_r(&now.tv_sec, &tm);
-    size_t l = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + l, sizeof(ts) - l, ".%03ldZ", now.tv_nsec / 1000000);
-
-    pthread_mutex_lock(&g_lock);
-    if (g_json) {
-        char body[6 * 1024 + 3]; /* a 1 KiB message, every byte escaped */
-        if (!t2m_json_escape(body, sizeof(body), msg, strlen(msg))) strcpy(body, "\"?\"");
-        fprintf(stderr, "{\"time\":\"%s\",\"level\":\"%s\",\"module\":\"%s\",\"msg\":%s}\n", ts,
-                t2m_log_level_name(level), module, body);
-    } else if (g_journal) {
-        fprintf(stderr, "<%d>%s: %s\n",
-                level == T2M_LOG_ERROR  ? 3
-                : level == T2M_LOG_WARN ? 4
-                : level == T2M_LOG_INFO ? 6
-                                        : 7,
-                module, msg);
-    } else {
-        fprintf(stderr, "%s %-5s %s: %s\n", ts, t2m_log_level_name(level), module, msg);
-    }
-    fflush(stderr);
-    pthread_mutex_unlock(&g_lock);
-}
-
 void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
 {
-    if (!t2m_log_enabled(level)) return;
+    if (!g_sink || !t2m_log_enabled(level)) return;
     char msg[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -115,5 +76,5 @@ void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
     size_t len = strlen(msg);
     while (len && (msg[len - 1] == '\n' || msg[len - 1] == '\r'))
         msg[--len] = '\0';
-    emit(level, module, msg);
+    g_sink(level, module, msg);
 }

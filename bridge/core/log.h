@@ -8,9 +8,10 @@
 
 enum t2m_log_level { T2M_LOG_ERROR = 0, T2M_LOG_WARN, T2M_LOG_INFO, T2M_LOG_DEBUG };
 
-/* Sets level and format (json = one JSON object per line). Under systemd (JOURNAL_STREAM set)
- * text lines carry no timestamp: the journal adds its own. Safe to call again. */
-void t2m_log_init(enum t2m_log_level level, bool json);
+/* Where a finished line goes: one call per line, from the loop or Paho's threads (the sink
+ * serialises). io/log_stderr.c's t2m_log_init installs the daemon's; none: lines are dropped. */
+typedef void (*t2m_log_sink_fn)(enum t2m_log_level level, const char *module, const char *msg);
+void t2m_log_set_sink(t2m_log_sink_fn sink);
 void t2m_log_set_level(enum t2m_log_level level);
 bool t2m_log_enabled(enum t2m_log_level level);
 
@@ -18,8 +19,8 @@ bool t2m_log_enabled(enum t2m_log_level level);
 int t2m_log_parse_level(const char *s, enum t2m_log_level *out);
 const char *t2m_log_level_name(enum t2m_log_level level);
 
-/* Writes one line to stderr. `module` is a short tag ("upstream", "mqtt"). Thread-safe (Paho's
- * threads log too). Never pass secrets: nothing here redacts. */
+/* Formats one line and hands it to the sink. `module` is a short tag ("upstream", "mqtt").
+ * Thread-safe (Paho's threads log too). Never pass secrets: nothing here redacts. */
 void t2m_log(enum t2m_log_level level, const char *module, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

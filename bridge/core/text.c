@@ -1,6 +1,8 @@
 /* text.c - strict UTF-8 and secret redaction (text.h). */
 #include "text.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,4 +218,69 @@ void t2m_wipe_free(char *s)
     if (!s) return;
     explicit_bzero(s, strlen(s));
     free(s);
+}
+
+static bool sbuf_room(struct t2m_sbuf *b, size_t more)
+{
+    if (b->oom) return false;
+    if (more < b->cap - b->len) return true;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len <= more) {
+        if (cap > SIZE_MAX / 2) {
+            b->oom = true;
+            return false;
+        }
+        cap *= 2;
+    }
+    char *p = realloc(b->buf, cap);
+    if (!p) {
+        b->oom = true;
+        return false;
+    }
+    b->buf = p;
+    b->cap = cap;
+    return true;
+}
+
+void t2m_sbuf_put(struct t2m_sbuf *b, const char *s, size_t len)
+{
+    if (!sbuf_room(b, len)) return;
+    memcpy(b->buf + b->len, s, len);
+    b->len += len;
+    b->buf[b->len] = '\0';
+}
+
+void t2m_sbuf_str(struct t2m_sbuf *b, const char *s)
+{
+    t2m_sbuf_put(b, s, strlen(s));
+}
+
+void t2m_sbuf_printf(struct t2m_sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || !sbuf_room(b, (size_t)n)) {
+        b->oom = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->buf + b->len, b->cap - b->len, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *t2m_sbuf_take(struct t2m_sbuf *b)
+{
+    if (!b->oom && !b->buf) sbuf_room(b, 0);
+    if (b->oom) {
+        free(b->buf);
+        *b = (struct t2m_sbuf){0};
+        return NULL;
+    }
+    char *s = b->buf;
+    if (s) s[b->len] = '\0';
+    *b = (struct t2m_sbuf){0};
+    return s;
 }

@@ -1,5 +1,5 @@
 /* text.h - pure byte-string helpers shared by every module: strict UTF-8 and secret redaction.
- * One copy of each; no allocation, no I/O. */
+ * One copy of each; no I/O (only t2m_sbuf and t2m_wipe_free touch the heap). */
 #ifndef T2M_TEXT_H
 #define T2M_TEXT_H
 
@@ -40,5 +40,20 @@ long t2m_base64_decode(const char *s, size_t len, unsigned char *out, size_t cap
  * the device table, the publisher's topic map and (SPEC 9) instance sharding. */
 #define T2M_FNV_INIT 2166136261u
 uint32_t t2m_fnv1a(uint32_t h, const void *data, size_t len);
+
+/* A growing string, for text whose size is not known before it is written (the printed
+ * configuration). Zero-initialise; after a failed allocation every append is a no-op and
+ * t2m_sbuf_take says NULL. */
+struct t2m_sbuf {
+    char *buf;
+    size_t len, cap;
+    bool oom;
+};
+void t2m_sbuf_put(struct t2m_sbuf *b, const char *s, size_t len);
+void t2m_sbuf_str(struct t2m_sbuf *b, const char *s);
+void t2m_sbuf_printf(struct t2m_sbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* The text (NUL-terminated, the caller frees it), or NULL after a failed allocation. */
+char *t2m_sbuf_take(struct t2m_sbuf *b);
 
 #endif

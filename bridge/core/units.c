@@ -1,19 +1,14 @@
 /* units.c - unit conversion, number and timestamp formatting (SPEC section 3). */
 #include "units.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #define TZ_NAME_MAX 128
-#define TZ_DIR "/usr/share/zoneinfo/"
 #define OFFSET_BLOCK_S 900 /* offsets are cached per 15-minute block of UTC time */
 
 double t2m_units_speed(double mps, enum t2m_speed_unit unit)
@@ -326,8 +321,8 @@ static bool tz_parse(struct t2m_tz *tz, const unsigned char *b, size_t len)
     return true;
 }
 
-/* A zone name becomes a path under TZ_DIR: only plain relative names. */
-static bool tz_name_safe(const char *name)
+/* A zone name becomes a path under the tz database: only plain relative names. */
+bool t2m_tz_name_ok(const char *name)
 {
     size_t len = strlen(name);
     if (len == 0 || len >= TZ_NAME_MAX || name[0] == '/' || strstr(name, "..")) return false;
@@ -339,44 +334,16 @@ static bool tz_name_safe(const char *name)
     return true;
 }
 
-/* Reads the zone's TZif file whole (they are a few KiB; 1 MiB at most). */
-static unsigned char *tz_read(const char *name, size_t *len)
+struct t2m_tz *t2m_tz_parse(const char *name, const unsigned char *tzif, size_t len)
 {
-    char path[sizeof(TZ_DIR) + TZ_NAME_MAX];
-    snprintf(path, sizeof(path), "%s%s", TZ_DIR, name);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return NULL;
-    struct stat st;
-    unsigned char *buf = NULL;
-    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size <= (1 << 20) &&
-        (buf = malloc((size_t)st.st_size))) {
-        size_t got = 0;
-        while (got < (size_t)st.st_size) {
-            ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-            if (r < 0 && errno == EINTR) continue;
-            if (r <= 0) break;
-            got += (size_t)r;
-        }
-        *len = got;
-    }
-    close(fd);
-    return buf;
-}
-
-struct t2m_tz *t2m_tz_load(const char *name)
-{
-    if (!name || !tz_name_safe(name)) return NULL;
+    if (!name || !t2m_tz_name_ok(name)) return NULL;
     struct t2m_tz *tz = calloc(1, sizeof(*tz));
     if (!tz) return NULL;
     snprintf(tz->name, sizeof(tz->name), "%s", name);
     /* "UTC" needs no tz database: a container without tzdata still runs with the default. */
     tz->utc = strcmp(name, "UTC") == 0;
     if (tz->utc) return tz;
-    size_t len = 0;
-    unsigned char *buf = tz_read(name, &len);
-    bool ok = buf && tz_parse(tz, buf, len);
-    free(buf);
-    if (!ok) {
+    if (!tzif || !tz_parse(tz, tzif, len)) {
         t2m_tz_free(tz);
         return NULL;
     }
@@ -420,7 +387,7 @@ static long zone_offset_at(const struct t2m_tz *tz, int64_t sec)
 long t2m_tz_offset(const struct t2m_tz *ctz, int64_t sec)
 {
     if (!ctz || ctz->utc) return 0;
-    /* The cache is the only mutable part; the zone was allocated non-const by t2m_tz_load. */
+    /* The cache is the only mutable part; the zone was allocated non-const by t2m_tz_parse. */
     struct t2m_tz *tz = (struct t2m_tz *)ctz;
     int64_t block = floor_div(sec, OFFSET_BLOCK_S);
     if (tz->cached && tz->block == block) return tz->offset;

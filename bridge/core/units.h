@@ -37,9 +37,12 @@ int t2m_units_parse_ts(const char *s, enum t2m_ts_format *out);
 /* "metric" -> km/h + m, "imperial" -> mph + ft. 0 or -1. */
 int t2m_units_parse_system(const char *s, enum t2m_speed_unit *speed, enum t2m_dist_unit *dist);
 
-/* Loads an IANA zone ("UTC", "America/New_York") from the system tz database. NULL when the name
- * is unknown or unsafe (absolute, "..", not a TZif file). Free with t2m_tz_free. */
-struct t2m_tz *t2m_tz_load(const char *name);
+/* A zone from its TZif file's bytes (io/files.c's t2m_tz_load reads them from the system tz
+ * database); "UTC" needs none. NULL when the name is unsafe (absolute, "..", odd bytes) or the
+ * bytes are not TZif. Free with t2m_tz_free. */
+struct t2m_tz *t2m_tz_parse(const char *name, const unsigned char *tzif, size_t len);
+/* A zone name that is safe as a path under the tz database. */
+bool t2m_tz_name_ok(const char *name);
 void t2m_tz_free(struct t2m_tz *tz);
 const char *t2m_tz_name(const struct t2m_tz *tz);
 /* The zone's UTC offset (seconds east) at Unix time sec, from its TZif data alone: no TZ

@@ -9,6 +9,7 @@
 
 #include "addr.h"
 #include "backoff.h"
+#include "files.h"
 #include "log.h"
 #include "refresh.h"
 #include "token.h"

@@ -1,5 +1,5 @@
 /* fuzz_config.c - libFuzzer target: the input as a configuration file through t2m_config_load
- * (libconfig parse, the wide-integer scan, validation), then t2m_config_print of whatever loaded.
+ * (libconfig parse, the wide-integer scan, validation), then t2m_config_text of whatever loaded.
  * The file lives in a private temporary directory, so relative @include paths resolve there. */
 #include <fcntl.h>
 #include <stdint.h>
@@ -9,13 +9,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "files.h"
 #include "fuzz_common.h"
 #include "log.h"
+#include "log_stderr.h"
 
 extern char **environ;
 
 static char conf_path[64];
-static FILE *devnull;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -52,8 +53,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char dir[] = "/tmp/t2m-fuzz-config-XXXXXX";
     FUZZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp failed");
     snprintf(conf_path, sizeof conf_path, "%s/fuzz.conf", dir);
-    devnull = fopen("/dev/null", "we");
-    FUZZ_CHECK(devnull != NULL, "cannot open /dev/null");
     atexit(remove_dir);
     return 0;
 }
@@ -75,7 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_CHECK(cfg->n_instances > 0 && cfg->instances[0].id && cfg->mqtt.url,
                "loaded a config without an instance or MQTT url");
-    t2m_config_print(cfg, devnull);
+    char *text = t2m_config_text(cfg);
+    FUZZ_CHECK(text != NULL, "a loaded configuration that does not print");
+    free(text);
     t2m_config_free(cfg);
     return 0;
 }

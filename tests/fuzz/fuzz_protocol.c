@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "discovery.h"
+#include "files.h"
 #include "fuzz_common.h"
 #include "owntracks.h"
 #include "payload.h"

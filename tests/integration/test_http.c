@@ -13,6 +13,7 @@
 
 #include "http.h"
 #include "log.h"
+#include "log_stderr.h"
 #include "metrics.h"
 #include "t2m_test.h"
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "log_stderr.h"
 #include "mqtt.h"
 
 #define MAX_IDS 400000

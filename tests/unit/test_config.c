@@ -3,9 +3,12 @@
  * print round trip, and t2m_url_parse. */
 #include "addr.h"
 #include "config.h"
+#include "files.h"
+#include "log_stderr.h"
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <errno.h>
 #include <string.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -103,11 +106,8 @@ static void expect_env_err(const char *var, const char *value, const char *want)
 
 static char *print_to_string(const struct t2m_config *c)
 {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    t2m_config_print(c, f);
-    fclose(f);
+    char *buf = t2m_config_text(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(buf);
     return buf;
 }
 
@@ -139,6 +139,69 @@ static char *capture_stderr(void (*fn)(void *), void *arg)
         fclose(f);
     }
     return out;
+}
+
+/* ---- the pure parse: core/ reads nothing itself ---- */
+
+/* An io that has one file, two variables, one secret and only the UTC zone, and records what
+ * was asked of it: the parse sees the world only through it. */
+static const char *mem_conf = "instances = ( { id = \"m\"; access_token_file = \"/s/tok\"; } );\n"
+                              "mqtt = { ca_file = \"/ca.pem\"; };\n";
+static int mem_reads, mem_access;
+static int mem_read_file(const char *path, size_t max, char **text, size_t *len, char *err,
+                         size_t errlen)
+{
+    (void)max;
+    mem_reads++;
+    if (strcmp(path, "/mem/t2m.conf") != 0) {
+        snprintf(err, errlen, "%s: cannot open: absent", path);
+        return 1;
+    }
+    *text = strdup(mem_conf);
+    *len = strlen(mem_conf);
+    return *text ? 0 : -1;
+}
+static char *mem_secret(const char *path, char *err, size_t errlen)
+{
+    if (strcmp(path, "/s/tok") == 0) return strdup("memtoken");
+    snprintf(err, errlen, "cannot read %s: absent", path);
+    return NULL;
+}
+static const char *mem_getenv(const char *name)
+{
+    return strcmp(name, "T2M_BASE_TOPIC") == 0 ? "memtopic" : NULL;
+}
+static int mem_can(const char *path, bool write)
+{
+    mem_access++;
+    return !write && strcmp(path, "/ca.pem") == 0 ? 0 : ENOENT;
+}
+static struct t2m_tz *mem_tz(const char *name)
+{
+    return strcmp(name, "UTC") == 0 ? t2m_tz_parse(name, NULL, 0) : NULL;
+}
+
+static void test_parse_io(void)
+{
+    const struct t2m_config_io io = {mem_read_file, mem_secret, mem_getenv, mem_can, mem_tz};
+    char err[512];
+    struct t2m_config *c = t2m_config_parse(&io, "/mem/t2m.conf", true, err, sizeof(err));
+    if (!c) fprintf(stderr, "\n  %s\n", err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    T2M_ASSERT_STR(c->instances[0].access_token, "memtoken");
+    T2M_ASSERT_STR(c->mqtt.base_topic, "memtopic");
+    T2M_ASSERT_STR(c->mqtt.ca_file, "/ca.pem");
+    CU_ASSERT_EQUAL(mem_reads, 1);
+    CU_ASSERT_EQUAL(mem_access, 1);
+    t2m_config_free(c);
+    /* what the io says is absent is an error where the file had to exist, and names it */
+    CU_ASSERT_PTR_NULL(t2m_config_parse(&io, "/mem/other.conf", true, err, sizeof(err)));
+    T2M_ASSERT_STR(err, "/mem/other.conf: cannot open: absent");
+    /* a zone the io does not have is refused where it is set */
+    mem_conf = "instances = ( { id = \"m\"; access_token_file = \"/s/tok\"; } );\n"
+               "units = { timezone = \"Europe/Berlin\"; };\n";
+    CU_ASSERT_PTR_NULL(t2m_config_parse(&io, "/mem/t2m.conf", true, err, sizeof(err)));
+    CU_ASSERT_PTR_NOT_NULL(strstr(err, "/mem/t2m.conf:2: units.timezone: unknown time zone"));
 }
 
 /* ---- defaults and every key ---- */
@@ -1422,6 +1485,7 @@ int main(void)
         return 2;
     static const struct t2m_test_case cases[] = {
         {"defaults", test_defaults},
+        {"the parse reads only through its io", test_parse_io},
         {"every key", test_every_key},
         {"units system and overrides", test_units_system_only},
         {"@include", test_include},

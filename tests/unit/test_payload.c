@@ -1,5 +1,6 @@
 /* test_payload.c - position payload, attribute values and status payload (SPEC section 2). */
 #include "payload.h"
+#include "files.h"
 #include "t2m_test.h"
 
 #define SAMPLE                                                                                     \

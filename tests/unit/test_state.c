@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "files.h"
 #include "state.h"
 #include "t2m_test.h"
 #include "trip.h"

@@ -1,6 +1,7 @@
 /* test_text.c - strict UTF-8, printable topic text, secret redaction, and the repeat summariser
  * of the logger (both pure). */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -101,12 +102,36 @@ static void test_base64(void)
     CU_ASSERT_EQUAL(t2m_base64_decode(NULL, 0, out, sizeof out, false), -1);
 }
 
+static void test_sbuf(void)
+{
+    struct t2m_sbuf b = {0};
+    char *empty = t2m_sbuf_take(&b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(empty);
+    T2M_ASSERT_STR(empty, "");
+    free(empty);
+    for (int i = 0; i < 1000; i++)
+        t2m_sbuf_printf(&b, "%03d,", i);
+    t2m_sbuf_str(&b, "end");
+    t2m_sbuf_put(&b, "xyz", 1);
+    char *s = t2m_sbuf_take(&b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+    CU_ASSERT_EQUAL(strlen(s), 4000u + 4u);
+    CU_ASSERT_NSTRING_EQUAL(s, "000,001,", 8);
+    T2M_ASSERT_STR(s + 3996, "999,endx");
+    free(s);
+    CU_ASSERT_PTR_NULL(b.buf); /* taken: the builder is empty again */
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
-        {"strict UTF-8", test_utf8},           {"printable topic text", test_printable},
-        {"secret redaction", test_redact},     {"repeated conditions summarised", test_repeat},
-        {"base64 and base64url", test_base64}, {NULL, NULL},
+        {"strict UTF-8", test_utf8},
+        {"printable topic text", test_printable},
+        {"secret redaction", test_redact},
+        {"repeated conditions summarised", test_repeat},
+        {"base64 and base64url", test_base64},
+        {"growing string", test_sbuf},
+        {NULL, NULL},
     };
     return t2m_test_run("text", cases);
 }
