@@ -7,6 +7,7 @@ exist, and its background services (updates, sync, metrics) are off."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -33,7 +34,8 @@ class Browser:
              "--disable-extensions", "--no-first-run", "--no-default-browser-check",
              "--metrics-recording-only", "--mute-audio", "--window-size=1280,800",
              "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+            start_new_session=True)  # its renderers and helpers share the group: close ends all
         port_file = os.path.join(self.profile.name, "DevToolsActivePort")
         deadline = time.monotonic() + 30 * SLOW
         while not (os.path.exists(port_file) and os.path.getsize(port_file) > 0):
@@ -100,11 +102,41 @@ class Browser:
             if getattr(self, "ws", None):
                 self.ws.close()
         finally:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
+            self._signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self.proc.wait()
+            # Chromium's helpers (renderers, crashpad) can outlive the main process for a moment
+            # and still write into the profile: wait until the group is gone (or only zombies
+            # nobody reaps are left), then remove the profile.
+            for sig in (None, signal.SIGKILL):
+                if sig and self._alive():
+                    self._signal(sig)
+                deadline = time.monotonic() + 10 * SLOW
+                while self._alive() and time.monotonic() < deadline:
+                    time.sleep(0.05)
             self.profile.cleanup()
+
+    def _alive(self):
+        """A process of Chromium's group still runs (zombies do not count)."""
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == self.proc.pid and fields[0] != "Z":
+                return True
+        return False
+
+    def _signal(self, sig):
+        """Signals Chromium's process group; False when none of it is left."""
+        try:
+            os.killpg(self.proc.pid, sig)
+            return True
+        except ProcessLookupError:
+            return False
