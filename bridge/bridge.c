@@ -20,22 +20,17 @@
 #include "payload.h"
 #include "publisher.h"
 #include "request.h"
+#include "session.h"
 #include "state.h"
 #include "stats.h"
+#include "text.h"
 #include "token.h"
 #include "topics.h"
 #include "upstream.h"
 
-#define FLUSH_TIMEOUT_US (5 * LWS_US_PER_SEC) /* SPEC section 7: flush at most 5 s */
 #define STOP_TICK_US (20 * 1000)
 #define HEALTH_TICK_US (LWS_US_PER_SEC / 2)
-#define READBACK_QUIET_MS 5000
 #define INFO_MAX (16u << 20) /* B/bridge/info larger than this is refused with an error line */
-#define WITHDRAW_SETTLE_MS 5000
-#define CLOCK_STEP_MS                                                                              \
-    2000 /* a wall clock this far off the monotonic one has stepped */ /* connected this long      \
-                                                                          after the read-back:     \
-                                                                          configs withdrawn */
 
 struct instance {
     struct t2m_upstream *up;
@@ -60,27 +55,15 @@ struct t2m_bridge {
     struct lws_vhost *up_vh;
     struct instance *inst;
     size_t n_inst;
+    struct t2m_session sess; /* what the session decides (core/session.c) */
     char state_topic[T2M_TOPIC_MAX + 1];
-    bool paused;
-    bool stopping, disconnecting, done;
-    bool stall_seen;   /* deliveries stalled; cleared by the next acknowledgement */
-    bool stall_kicked; /* this connection was already dropped for stalling */
-    lws_usec_t stop_deadline;
     lws_sorted_usec_list_t sul_stop, sul_state, sul_health;
-    bool readback; /* reading the retained state back (until the marker returns) */
-    /* the first read-back of the run is not over: Home Assistant configs and the queue wait
-     * for it (the configs of the other form are migrated first, SPEC 4) */
-    bool held, settled;
     char info_topic[T2M_TOPIC_MAX + 1], request_filter[T2M_TOPIC_MAX + 1];
     char *info; /* B/bridge/info as last published (malloc'd; it grows with the instances) */
     size_t info_len;
-    int64_t info_ms, started_ms;
+    int64_t started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
     struct t2m_repeat rep_request, rep_refused, rep_skipped, rep_info;
-    size_t readback_n;       /* retained messages of ours read back on this connection */
-    int64_t readback_act_ms; /* monotonic: the read-back's start, or its latest message */
-    int64_t withdraw_due_ms; /* monotonic: when the read-back's withdrawal applies; 0: none */
-    int64_t clock_wall, clock_mono; /* the last reading of both clocks (state_now) */
     char marker_topic[1100];
     char payload[T2M_PAYLOAD_MAX];
 };
@@ -97,46 +80,51 @@ static int64_t mono_ms(void)
     return lws_now_usecs() / 1000;
 }
 
-/* The wall clock for the state core, with a step of it (NTP on a board without a battery clock,
- * a resumed VM) told to the core at once: the core's deadlines (throttle windows, trip time-outs,
- * expiry) move with the step, so a step neither removes devices, ends trips nor holds positions
- * back (SPEC 2.1). A step: the wall clock more than CLOCK_STEP_MS away from where the monotonic
- * clock says it should be since the last reading (slewing NTP moves it far less). */
-static int64_t state_now(struct t2m_bridge *b)
+/* Both clocks for the cores: the wall for what they publish, the monotonic for deadlines. A step
+ * of the wall clock moves no deadline; it is said in the log when noticed. */
+static struct t2m_now clocks(struct t2m_bridge *b)
 {
-    int64_t wall = wall_ms(), mono = mono_ms();
-    if (b->clock_mono) {
-        int64_t step = wall - (b->clock_wall + (mono - b->clock_mono));
-        if (step > CLOCK_STEP_MS || step < -CLOCK_STEP_MS) {
-            T2M_WARN("bridge",
-                     "the wall clock stepped by %+.1f s: device time-outs and throttle windows "
-                     "move with it",
-                     (double)step / 1000.0);
-            t2m_state_clock_step(b->state, step);
-        }
-    }
-    b->clock_wall = wall;
-    b->clock_mono = mono;
-    return wall;
+    struct t2m_now n = {wall_ms(), mono_ms()};
+    int64_t step = t2m_session_clocks(&b->sess, n);
+    if (step)
+        T2M_WARN("bridge",
+                 "the wall clock stepped by %+.1f s: payload times follow it, no deadline moves "
+                 "(they run on the monotonic clock)",
+                 (double)step / 1000.0);
+    return n;
+}
+
+static void run(struct t2m_bridge *b, struct t2m_sess_out *o);
+
+/* What the session core decides on: the shells' state right now. */
+static struct t2m_sess_view view(const struct t2m_bridge *b)
+{
+    struct t2m_sess_view v = {
+        .connected = t2m_mqtt_connected(b->mqtt),
+        .settled = t2m_mqtt_settled(b->mqtt),
+        .taken_over = t2m_mqtt_taken_over(b->mqtt),
+        .idle = t2m_publisher_idle(b->pub),
+        .stalled_ms = t2m_publisher_stalled_ms(b->pub),
+    };
+    for (size_t i = 0; i < b->n_inst; i++)
+        v.auth_failed |= b->inst[i].state == T2M_UP_AUTH_FAILED;
+    return v;
 }
 
 /* Pauses every upstream while the publisher is congested (connected but behind). */
 static void check_congestion(struct t2m_bridge *b)
 {
-    if (!b->paused && t2m_publisher_congested(b->pub)) {
-        b->paused = true;
-        for (size_t i = 0; i < b->n_inst; i++)
-            t2m_upstream_pause(b->inst[i].up, true);
-    }
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_congested(&b->sess, t2m_publisher_congested(b->pub), &o);
+    run(b, &o);
 }
 
 static void on_resume(void *user)
 {
     struct t2m_bridge *b = user;
-    if (!b->paused) return;
-    b->paused = false;
-    for (size_t i = 0; i < b->n_inst; i++)
-        t2m_upstream_pause(b->inst[i].up, false);
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_resume(&b->sess, &o);
+    run(b, &o);
 }
 
 static void publish(struct t2m_bridge *b, const char *topic, const char *payload, size_t len, int q,
@@ -224,14 +212,14 @@ static void state_arm(struct t2m_bridge *b)
         lws_sul_cancel(&b->sul_state);
         return;
     }
-    int64_t wait = t - state_now(b);
+    int64_t wait = t - mono_ms();
     lws_sul_schedule(b->ctx, 0, &b->sul_state, state_cb, wait > 0 ? (lws_usec_t)wait * 1000 : 1);
 }
 
 static void state_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_state);
-    t2m_state_tick(b->state, state_now(b));
+    t2m_state_tick(b->state, clocks(b));
     state_arm(b);
     check_congestion(b);
 }
@@ -257,7 +245,7 @@ static void on_update(void *user, unsigned idx, const struct t2m_update *u)
     struct t2m_bridge *b = user;
     b->stats.updates_received++;
     if (u->rejected) b->stats.fields_rejected += (uint64_t)__builtin_popcount(u->rejected);
-    t2m_state_update(b->state, idx, u, state_now(b));
+    t2m_state_update(b->state, idx, u, clocks(b));
     state_arm(b);
     check_congestion(b);
 }
@@ -275,39 +263,27 @@ enum { SUB_QOS = 0 };
 
 /* SPEC section 2.1: the broker is the bridge's memory. Its own retained positions and trips are
  * read back on every connect; a marker published after the SUBSCRIBE comes back once the broker
- * has delivered them all, and the subscriptions end (the bridge's own publishes would echo). */
-static void readback_start(struct t2m_bridge *b)
+ * has delivered them all, and the subscriptions end (the bridge's own publishes would echo).
+ * True when every subscription and the marker went. */
+static bool readback_subscribe(struct t2m_bridge *b)
 {
     char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
     size_t n = t2m_state_readback_topics(b->state, topics);
-    b->withdraw_due_ms = 0;
-    t2m_state_withdraw(b->state, false); /* what an interrupted read-back found */
-    b->readback = n > 0;
-    for (size_t i = 0; i < n && b->readback; i++)
-        b->readback = t2m_mqtt_subscribe(b->mqtt, topics[i], SUB_QOS) == T2M_MQTT_OK;
-    if (b->readback)
-        b->readback = t2m_mqtt_subscribe(b->mqtt, b->marker_topic, SUB_QOS) == T2M_MQTT_OK;
-    if (!b->readback) {
+    bool ok = n > 0;
+    for (size_t i = 0; i <= n && ok; i++)
+        ok = t2m_mqtt_subscribe(b->mqtt, i < n ? topics[i] : b->marker_topic, SUB_QOS) ==
+             T2M_MQTT_OK;
+    if (!ok) {
         T2M_WARN("bridge", "cannot read the retained state back from the broker");
-        return;
+        return false;
     }
-    b->readback_n = 0;
-    b->readback_act_ms = mono_ms();
     t2m_publisher_publish_urgent(b->pub, b->marker_topic, "readback", 8, 1, false);
+    return true;
 }
 
-/* What waited for the first read-back (SPEC 4 and 8): Home Assistant configs (after the
- * migration of the other form's), then the queue. */
-static void release_held(struct t2m_bridge *b)
-{
-    if (!b->held) return;
-    b->held = false;
-    send_bridge_discovery(b);
-    t2m_publisher_on_connected(b->pub);
-}
-
-/* on_marker: the marker came back, so everything retained before it was read (SPEC 8). */
-static void readback_done(struct t2m_bridge *b, bool on_marker)
+/* on_marker: the marker came back, so everything retained before it was read (SPEC 8); else
+ * the read-back went quiet. */
+static void readback_end(struct t2m_bridge *b, bool on_marker, size_t n_read)
 {
     char topics[T2M_READBACK_TOPICS][T2M_TOPIC_MAX + 1];
     size_t n = t2m_state_readback_topics(b->state, topics);
@@ -323,33 +299,24 @@ static void readback_done(struct t2m_bridge *b, bool on_marker)
                  "cannot end the read-back's subscriptions (error %d): its own "
                  "messages come back until the next connection",
                  rc);
-    b->readback = false;
-    T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", b->readback_n,
+    if (!on_marker)
+        T2M_WARN("bridge",
+                 "read-back incomplete: no retained message for %d s and the marker did not come "
+                 "back (the broker dropped messages? mosquitto: raise max_queued_messages)",
+                 T2M_SESS_READBACK_QUIET_MS / 1000);
+    T2M_INFO("bridge", "read back %zu retained messages; %zu devices known", n_read,
              t2m_state_count(b->state));
-    t2m_state_readback_done(b->state, state_now(b));
+    t2m_state_readback_done(b->state, clocks(b));
     t2m_http_broadcast_state(b->http); /* the page sees what it brought */
-    b->settled = true;
-    release_held(b);
-    /* SPEC 8: configs that no longer apply are withdrawn only after a read-back that saw
-     * everything (it ended on its marker), and only once the connection has stayed up a while:
-     * a second bridge with the same client id (whose configs look like ours) takes the
-     * connection over within its first backoff delays (1, 2, 4 s), well before. */
-    if (on_marker)
-        b->withdraw_due_ms = mono_ms() + WITHDRAW_SETTLE_MS;
-    else
-        t2m_state_withdraw(b->state, false);
 }
 
 /* ---- bridge/info and requests (SPEC section 2.3) ---- */
 
-static int64_t stall_limit_ms(const struct t2m_bridge *b);
-
-/* Renders B/bridge/info; publishes it when it changed, at most once a second (force: now). */
+/* Renders B/bridge/info and publishes it when it changed (force: even if not); the session
+ * decides when (at most once a second). */
 static void info_publish(struct t2m_bridge *b, bool force)
 {
     if (!t2m_mqtt_connected(b->mqtt)) return;
-    int64_t now = mono_ms();
-    if (!force && now - b->info_ms < 1000) return;
     const char *ids[b->n_inst ? b->n_inst : 1], *states[b->n_inst ? b->n_inst : 1];
     for (size_t i = 0; i < b->n_inst; i++) {
         ids[i] = b->cfg->instances[i].id;
@@ -366,7 +333,7 @@ static void info_publish(struct t2m_bridge *b, bool force)
     }
     if (!n) {
         free(buf);
-        if (t2m_repeat_hit(&b->rep_info, now) == 1)
+        if (t2m_repeat_hit(&b->rep_info, mono_ms()) == 1)
             T2M_ERROR("bridge", "B/bridge/info does not fit in %u MiB: not published",
                       INFO_MAX >> 20);
         return;
@@ -378,7 +345,7 @@ static void info_publish(struct t2m_bridge *b, bool force)
     free(b->info);
     b->info = buf;
     b->info_len = n;
-    b->info_ms = now;
+    t2m_session_info_published(&b->sess, mono_ms());
     publish(b, b->info_topic, buf, n, 1, true);
 }
 
@@ -399,15 +366,9 @@ static void respond(struct t2m_bridge *b, const char *cmd, const struct t2m_requ
 /* healthy / reason as /healthz says them */
 static const char *unhealthy_reason(const struct t2m_bridge *b)
 {
-    if (!t2m_mqtt_connected(b->mqtt)) return "mqtt disconnected";
-    if (b->stall_seen || t2m_publisher_stalled_ms(b->pub) > stall_limit_ms(b))
-        return "mqtt deliveries stalled (no acknowledgement)";
-    for (size_t i = 0; i < b->n_inst; i++)
-        if (b->inst[i].state == T2M_UP_AUTH_FAILED) return "instance auth_failed";
-    return NULL;
+    struct t2m_sess_view v = view(b);
+    return t2m_session_unhealthy(&b->sess, &v);
 }
-
-#define DEVICES_REPLY_MAX (8u << 20) /* a devices reply larger than this asks for a filter */
 
 /* The command of a topic under B/bridge/request/ (requests on), else NULL. */
 static const char *request_cmd(const struct t2m_bridge *b, const char *topic)
@@ -422,78 +383,15 @@ static const char *request_cmd(const struct t2m_bridge *b, const char *topic)
 static void on_request(struct t2m_bridge *b, const char *cmd, const void *payload, size_t len)
 {
     struct t2m_request r;
-    char err[256];
-    if (t2m_request_parse(cmd, payload, len, &r, err, sizeof(err)) != 0) {
-        if (t2m_repeat_hit(&b->rep_request, mono_ms()) == 1)
-            T2M_WARN("bridge", "request %s refused: %s", cmd, err);
-        respond(b, cmd, &r, NULL, err);
-        return;
-    }
-    int inst = r.has_instance ? t2m_state_instance(b->state, r.instance) : -1;
-    if (r.has_instance && inst < 0) {
-        respond(b, cmd, &r, NULL, "unknown instance");
-        return;
-    }
-    char data[512];
-    switch (r.cmd) {
-    case T2M_REQ_DEVICE_REMOVE:
-        if (t2m_state_remove(b->state, (unsigned)inst, r.device, r.device_len, state_now(b)) != 0) {
-            respond(b, cmd, &r, NULL, "unknown device");
-            return;
-        }
-        T2M_INFO("bridge", "request: device %s of %s removed", r.device, r.instance);
-        respond(b, cmd, &r, NULL, NULL);
-        break;
-    case T2M_REQ_DEVICE_RENAME:
-        if (t2m_state_rename(b->state, (unsigned)inst, r.device, r.device_len, r.name,
-                             state_now(b)) != 0) {
-            respond(b, cmd, &r, NULL, "unknown device");
-            return;
-        }
-        respond(b, cmd, &r, NULL, NULL);
-        break;
-    case T2M_REQ_HEALTH_CHECK: {
-        const char *why = unhealthy_reason(b);
-        struct t2m_out o = {data, sizeof(data), 0, false};
-        t2m_out_str(&o, why ? "{\"healthy\":false,\"reason\":" : "{\"healthy\":true");
-        if (why) t2m_out_json(&o, why, strlen(why));
-        t2m_out_str(&o, "}");
-        respond(b, cmd, &r, t2m_out_finish(&o) ? data : "{}", NULL);
-        break;
-    }
-    case T2M_REQ_OPTIONS: {
-        enum t2m_log_level lvl;
-        if (t2m_log_parse_level(r.log_level, &lvl) != 0) {
-            respond(b, cmd, &r, NULL, "log_level must be debug, info, warn or error");
-            return;
-        }
-        t2m_log_set_level(lvl);
-        T2M_WARN("bridge", "request: log level now %s", t2m_log_level_name(lvl));
-        snprintf(data, sizeof(data), "{\"log_level\":\"%s\"}", t2m_log_level_name(lvl));
-        respond(b, cmd, &r, data, NULL);
-        break;
-    }
-    case T2M_REQ_DEVICES: {
-        size_t cap = 65536;
-        for (;;) {
-            char *buf = malloc(cap);
-            if (!buf) break;
-            size_t n = t2m_state_render_devices(b->state, inst, buf, cap);
-            if (n) {
-                respond(b, cmd, &r, buf, NULL);
-                free(buf);
-                return;
-            }
-            free(buf);
-            if (cap >= DEVICES_REPLY_MAX) break;
-            cap *= 4;
-        }
-        respond(b, cmd, &r, NULL, "too many devices for one reply: filter by \"instance\"");
-        break;
-    }
-    default:
-        break;
-    }
+    struct t2m_reply reply;
+    struct t2m_sess_view v = view(b);
+    if (t2m_session_request(&b->sess, b->state, cmd, payload, len, &v, clocks(b), &r, &reply) !=
+            0 &&
+        t2m_repeat_hit(&b->rep_request, mono_ms()) == 1)
+        T2M_WARN("bridge", "request %s refused: %s", cmd, reply.error);
+    respond(b, cmd, &r, reply.data, reply.error[0] ? reply.error : NULL);
+    free(reply.data);
+    state_arm(b);
     check_congestion(b);
 }
 
@@ -503,52 +401,22 @@ static void on_mqtt_connected(void *user)
     char node[300];
     t2m_mqtt_node(b->mqtt, node, sizeof(node));
     T2M_INFO("mqtt", "connected to broker node %s", node);
-    b->stall_kicked = false;
-    /* Back during the shutdown flush: the broker (perhaps another node, or one that lost its
-     * retained messages) still gets every device's latest state, then the bridge goes. */
-    /* Availability first; should the library not take it now, it is queued, never lost. */
-    const char *avail = b->stopping ? "offline" : "online";
-    if (t2m_publisher_publish_urgent(b->pub, b->state_topic, avail, strlen(avail), 1, true) !=
-        T2M_MQTT_OK)
-        publish(b, b->state_topic, avail, strlen(avail), 1, true);
-    if (b->cfg->homeassistant.enabled && !b->stopping)
-        t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, SUB_QOS);
-    if (!b->stopping) readback_start(b);
-    if (b->cfg->mqtt.requests && !b->stopping)
-        t2m_mqtt_subscribe(b->mqtt, b->request_filter, SUB_QOS);
-    for (size_t i = 0; i < b->n_inst; i++)
-        publish_status(b, i);
-    /* SPEC section 8: online, discovery, then what was queued. Discovery goes out urgently
-     * while the publisher still counts as offline, so the positions the state core re-sends
-     * coalesce into the queue and leave after the configs, never before. Until the first
-     * read-back of the run is over both wait for it: it tells which configs of the other form
-     * (0.x's per-entity ones) must be migrated before the new ones go (SPEC 4). */
-    b->held = !b->settled && b->readback && b->cfg->homeassistant.enabled;
-    t2m_state_hold_discovery(b->state, b->held);
-    if (!b->held) send_bridge_discovery(b);
-    t2m_state_connected(b->state, true, state_now(b));
     t2m_publisher_set_receive_max(b->pub, t2m_mqtt_limits(b->mqtt)->receive_max);
-    if (!b->held) t2m_publisher_on_connected(b->pub);
-    if (!b->stopping) info_publish(b, true);
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_connected(&b->sess, mono_ms(), &o);
+    run(b, &o);
 }
 
 static void on_mqtt_disconnected(void *user, const char *reason)
 {
     struct t2m_bridge *b = user;
-    if (b->stopping) /* the clean stop's own disconnect: nothing went wrong */
+    if (b->sess.stopping) /* the clean stop's own disconnect: nothing went wrong */
         T2M_INFO("mqtt", "disconnected: %s", reason ? reason : "unknown");
     else
         T2M_WARN("mqtt", "connection lost: %s", reason ? reason : "unknown");
-    b->stall_kicked = false;
-    b->readback = false;
-    b->held = false;
-    if (b->withdraw_due_ms) { /* the connection did not stay up: withdraw nothing */
-        b->withdraw_due_ms = 0;
-        t2m_state_withdraw(b->state, false);
-    }
-    t2m_publisher_on_disconnected(b->pub);
-    t2m_state_connected(b->state, false, state_now(b));
-    on_resume(b); /* while offline, keep consuming: the queue coalesces */
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_disconnected(&b->sess, &o);
+    run(b, &o);
 }
 
 /* SPEC 8: a refused publish (PUBACK reason >= 0x80, e.g. 0x87 not authorized) is counted,
@@ -583,18 +451,8 @@ static void on_mqtt_skipped(void *user, const char *topic, size_t len)
 static void on_mqtt_delivered(void *user, int msg_id)
 {
     struct t2m_bridge *b = user;
-    if (b->stall_seen) {
-        b->stall_seen = false;
-        T2M_INFO("mqtt", "deliveries acknowledged again");
-    }
+    if (t2m_session_delivered(&b->sess)) T2M_INFO("mqtt", "deliveries acknowledged again");
     t2m_publisher_on_delivered(b->pub, msg_id);
-}
-
-/* SPEC section 7: in-flight messages unacknowledged for 1.5 x keepalive mean a dead connection,
- * even while the socket and the broker's PINGRESPs look fine. */
-static int64_t stall_limit_ms(const struct t2m_bridge *b)
-{
-    return (int64_t)b->cfg->mqtt.keepalive * 1500;
 }
 
 /* SPEC 7: a new access token (refreshed, or re-read on SIGHUP) shows its expiry in B/I/status
@@ -629,41 +487,11 @@ static void check_tokens(struct t2m_bridge *b)
 static void health_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_health);
-    int64_t stalled = t2m_publisher_stalled_ms(b->pub);
-    if (stalled > stall_limit_ms(b) && !b->stopping && !b->stall_kicked) {
-        b->stall_kicked = true;
-        b->stall_seen = true;
-        T2M_WARN("mqtt",
-                 "no acknowledgement for %.1f s with %zu messages in flight: the broker "
-                 "connection is stalled; reconnecting",
-                 (double)stalled / 1000.0, t2m_publisher_inflight(b->pub));
-        t2m_mqtt_reconnect(b->mqtt, "deliveries stalled");
-    }
-    /* A broker that drops what it owes a subscriber when too much is queued (mosquitto's
-     * max_queued_messages, 1,000 by default, also drops the marker's echo) would leave the
-     * read-back waiting for ever: after READBACK_QUIET_MS without a message it ends with what came.
-     */
-    if (b->readback && mono_ms() - b->readback_act_ms > READBACK_QUIET_MS) {
-        T2M_WARN("bridge",
-                 "read-back incomplete: no retained message for %d s and the marker did not come "
-                 "back (the broker dropped messages? mosquitto: raise max_queued_messages)",
-                 READBACK_QUIET_MS / 1000);
-        readback_done(b, false);
-    }
-    /* Due, and the connection settled (t2m_mqtt_settled; else checked again next tick). */
-    bool taken = t2m_mqtt_taken_over(b->mqtt);
-    if (b->withdraw_due_ms && mono_ms() >= b->withdraw_due_ms &&
-        (taken || t2m_mqtt_settled(b->mqtt))) {
-        b->withdraw_due_ms = 0;
-        if (taken)
-            T2M_WARN("bridge",
-                     "no Home Assistant config withdrawn: another client uses client id \"%s\" "
-                     "and its configs look like ours",
-                     b->cfg->mqtt.client_id);
-        t2m_state_withdraw(b->state, !taken);
-    }
+    struct t2m_sess_view v = view(b);
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_tick(&b->sess, mono_ms(), &v, &o);
+    run(b, &o);
     check_tokens(b);
-    info_publish(b, false);
     lws_sul_schedule(b->ctx, 0, &b->sul_health, health_cb, HEALTH_TICK_US);
 }
 
@@ -671,16 +499,16 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
                             bool retained)
 {
     struct t2m_bridge *b = user;
-    /* SPEC 8: only what the broker kept is memory; a live echo of the bridge's own publish (or
-     * anyone's) under the read-back's filters is not. */
-    if (b->readback) {
+    struct t2m_sess_out o = {.n = 0};
+    if (b->sess.reading_back) {
         if (strcmp(topic, b->marker_topic) == 0) {
-            readback_done(b, true);
+            t2m_session_marker(&b->sess, mono_ms(), &o);
+            run(b, &o);
             return;
         }
-        if (retained && t2m_state_retained(b->state, topic, payload, len, state_now(b))) {
-            b->readback_n++;
-            b->readback_act_ms = mono_ms();
+        if (t2m_session_is_memory(&b->sess, retained) &&
+            t2m_state_retained(b->state, topic, payload, len, clocks(b))) {
+            t2m_session_readback_progress(&b->sess, mono_ms());
             state_arm(b);
             return;
         }
@@ -691,10 +519,10 @@ static void on_mqtt_message(void *user, const char *topic, const void *payload, 
         return;
     }
     if (b->cfg->homeassistant.enabled && strcmp(topic, b->cfg->homeassistant.status_topic) == 0 &&
-        len == 6 && memcmp(payload, "online", 6) == 0 && !b->held) {
-        T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
-        send_bridge_discovery(b);
-        t2m_state_republish(b->state, state_now(b));
+        len == 6 && memcmp(payload, "online", 6) == 0) {
+        t2m_session_ha_online(&b->sess, &o);
+        if (o.n) T2M_INFO("bridge", "Home Assistant is online: re-sending discovery and positions");
+        run(b, &o);
     }
 }
 
@@ -788,6 +616,10 @@ struct t2m_bridge *t2m_bridge_new(struct lws_context *ctx, struct t2m_config *cf
         return NULL;
     }
 
+    struct t2m_session_options so = {.homeassistant = cfg->homeassistant.enabled,
+                                     .requests = cfg->mqtt.requests,
+                                     .keepalive_s = cfg->mqtt.keepalive};
+    t2m_session_init(&b->sess, &so);
     b->state = t2m_state_new(cfg, &b->stats, T2M_VERSION, on_action, b);
     b->started_ms = wall_ms();
     b->config_json = t2m_config_json(cfg);
@@ -904,77 +736,145 @@ void t2m_bridge_reload(struct t2m_bridge *b)
         if (!b->cfg->mqtt.password || strcmp(pw, b->cfg->mqtt.password) != 0) {
             T2M_INFO("bridge", "MQTT password changed, reconnecting");
             t2m_mqtt_set_password(b->mqtt, pw);
-            if (b->cfg->mqtt.password) {
-                explicit_bzero(b->cfg->mqtt.password, strlen(b->cfg->mqtt.password));
-                free(b->cfg->mqtt.password);
-            }
+            t2m_wipe_free(b->cfg->mqtt.password);
             b->cfg->mqtt.password = pw;
         } else {
-            explicit_bzero(pw, strlen(pw));
-            free(pw);
+            t2m_wipe_free(pw);
         }
     }
 }
 
-/* Shutdown ticks: wait for the queue to drain (or the 5 s deadline), then disconnect and give
- * the DISCONNECT a moment to leave. */
 static void stop_cb(lws_sorted_usec_list_t *sul)
 {
     struct t2m_bridge *b = lws_container_of(sul, struct t2m_bridge, sul_stop);
-    lws_usec_t now = lws_now_usecs();
-    if (!b->disconnecting) {
-        bool connected = t2m_mqtt_connected(b->mqtt);
-        /* Connected or not, the queue gets until the deadline: a broker that comes back within
-         * it (the bridge tries at once, see t2m_bridge_stop) still receives everything. */
-        if (!t2m_publisher_idle(b->pub) && now < b->stop_deadline) {
-            lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, STOP_TICK_US);
-            return;
+    struct t2m_sess_view v = view(b);
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_stop_tick(&b->sess, mono_ms(), &v, &o);
+    run(b, &o);
+}
+
+void t2m_bridge_stop(struct t2m_bridge *b)
+{
+    if (b->sess.stopping) return;
+    T2M_INFO("bridge", "stopping: publishing offline and flushing");
+    struct t2m_sess_view v = view(b);
+    struct t2m_sess_out o = {.n = 0};
+    t2m_session_stop(&b->sess, mono_ms(), &v, &o);
+    run(b, &o);
+}
+
+bool t2m_bridge_done(const struct t2m_bridge *b)
+{
+    return b->sess.done;
+}
+
+/* ---- the session core's actions ---- */
+
+static void run(struct t2m_bridge *b, struct t2m_sess_out *o)
+{
+    /* o may grow while it runs: READBACK_START appends what follows the read-back's start */
+    for (size_t i = 0; i < o->n; i++) {
+        const struct t2m_sess_action a = o->a[i];
+        switch (a.kind) {
+        case T2M_SA_AVAILABILITY: {
+            const char *v = a.flag ? "online" : "offline";
+            if (a.n == 0 && t2m_publisher_publish_urgent(b->pub, b->state_topic, v, strlen(v), 1,
+                                                         true) == T2M_MQTT_OK)
+                break;
+            publish(b, b->state_topic, v, strlen(v), 1, true);
+            break;
         }
-        if (!t2m_publisher_idle(b->pub)) {
+        case T2M_SA_SUB_HA_STATUS:
+            t2m_mqtt_subscribe(b->mqtt, b->cfg->homeassistant.status_topic, SUB_QOS);
+            break;
+        case T2M_SA_SUB_REQUESTS:
+            t2m_mqtt_subscribe(b->mqtt, b->request_filter, SUB_QOS);
+            break;
+        case T2M_SA_FORGET_WITHDRAW:
+            t2m_state_withdraw(b->state, false);
+            break;
+        case T2M_SA_READBACK_START:
+            t2m_session_readback_begun(&b->sess, readback_subscribe(b), mono_ms(), o);
+            break;
+        case T2M_SA_STATUSES:
+            for (size_t k = 0; k < b->n_inst; k++)
+                publish_status(b, k);
+            break;
+        case T2M_SA_HOLD_DISCOVERY:
+            t2m_state_hold_discovery(b->state, a.flag);
+            break;
+        case T2M_SA_DISCOVERY:
+            send_bridge_discovery(b);
+            break;
+        case T2M_SA_STATE_CONNECTED:
+            t2m_state_connected(b->state, a.flag, clocks(b));
+            break;
+        case T2M_SA_QUEUE_GO:
+            t2m_publisher_on_connected(b->pub);
+            break;
+        case T2M_SA_QUEUE_OFFLINE:
+            t2m_publisher_on_disconnected(b->pub);
+            break;
+        case T2M_SA_INFO:
+            info_publish(b, a.flag);
+            break;
+        case T2M_SA_READBACK_END:
+            readback_end(b, a.flag, (size_t)a.n);
+            break;
+        case T2M_SA_WITHDRAW:
+            t2m_state_withdraw(b->state, true);
+            break;
+        case T2M_SA_TAKEN_OVER:
+            T2M_WARN("bridge",
+                     "no Home Assistant config withdrawn: another client uses client id \"%s\" "
+                     "and its configs look like ours",
+                     b->cfg->mqtt.client_id);
+            break;
+        case T2M_SA_RECONNECT:
+            T2M_WARN("mqtt",
+                     "no acknowledgement for %.1f s with %zu messages in flight: the broker "
+                     "connection is stalled; reconnecting",
+                     (double)a.n / 1000.0, t2m_publisher_inflight(b->pub));
+            t2m_mqtt_reconnect(b->mqtt, "deliveries stalled");
+            break;
+        case T2M_SA_REPUBLISH:
+            t2m_state_republish(b->state, clocks(b));
+            break;
+        case T2M_SA_PAUSE:
+        case T2M_SA_RESUME:
+            for (size_t k = 0; k < b->n_inst; k++)
+                t2m_upstream_pause(b->inst[k].up, a.kind == T2M_SA_PAUSE);
+            break;
+        case T2M_SA_STOP_UPSTREAMS:
+            for (size_t k = 0; k < b->n_inst; k++)
+                t2m_upstream_stop(b->inst[k].up);
+            lws_sul_cancel(&b->sul_state);
+            lws_sul_cancel(&b->sul_health);
+            break;
+        case T2M_SA_FLUSH_RECONNECT:
+            t2m_mqtt_reconnect(b->mqtt, "stopping: one more attempt to deliver what is queued");
+            break;
+        case T2M_SA_STOP_WAIT:
+            lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, STOP_TICK_US);
+            break;
+        case T2M_SA_UNDELIVERED:
             T2M_WARN("bridge",
                      "stopping with %zu messages undelivered (%zu queued, %zu in flight): %s "
                      "within %d s; they are discarded",
                      t2m_publisher_queued(b->pub) + t2m_publisher_inflight(b->pub),
                      t2m_publisher_queued(b->pub), t2m_publisher_inflight(b->pub),
-                     connected ? "the broker did not acknowledge them"
-                               : "the broker was unreachable",
-                     (int)(FLUSH_TIMEOUT_US / LWS_US_PER_SEC));
-            if (connected)
-                t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
+                     a.flag ? "the broker did not acknowledge them" : "the broker was unreachable",
+                     T2M_SESS_FLUSH_MS / 1000);
+            if (a.flag) t2m_publisher_publish_urgent(b->pub, b->state_topic, "offline", 7, 1, true);
+            break;
+        case T2M_SA_DISCONNECT:
+            t2m_mqtt_disconnect(b->mqtt);
+            break;
+        case T2M_SA_DONE:
+            lws_cancel_service(b->ctx);
+            break;
         }
-        b->disconnecting = true;
-        t2m_mqtt_disconnect(b->mqtt);
-        b->stop_deadline = now + LWS_US_PER_SEC / 2;
     }
-    if (t2m_mqtt_connected(b->mqtt) && now < b->stop_deadline) {
-        lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, STOP_TICK_US);
-        return;
-    }
-    b->done = true;
-    lws_cancel_service(b->ctx);
-}
-
-void t2m_bridge_stop(struct t2m_bridge *b)
-{
-    if (b->stopping) return;
-    b->stopping = true;
-    T2M_INFO("bridge", "stopping: publishing offline and flushing");
-    for (size_t i = 0; i < b->n_inst; i++)
-        t2m_upstream_stop(b->inst[i].up);
-    lws_sul_cancel(&b->sul_state);
-    lws_sul_cancel(&b->sul_health);
-    release_held(b); /* the queue goes now, read-back or not */
-    if (t2m_mqtt_connected(b->mqtt))
-        publish(b, b->state_topic, "offline", 7, 1, true);
-    else if (!t2m_publisher_idle(b->pub))
-        t2m_mqtt_reconnect(b->mqtt, "stopping: one more attempt to deliver what is queued");
-    b->stop_deadline = lws_now_usecs() + FLUSH_TIMEOUT_US;
-    lws_sul_schedule(b->ctx, 0, &b->sul_stop, stop_cb, 1);
-}
-
-bool t2m_bridge_done(const struct t2m_bridge *b)
-{
-    return b->done;
 }
 
 void t2m_bridge_free(struct t2m_bridge *b)

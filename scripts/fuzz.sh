@@ -2,7 +2,7 @@
 # fuzz.sh - builds the libFuzzer targets of tests/fuzz/ (clang, ASan+UBSan, its own build dir)
 # and runs each for a bounded time. Fails on any crash, leak, sanitizer report or timeout;
 # prints executions and coverage (libFuzzer's cov: / ft:) per target.
-#   scripts/fuzz.sh [TARGET...]      default: fuzz_protocol fuzz_config fuzz_topics fuzz_request fuzz_mqtt_codec fuzz_ui
+#   scripts/fuzz.sh [TARGET...]      default: fuzz_protocol fuzz_config fuzz_topics fuzz_request fuzz_mqtt_codec fuzz_ui fuzz_session
 #   T2M_FUZZ_SECONDS=60              time per target
 #   T2M_FUZZ_BUILD=build/fuzz        build directory
 set -euo pipefail
@@ -11,7 +11,7 @@ root=$PWD
 seconds=${T2M_FUZZ_SECONDS:-60}
 build=${T2M_FUZZ_BUILD:-build/fuzz}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz_protocol fuzz_config fuzz_topics fuzz_request fuzz_mqtt_codec fuzz_ui)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz_protocol fuzz_config fuzz_topics fuzz_request fuzz_mqtt_codec fuzz_ui fuzz_session)
 
 command -v clang >/dev/null || {
     echo "fuzz.sh: clang not found (Debian packages clang, libclang-rt-14-dev: scripts/deps.sh)" >&2

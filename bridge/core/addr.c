@@ -2,6 +2,7 @@
 #include "addr.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -140,6 +141,38 @@ int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t h
     if (pl < 2) return -1;
     path[0] = '/';
     return copy_n(path + 1, pl - 1, end, strlen(end));
+}
+
+int t2m_url_check(const char *v, bool ws, char *host, size_t hl, int *port, bool *tls, char *msg,
+                  size_t n)
+{
+    char scheme[16], path[1024], h[256];
+    int p;
+    const char *want = ws ? "ws:// or wss://" : "tcp://, mqtt://, ssl:// or mqtts://";
+    if (!host || hl == 0) {
+        host = h;
+        hl = sizeof(h);
+    }
+    if (t2m_url_parse(v, scheme, sizeof(scheme), host, hl, &p, path, sizeof(path)) ||
+        strncmp(scheme, "http", 4) == 0) {
+        if (v && strchr(v, '@'))
+            snprintf(msg, n, "credentials do not belong in the URL (use username / password)");
+        else
+            snprintf(msg, n, "not a valid %s URL", want);
+        return -1;
+    }
+    bool is_ws = strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0;
+    if (is_ws != ws) {
+        snprintf(msg, n, "must start with %s", want);
+        return -1;
+    }
+    if (!ws && strcmp(path, "/") != 0) {
+        snprintf(msg, n, "an MQTT URL has no path");
+        return -1;
+    }
+    if (port) *port = p;
+    if (tls) *tls = t2m_url_tls(scheme);
+    return 0;
 }
 
 int t2m_list_next(const char **p, char *buf, size_t size)

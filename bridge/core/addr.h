@@ -23,6 +23,12 @@ int t2m_addr_split(const char *a, size_t len, char *host, size_t hl, int *port, 
 int t2m_url_parse(const char *url, char *scheme, size_t sl, char *host, size_t hl, int *port,
                   char *path, size_t pl);
 
+/* The one check of the bridge's URLs: the upstream's (ws: ws:// or wss://) or one MQTT broker
+ * node's (tcp://, mqtt://, ssl:// or mqtts://, no path), never with credentials. 0 with the host
+ * (hl bytes; NULL: not wanted), port and TLS flag (either may be NULL), or -1 and why in msg. */
+int t2m_url_check(const char *v, bool ws, char *host, size_t hl, int *port, bool *tls, char *msg,
+                  size_t n);
+
 /* True for the TLS schemes t2m_url_parse writes: "wss", "ssl", "mqtts", "https". */
 bool t2m_url_tls(const char *scheme);
 

@@ -8,7 +8,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <json-c/json.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -18,6 +17,7 @@
 #include <string.h>
 
 #include "addr.h"
+#include "out.h"
 #include "text.h"
 #include "topics.h"
 
@@ -32,42 +32,45 @@ enum ktype { T_STR, T_BOOL, T_INT, T_FLOAT, T_LEVEL, T_FORMAT };
 
 typedef int (*check_fn)(const char *v, char *msg, size_t n);
 
+/* One option, everything about it in its row (redis' static_configs[]): where it lives, its type
+ * and default, what values it takes, the T2M_ variable that sets it, whether it is a secret.
+ * Parsing, defaults, the environment, freeing and both printers are driven by the rows. */
 struct key {
     const char *group, *name;
     enum ktype type;
-    size_t off;        /* into struct t2m_config (or the instance / alias struct) */
-    double min, max;   /* T_INT, T_FLOAT: the allowed range */
-    bool min_excl;     /* min itself is not allowed ("> 0") */
-    bool secret;       /* wiped on free, printed as "<redacted>" */
-    check_fn check;    /* T_STR: NULL or a validator */
-    const char *def_s; /* default of T_STR, T_LEVEL, T_FORMAT */
-    double def_n;      /* default of T_BOOL (0/1), T_INT, T_FLOAT */
-    bool file;         /* T_STR: a path that must be readable when set */
-    bool zone;         /* T_STR: a time zone the tz database has */
+    size_t off;                /* into struct t2m_config (or the instance / alias / zone struct) */
+    const char *def_s;         /* default of T_STR, T_LEVEL, T_FORMAT */
+    double def_n;              /* default of T_BOOL (0/1), T_INT, T_FLOAT */
+    double min, max;           /* T_INT, T_FLOAT: the allowed range */
+    bool min_excl;             /* min itself is not allowed ("> 0") */
+    const char *const *values; /* T_STR: the values it takes (NULL-terminated), or NULL: any */
+    const char *values_say;    /* how a refusal explains them; NULL: must be "a", "b" or "c" */
+    check_fn check;            /* T_STR: NULL or a validator */
+    bool file;                 /* T_STR: a path that must be readable when set */
+    bool or_empty;             /* T_STR with values: "" too (units.system decides then) */
+    bool zone;                 /* T_STR: a time zone the tz database has */
+    bool secret;               /* wiped on free, printed as "<redacted>" */
+    const char *env;           /* the variable that overrides it (SPEC 6), or NULL */
+    int env_pair;              /* 1 + the key a value from env clears (a secret's other form) */
 };
 
 static int check_ws_url(const char *v, char *msg, size_t n);
 static int check_mqtt_url(const char *v, char *msg, size_t n);
-static int check_client(const char *v, char *msg, size_t n);
 static int check_nonempty(const char *v, char *msg, size_t n);
 static int check_topic(const char *v, char *msg, size_t n);
 static int check_client_id(const char *v, char *msg, size_t n);
-static int check_system(const char *v, char *msg, size_t n);
-static int check_speed(const char *v, char *msg, size_t n);
-static int check_distance(const char *v, char *msg, size_t n);
-static int check_ts(const char *v, char *msg, size_t n);
-static int check_discovery(const char *v, char *msg, size_t n);
 static int check_listen(const char *v, char *msg, size_t n);
 static int check_id(const char *v, char *msg, size_t n);
 
+static const char *const mqtt_clients[] = T2M_MQTT_CLIENT_NAMES;
+static const char *const discovery_forms[] = {"device", "entity", NULL};
+
 /* clang-format off */
 #define C(f) offsetof(struct t2m_config, f)
-#define STR(g, k, f, d, chk) {g, k, T_STR, C(f), 0, 0, false, false, chk, d, 0}
-#define FILE_(g, k, f) {g, k, T_STR, C(f), 0, 0, false, false, NULL, "", 0, true}
-#define SECRET(g, k, f) {g, k, T_STR, C(f), 0, 0, false, true, NULL, "", 0}
-#define BOOL(g, k, f, d) {g, k, T_BOOL, C(f), 0, 0, false, false, NULL, NULL, d}
-#define INT(g, k, f, d, lo, hi) {g, k, T_INT, C(f), lo, hi, false, false, NULL, NULL, d}
-#define FLT(g, k, f, d, lo, hi, ex) {g, k, T_FLOAT, C(f), lo, hi, ex, false, NULL, NULL, d}
+#define STR(g, k, f, d, ...) {.group = (g), .name = (k), .type = T_STR, .off = C(f), .def_s = (d), __VA_ARGS__}
+#define BOOL(g, k, f, d) {.group = (g), .name = (k), .type = T_BOOL, .off = C(f), .def_n = (d)}
+#define INT(g, k, f, d, lo, hi) {.group = (g), .name = (k), .type = T_INT, .off = C(f), .def_n = (d), .min = (lo), .max = (hi)}
+#define FLT(g, k, f, d, lo, hi, ex) {.group = (g), .name = (k), .type = T_FLOAT, .off = C(f), .def_n = (d), .min = (lo), .max = (hi), .min_excl = (ex)}
 #define DAY 86400.0
 
 enum key_id {
@@ -84,101 +87,94 @@ enum key_id {
     K_LOG_LEVEL, K_LOG_FORMAT,
     N_KEYS
 };
-/* clang-format on */
 
-/* Every scalar option of SPEC section 6 with its default, in the SPEC's order. */
+/* Every scalar option of SPEC section 6, in the SPEC's order (the environment applies in it). */
 static const struct key keys[N_KEYS] = {
-    [K_UP_URL] =
-        STR("upstream", "url", upstream.url,
-            "wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime", check_ws_url),
-    [K_UP_CA] = FILE_("upstream", "ca_file", upstream.ca_file),
+    [K_UP_URL] = STR("upstream", "url", upstream.url, "wss://portal-apis.telematicssdk.com/realtime/api/v1/ws/realtime",
+                     .check = check_ws_url, .env = "T2M_UPSTREAM_URL"),
+    [K_UP_CA] = STR("upstream", "ca_file", upstream.ca_file, "", .file = true),
     [K_UP_VERIFY] = BOOL("upstream", "tls_verify", upstream.tls_verify, 1),
-    [K_UP_MAXMSG] =
-        INT("upstream", "max_message_size", upstream.max_message_size, 65536, 1024, 1073741824),
+    [K_UP_MAXMSG] = INT("upstream", "max_message_size", upstream.max_message_size, 65536, 1024, 1073741824),
     [K_UP_MAXDEV] = INT("upstream", "max_devices", upstream.max_devices, 100000, 1, INT_MAX),
     [K_UP_CONNTO] = FLT("upstream", "connect_timeout", upstream.connect_timeout, 10, 0, DAY, true),
     [K_UP_AUTHTO] = FLT("upstream", "auth_timeout", upstream.auth_timeout, 10, 0, DAY, true),
     [K_UP_IDLETO] = FLT("upstream", "idle_timeout", upstream.idle_timeout, 90, 0, DAY, true),
     [K_UP_BOMIN] = FLT("upstream", "backoff_min", upstream.backoff_min, 1, 0, DAY, true),
     [K_UP_BOMAX] = FLT("upstream", "backoff_max", upstream.backoff_max, 60, 0, DAY, true),
-    [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "lws", check_client),
-    [K_MQ_URL] = STR("mqtt", "url", mqtt.url, "tcp://localhost:1883", check_mqtt_url),
-    [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", check_client_id),
-    [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", NULL),
-    [K_MQ_PASS] = SECRET("mqtt", "password", mqtt.password),
-    [K_MQ_PASSFILE] = STR("mqtt", "password_file", mqtt.password_file, "", NULL),
-    [K_MQ_CA] = FILE_("mqtt", "ca_file", mqtt.ca_file),
-    [K_MQ_CERT] = FILE_("mqtt", "cert_file", mqtt.cert_file),
-    [K_MQ_KEY] = FILE_("mqtt", "key_file", mqtt.key_file),
+    [K_MQ_CLIENT] = STR("mqtt", "client", mqtt.client, "lws", .values = mqtt_clients, .env = "T2M_MQTT_CLIENT"),
+    [K_MQ_URL] = STR("mqtt", "url", mqtt.url, "tcp://localhost:1883", .check = check_mqtt_url, .env = "T2M_MQTT_URL"),
+    [K_MQ_CLIENTID] = STR("mqtt", "client_id", mqtt.client_id, "telematics2mqtt", .check = check_client_id),
+    [K_MQ_USER] = STR("mqtt", "username", mqtt.username, "", .env = "T2M_MQTT_USERNAME"),
+    [K_MQ_PASS] = STR("mqtt", "password", mqtt.password, "", .secret = true, .env = "T2M_MQTT_PASSWORD",
+                      .env_pair = 1 + K_MQ_PASSFILE),
+    [K_MQ_PASSFILE] = STR("mqtt", "password_file", mqtt.password_file, "", .env = "T2M_MQTT_PASSWORD_FILE",
+                          .env_pair = 1 + K_MQ_PASS),
+    [K_MQ_CA] = STR("mqtt", "ca_file", mqtt.ca_file, "", .file = true),
+    [K_MQ_CERT] = STR("mqtt", "cert_file", mqtt.cert_file, "", .file = true),
+    [K_MQ_KEY] = STR("mqtt", "key_file", mqtt.key_file, "", .file = true),
     [K_MQ_VERIFY] = BOOL("mqtt", "tls_verify", mqtt.tls_verify, 1),
     [K_MQ_PROTO] = INT("mqtt", "protocol", mqtt.protocol, 4, 4, 5),
     [K_MQ_KEEPALIVE] = INT("mqtt", "keepalive", mqtt.keepalive, 30, 0, 65535),
     [K_MQ_QOS] = INT("mqtt", "qos", mqtt.qos, 1, 0, 1),
     [K_MQ_RETAIN] = BOOL("mqtt", "retain", mqtt.retain, 1),
-    [K_MQ_BASE] = STR("mqtt", "base_topic", mqtt.base_topic, "telematics", check_topic),
+    [K_MQ_BASE] = STR("mqtt", "base_topic", mqtt.base_topic, "telematics", .check = check_topic, .env = "T2M_BASE_TOPIC"),
     [K_MQ_ATTR] = BOOL("mqtt", "attribute_topics", mqtt.attribute_topics, 0),
     [K_MQ_QUEUE] = INT("mqtt", "offline_queue", mqtt.offline_queue, 10000, 0, INT_MAX),
     [K_MQ_MININT] = FLT("mqtt", "min_interval", mqtt.min_interval, 0, 0, DAY, false),
     [K_MQ_REQUESTS] = BOOL("mqtt", "requests", mqtt.requests, 1),
-    [K_UN_SYSTEM] = STR("units", "system", units.system, "metric", check_system),
-    [K_UN_SPEED] = STR("units", "speed", units.speed, "", check_speed),
-    [K_UN_DIST] = STR("units", "distance", units.distance, "", check_distance),
-    [K_UN_TS] = STR("units", "timestamp", units.timestamp, "iso", check_ts),
-    [K_UN_TZ] = {"units", "timezone", T_STR, C(units.timezone), 0, 0, false, false, NULL, "UTC", 0,
-                 false, true},
+    [K_UN_SYSTEM] = STR("units", "system", units.system, "metric", .values = t2m_units_system_names, .env = "T2M_UNITS"),
+    [K_UN_SPEED] = STR("units", "speed", units.speed, "", .values = t2m_units_speed_names, .or_empty = true),
+    [K_UN_DIST] = STR("units", "distance", units.distance, "", .values = t2m_units_dist_names, .or_empty = true),
+    [K_UN_TS] = STR("units", "timestamp", units.timestamp, "iso", .values = t2m_units_ts_names),
+    [K_UN_TZ] = STR("units", "timezone", units.timezone, "UTC", .zone = true),
     [K_UN_PREC] = INT("units", "precision", units.precision, 2, 0, 9),
     [K_HA_ENABLED] = BOOL("homeassistant", "enabled", homeassistant.enabled, 1),
-    [K_HA_PREFIX] = STR("homeassistant", "discovery_prefix", homeassistant.discovery_prefix,
-                        "homeassistant", check_topic),
-    [K_HA_STATUS] = STR("homeassistant", "status_topic", homeassistant.status_topic,
-                        "homeassistant/status", check_topic),
-    [K_HA_DISCOVERY] =
-        STR("homeassistant", "discovery", homeassistant.discovery, "device", check_discovery),
+    [K_HA_PREFIX] = STR("homeassistant", "discovery_prefix", homeassistant.discovery_prefix, "homeassistant", .check = check_topic),
+    [K_HA_STATUS] = STR("homeassistant", "status_topic", homeassistant.status_topic, "homeassistant/status", .check = check_topic),
+    [K_HA_DISCOVERY] = STR("homeassistant", "discovery", homeassistant.discovery, "device", .values = discovery_forms,
+                           .values_say = "must be \"device\" (one config per device) or \"entity\" (one per entity)"),
     [K_OT_ENABLED] = BOOL("owntracks", "enabled", owntracks.enabled, 0),
     [K_ST_TRIPTO] = FLT("state", "trip_timeout", state.trip_timeout, 300, 0, DAY, true),
     [K_ST_EXPIRE] = FLT("state", "expire_after", state.expire_after, 0, 0, 366 * DAY, false),
     [K_ST_SKEW] = FLT("state", "max_clock_skew", state.max_clock_skew, 600, 0, 366 * DAY, true),
-    [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", check_listen),
+    [K_HTTP_LISTEN] = STR("http", "listen", http.listen, "127.0.0.1:9780", .check = check_listen, .env = "T2M_HTTP_LISTEN"),
     [K_HTTP_UI] = BOOL("http", "ui", http.ui, 1),
-    [K_HTTP_UIPASS] = STR("http", "ui_password_file", http.ui_password_file, "", NULL),
-    [K_LOG_LEVEL] = {"log", "level", T_LEVEL, C(log.level), 0, 0, false, false, NULL, "info", 0},
-    [K_LOG_FORMAT] = {"log", "format", T_FORMAT, C(log.json), 0, 0, false, false, NULL, "text", 0},
+    [K_HTTP_UIPASS] = STR("http", "ui_password_file", http.ui_password_file, ""),
+    [K_LOG_LEVEL] = {.group = "log", .name = "level", .type = T_LEVEL, .off = C(log.level), .def_s = "info", .env = "T2M_LOG_LEVEL"},
+    [K_LOG_FORMAT] = {.group = "log", .name = "format", .type = T_FORMAT, .off = C(log.json), .def_s = "text"},
 };
 
-static const char *const groups[] = {"upstream",  "mqtt",  "units", "homeassistant",
-                                     "owntracks", "state", "http",  "log"};
+static const char *const groups[] = {"upstream", "mqtt", "units", "homeassistant", "owntracks", "state", "http", "log"};
 
 #define I(f) offsetof(struct t2m_instance_cfg, f)
+#define ISTR(k, f, ...) {.group = "instances", .name = (k), .type = T_STR, .off = I(f), .def_s = "", __VA_ARGS__}
 enum ikey_id { IK_ID, IK_TOKEN, IK_TOKFILE, IK_CLIENT, IK_DEVICE, IK_REFRESH, N_IKEYS };
+/* The first instance's keys have variables too (SPEC 6); T2M_INSTANCE_ID creates it. */
 static const struct key ikeys[N_IKEYS] = {
-    [IK_ID] = {"instances", "id", T_STR, I(id), 0, 0, false, false, check_id, "", 0},
-    [IK_TOKEN] = {"instances", "access_token", T_STR, I(access_token), 0, 0, false, true, NULL, "",
-                  0},
-    [IK_TOKFILE] = {"instances", "access_token_file", T_STR, I(access_token_file), 0, 0, false,
-                    false, NULL, "", 0},
-    [IK_CLIENT] = {"instances", "client_id", T_STR, I(client_id), 0, 0, false, false, NULL, "", 0},
-    [IK_DEVICE] = {"instances", "device_token", T_STR, I(device_token), 0, 0, false, false, NULL,
-                   "", 0},
-    [IK_REFRESH] = {"instances", "refresh_token_file", T_STR, I(refresh_token_file), 0, 0, false,
-                    false, NULL, "", 0},
+    [IK_ID] = ISTR("id", id, .check = check_id, .env = "T2M_INSTANCE_ID"),
+    [IK_TOKEN] = ISTR("access_token", access_token, .secret = true, .env = "T2M_ACCESS_TOKEN", .env_pair = 1 + IK_TOKFILE),
+    [IK_TOKFILE] = ISTR("access_token_file", access_token_file, .env = "T2M_ACCESS_TOKEN_FILE", .env_pair = 1 + IK_TOKEN),
+    [IK_CLIENT] = ISTR("client_id", client_id),
+    [IK_DEVICE] = ISTR("device_token", device_token),
+    [IK_REFRESH] = ISTR("refresh_token_file", refresh_token_file, .env = "T2M_REFRESH_TOKEN_FILE"),
 };
 
 #define D(f) offsetof(struct t2m_device_alias, f)
 enum dkey_id { DK_TOKEN, DK_NAME, N_DKEYS };
 static const struct key dkeys[N_DKEYS] = {
-    [DK_TOKEN] = {"devices", "token", T_STR, D(token), 0, 0, false, false, check_id, "", 0},
-    [DK_NAME] = {"devices", "name", T_STR, D(name), 0, 0, false, false, check_nonempty, "", 0},
+    [DK_TOKEN] = {.group = "devices", .name = "token", .type = T_STR, .off = D(token), .def_s = "", .check = check_id},
+    [DK_NAME] = {.group = "devices", .name = "name", .type = T_STR, .off = D(name), .def_s = "", .check = check_nonempty},
 };
 
 #define Z(f) offsetof(struct t2m_zone, f)
 enum zkey_id { ZK_NAME, ZK_LAT, ZK_LON, ZK_RADIUS, N_ZKEYS };
 static const struct key zkeys[N_ZKEYS] = {
-    [ZK_NAME] = {"zones", "name", T_STR, Z(name), 0, 0, false, false, check_nonempty, "", 0},
-    [ZK_LAT] = {"zones", "latitude", T_FLOAT, Z(latitude), -90, 90, false, false, NULL, NULL, 0},
-    [ZK_LON] = {"zones", "longitude", T_FLOAT, Z(longitude), -180, 180, false, false, NULL, NULL,
-                0},
-    [ZK_RADIUS] = {"zones", "radius", T_FLOAT, Z(radius), 0, 4e7, true, false, NULL, NULL, 0},
+    [ZK_NAME] = {.group = "zones", .name = "name", .type = T_STR, .off = Z(name), .def_s = "", .check = check_nonempty},
+    [ZK_LAT] = {.group = "zones", .name = "latitude", .type = T_FLOAT, .off = Z(latitude), .min = -90, .max = 90},
+    [ZK_LON] = {.group = "zones", .name = "longitude", .type = T_FLOAT, .off = Z(longitude), .min = -180, .max = 180},
+    [ZK_RADIUS] = {.group = "zones", .name = "radius", .type = T_FLOAT, .off = Z(radius), .min = 0, .max = 4e7, .min_excl = true},
 };
+/* clang-format on */
 
 /* Where a value came from, for error messages: a file line, an environment variable, or neither
  * (the default). */
@@ -318,39 +314,13 @@ static int oom(struct loader *L)
 
 /* ---- value checks ---- */
 
-static int check_url(const char *v, char *msg, size_t n, bool ws)
-{
-    char scheme[16], host[256], path[1024];
-    int port;
-    const char *want = ws ? "ws:// or wss://" : "tcp://, mqtt://, ssl:// or mqtts://";
-    if (t2m_url_parse(v, scheme, sizeof(scheme), host, sizeof(host), &port, path, sizeof(path)) ||
-        strncmp(scheme, "http", 4) == 0) {
-        if (strchr(v, '@'))
-            snprintf(msg, n, "credentials do not belong in the URL (use username / password)");
-        else
-            snprintf(msg, n, "not a valid %s URL", want);
-        return -1;
-    }
-    bool is_ws = strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0;
-    if (is_ws != ws) {
-        snprintf(msg, n, "must start with %s", want);
-        return -1;
-    }
-    if (!ws && strcmp(path, "/") != 0) {
-        snprintf(msg, n, "an MQTT URL has no path");
-        return -1;
-    }
-    return 0;
-}
-
 static int check_ws_url(const char *v, char *msg, size_t n)
 {
-    return check_url(v, msg, n, true);
+    return t2m_url_check(v, true, NULL, 0, NULL, NULL, msg, n);
 }
 
 /* SPEC section 9: one URL, or the nodes of one clustered broker separated by commas (a list in
  * the file is stored so); all plain or all TLS. */
-#define MAX_MQTT_NODES 16
 static int check_mqtt_url(const char *v, char *msg, size_t n)
 {
     int tls = -1, count = 0, r;
@@ -360,34 +330,20 @@ static int check_mqtt_url(const char *v, char *msg, size_t n)
             snprintf(msg, n, "a broker URL longer than %zu bytes", sizeof(one) - 1);
             return -1;
         }
-        if (check_url(one, msg, n, false)) return -1;
-        char scheme[16];
-        const char *colon = strchr(one, ':');
-        size_t sl = colon ? (size_t)(colon - one) : 0;
-        if (sl >= sizeof(scheme)) sl = 0;
-        memcpy(scheme, one, sl);
-        scheme[sl] = '\0';
-        int t = t2m_url_tls(scheme) ? 1 : 0;
+        bool node_tls;
+        if (t2m_url_check(one, false, NULL, 0, NULL, &node_tls, msg, n)) return -1;
+        int t = node_tls ? 1 : 0;
         if (tls >= 0 && t != tls) {
             snprintf(msg, n, "the nodes of one broker must all use TLS or none");
             return -1;
         }
         tls = t;
-        if (++count > MAX_MQTT_NODES) {
-            snprintf(msg, n, "more than %d broker nodes", MAX_MQTT_NODES);
+        if (++count > T2M_MQTT_MAX_NODES) {
+            snprintf(msg, n, "more than %d broker nodes", T2M_MQTT_MAX_NODES);
             return -1;
         }
     }
     return 0;
-}
-
-/* The names t2m_mqtt_backend_known accepts: linking t2m_mqtt here would pull Paho and
- * libmosquitto into everything that reads the configuration. */
-static int check_client(const char *v, char *msg, size_t n)
-{
-    if (strcmp(v, "mosquitto") == 0 || strcmp(v, "paho") == 0 || strcmp(v, "lws") == 0) return 0;
-    snprintf(msg, n, "must be \"mosquitto\", \"paho\" or \"lws\"");
-    return -1;
 }
 
 static int check_nonempty(const char *v, char *msg, size_t n)
@@ -435,46 +391,6 @@ static int check_client_id(const char *v, char *msg, size_t n)
         return -1;
     }
     return 0;
-}
-
-static int check_system(const char *v, char *msg, size_t n)
-{
-    enum t2m_speed_unit s;
-    enum t2m_dist_unit d;
-    if (t2m_units_parse_system(v, &s, &d) == 0) return 0;
-    snprintf(msg, n, "must be \"metric\" or \"imperial\"");
-    return -1;
-}
-
-static int check_speed(const char *v, char *msg, size_t n)
-{
-    enum t2m_speed_unit s;
-    if (*v == '\0' || t2m_units_parse_speed(v, &s) == 0) return 0;
-    snprintf(msg, n, "must be \"m/s\", \"km/h\", \"mph\", \"kn\" or \"\"");
-    return -1;
-}
-
-static int check_distance(const char *v, char *msg, size_t n)
-{
-    enum t2m_dist_unit d;
-    if (*v == '\0' || t2m_units_parse_distance(v, &d) == 0) return 0;
-    snprintf(msg, n, "must be \"m\", \"ft\" or \"\"");
-    return -1;
-}
-
-static int check_discovery(const char *v, char *msg, size_t n)
-{
-    if (strcmp(v, "device") == 0 || strcmp(v, "entity") == 0) return 0;
-    snprintf(msg, n, "must be \"device\" (one config per device) or \"entity\" (one per entity)");
-    return -1;
-}
-
-static int check_ts(const char *v, char *msg, size_t n)
-{
-    enum t2m_ts_format f;
-    if (t2m_units_parse_ts(v, &f) == 0) return 0;
-    snprintf(msg, n, "must be \"iso\", \"unix\" or \"unix_ms\"");
-    return -1;
 }
 
 /* Same grammar as t2m_http_parse_listen ("host:port", "[v6]:port", ":port"), which this module
@@ -574,14 +490,7 @@ static int scan_text(struct loader *L, const char *file, const char *p, int dept
         if (*p == '\n') {
             line++;
             p++;
-        } else if (*p == '#' || (p[0] == '/' && p[1] == '/')) {
-            p += strcspn(p, "\n");
-        } else if (p[0] == '/' && p[1] == '*') {
-            const char *e = strstr(p + 2, "*/");
-            const char *stop = e ? e + 2 : p + strlen(p);
-            for (; p < stop; p++)
-                line += *p == '\n';
-        } else if (*p == '"') {
+        } else if (*p == '"') { /* comments are gone already (strip_comments) */
             for (p++; *p && *p != '"'; p++) {
                 /* libconfig turns "\x00" into a NUL that silently cuts the string short. */
                 if (p[0] == '\\' && p[1] == 'x' && p[2] == '0' && p[3] == '0') {
@@ -727,6 +636,31 @@ static int set_default(struct loader *L, void *base, const struct key *k)
 }
 
 /* Stores a string value (from the file or the environment) after checking it. */
+static bool one_of(const char *v, const char *const *values)
+{
+    for (; *values; values++)
+        if (strcmp(v, *values) == 0) return true;
+    return false;
+}
+
+/* must be "a", "b" or "c" (or "" last, when it is taken too) */
+static const char *say_values(const struct key *k, char *buf, size_t n)
+{
+    struct t2m_out o = {buf, n, 0, false};
+    t2m_out_str(&o, "must be ");
+    size_t count = 0;
+    while (k->values[count])
+        count++;
+    size_t total = count + (k->or_empty ? 1 : 0);
+    for (size_t i = 0; i < total; i++) {
+        if (i) t2m_out_str(&o, i + 1 == total ? " or " : ", ");
+        t2m_out_str(&o, "\"");
+        t2m_out_str(&o, i < count ? k->values[i] : "");
+        t2m_out_str(&o, "\"");
+    }
+    return t2m_out_finish(&o) ? buf : "is not one of the values it takes";
+}
+
 static int store_string(struct loader *L, void *base, const struct key *k, const char *v,
                         const struct loc *at, const char *what)
 {
@@ -743,6 +677,9 @@ static int store_string(struct loader *L, void *base, const struct key *k, const
         *(bool *)p = strcmp(v, "json") == 0;
         return 0;
     }
+    if (k->values && !(k->or_empty && !*v) && !one_of(v, k->values))
+        return fail(L, at, what, "%s",
+                    k->values_say ? k->values_say : say_values(k, msg, sizeof(msg)));
     if (k->check && k->check(v, msg, sizeof(msg))) return fail(L, at, what, "%s", msg);
     int e = k->file && *v ? L->io->access(v, false) : 0;
     if (e) return fail(L, at, what, "cannot read %s: %s", v, strerror(e));
@@ -1243,23 +1180,6 @@ static int read_text(struct loader *L, const char *file, char *text)
 
 /* ---- the environment ---- */
 
-static const struct {
-    const char *var;
-    enum key_id key;
-    int clears; /* the other half of a secret pair, or -1 */
-} env_keys[] = {
-    {"T2M_UPSTREAM_URL", K_UP_URL, -1},
-    {"T2M_MQTT_CLIENT", K_MQ_CLIENT, -1},
-    {"T2M_MQTT_URL", K_MQ_URL, -1},
-    {"T2M_MQTT_USERNAME", K_MQ_USER, -1},
-    {"T2M_MQTT_PASSWORD", K_MQ_PASS, K_MQ_PASSFILE},
-    {"T2M_MQTT_PASSWORD_FILE", K_MQ_PASSFILE, K_MQ_PASS},
-    {"T2M_BASE_TOPIC", K_MQ_BASE, -1},
-    {"T2M_UNITS", K_UN_SYSTEM, -1},
-    {"T2M_LOG_LEVEL", K_LOG_LEVEL, -1},
-    {"T2M_HTTP_LISTEN", K_HTTP_LISTEN, -1},
-};
-
 static const char *getenv_nonempty(struct loader *L, const char *var)
 {
     const char *v = L->io->getenv(var);
@@ -1287,58 +1207,57 @@ static int apply_env_refresh_url(struct loader *L)
     return 0;
 }
 
+/* The first instance's variables (ikeys' env column): T2M_INSTANCE_ID creates it when the file
+ * has none; an access token from one variable clears the file's other form. */
 static int apply_env_instance(struct loader *L)
 {
-    const char *id = getenv_nonempty(L, "T2M_INSTANCE_ID");
-    const char *tok = getenv_nonempty(L, "T2M_ACCESS_TOKEN");
-    const char *tokf = getenv_nonempty(L, "T2M_ACCESS_TOKEN_FILE");
-    const char *reff = getenv_nonempty(L, "T2M_REFRESH_TOKEN_FILE");
-    if (!id && !tok && !tokf && !reff) return 0;
-    if (tok && tokf) {
-        struct loc at = loc_env("T2M_ACCESS_TOKEN");
-        return fail(L, &at, NULL, "set either T2M_ACCESS_TOKEN or T2M_ACCESS_TOKEN_FILE, not both");
+    const char *v[N_IKEYS] = {NULL};
+    bool any = false;
+    for (size_t k = 0; k < N_IKEYS; k++)
+        any |= ikeys[k].env && (v[k] = getenv_nonempty(L, ikeys[k].env)) != NULL;
+    if (!any) return 0;
+    if (v[IK_TOKEN] && v[IK_TOKFILE]) {
+        struct loc at = loc_env(ikeys[IK_TOKEN].env);
+        return fail(L, &at, NULL, "set either %s or %s, not both", ikeys[IK_TOKEN].env,
+                    ikeys[IK_TOKFILE].env);
     }
     struct loc none = {NULL, 0, NULL};
     if (L->cfg->n_instances == 0 && add_instance(L, &none)) return -1;
     struct t2m_instance_cfg *inst = &L->cfg->instances[0];
     struct inst_loc *il = &L->ilocs[0];
     char msg[256];
-    if (id) {
-        il->k[IK_ID] = loc_env("T2M_INSTANCE_ID");
-        if (check_id(id, msg, sizeof(msg))) return fail(L, &il->k[IK_ID], NULL, "%s", msg);
-        if (set_str(inst, &ikeys[IK_ID], id)) return oom(L);
-    }
-    if (tok || tokf) {
-        int set = tok ? IK_TOKEN : IK_TOKFILE, clear = tok ? IK_TOKFILE : IK_TOKEN;
-        il->k[set] = loc_env(tok ? "T2M_ACCESS_TOKEN" : "T2M_ACCESS_TOKEN_FILE");
-        il->k[clear] = none;
-        if (set_str(inst, &ikeys[set], tok ? tok : tokf) || set_str(inst, &ikeys[clear], ""))
-            return oom(L);
-    }
-    if (reff) {
-        il->k[IK_REFRESH] = loc_env("T2M_REFRESH_TOKEN_FILE");
-        if (set_str(inst, &ikeys[IK_REFRESH], reff)) return oom(L);
+    for (size_t k = 0; k < N_IKEYS; k++) {
+        if (!v[k]) continue;
+        il->k[k] = loc_env(ikeys[k].env);
+        if (ikeys[k].check && ikeys[k].check(v[k], msg, sizeof(msg)))
+            return fail(L, &il->k[k], NULL, "%s", msg);
+        if (set_str(inst, &ikeys[k], v[k])) return oom(L);
+        if (ikeys[k].env_pair) {
+            il->k[ikeys[k].env_pair - 1] = none;
+            if (set_str(inst, &ikeys[ikeys[k].env_pair - 1], "")) return oom(L);
+        }
     }
     return 0;
 }
 
 static int apply_env(struct loader *L)
 {
-    if (getenv_nonempty(L, "T2M_MQTT_PASSWORD") && getenv_nonempty(L, "T2M_MQTT_PASSWORD_FILE")) {
-        struct loc at = loc_env("T2M_MQTT_PASSWORD");
-        return fail(L, &at, NULL,
-                    "set either T2M_MQTT_PASSWORD or T2M_MQTT_PASSWORD_FILE, not both");
+    const struct key *pw = &keys[K_MQ_PASS], *pwf = &keys[K_MQ_PASSFILE];
+    if (getenv_nonempty(L, pw->env) && getenv_nonempty(L, pwf->env)) {
+        struct loc at = loc_env(pw->env);
+        return fail(L, &at, NULL, "set either %s or %s, not both", pw->env, pwf->env);
     }
     if (apply_env_refresh_url(L)) return -1;
-    for (size_t i = 0; i < sizeof(env_keys) / sizeof(env_keys[0]); i++) {
-        const char *v = L->io->getenv(env_keys[i].var);
-        if (!v || (env_keys[i].clears >= 0 && !*v)) continue;
-        struct loc at = loc_env(env_keys[i].var);
-        if (store_string(L, L->cfg, &keys[env_keys[i].key], v, &at, NULL)) return -1;
-        L->locs[env_keys[i].key] = at;
-        if (env_keys[i].clears >= 0) {
-            if (set_str(L->cfg, &keys[env_keys[i].clears], "")) return oom(L);
-            memset(&L->locs[env_keys[i].clears], 0, sizeof(struct loc));
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        const char *v = k->env ? L->io->getenv(k->env) : NULL;
+        if (!v || (k->env_pair && !*v)) continue; /* an empty secret counts as unset */
+        struct loc at = loc_env(k->env);
+        if (store_string(L, L->cfg, k, v, &at, NULL)) return -1;
+        L->locs[i] = at;
+        if (k->env_pair) {
+            if (set_str(L->cfg, &keys[k->env_pair - 1], "")) return oom(L);
+            memset(&L->locs[k->env_pair - 1], 0, sizeof(struct loc));
         }
     }
     const char *shard = getenv_nonempty(L, "T2M_SHARD");
@@ -1651,27 +1570,36 @@ static void print_str(struct t2m_sbuf *out, const char *s)
 }
 
 /* The shortest text that reads back as the same double, always with a '.' or an exponent so
- * libconfig takes it as a float. */
+ * libconfig takes it as a float (JSON takes it as it is). */
 static void print_float(struct t2m_sbuf *out, double v)
 {
     char buf[40];
-    if (v == floor(v) && fabs(v) < 1e15) {
-        t2m_sbuf_printf(out, "%.1f", v);
-        return;
-    }
-    for (int prec = 1; prec <= 17; prec++) {
-        snprintf(buf, sizeof(buf), "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
+    if (!t2m_units_format_shortest(buf, sizeof(buf), v)) snprintf(buf, sizeof(buf), "%.17g", v);
     t2m_sbuf_str(out, buf);
     if (!strpbrk(buf, ".e")) t2m_sbuf_str(out, ".0");
 }
 
-static void print_key(struct t2m_sbuf *out, const void *base, const struct key *k,
-                      const char *indent)
+/* A string literal by libconfig's rules or JSON's. */
+static void print_string(struct t2m_sbuf *out, const char *s, bool json)
+{
+    if (!json) {
+        print_str(out, s);
+        return;
+    }
+    size_t len = strlen(s), cap = 6 * len + 3; /* every byte escaped, and the quotes */
+    char *tmp = malloc(cap);
+    size_t w = tmp ? t2m_json_escape(tmp, cap, s, len) : 0;
+    if (w)
+        t2m_sbuf_put(out, tmp, w);
+    else
+        out->oom = true;
+    free(tmp);
+}
+
+/* One option's value, as libconfig text or as JSON; a secret that is set as "<redacted>". */
+static void print_value(struct t2m_sbuf *out, const void *base, const struct key *k, bool json)
 {
     const void *p = (const char *)base + k->off;
-    t2m_sbuf_printf(out, "%s%s = ", indent, k->name);
     switch (k->type) {
     case T_BOOL:
         t2m_sbuf_str(out, *(const bool *)p ? "true" : "false");
@@ -1683,17 +1611,24 @@ static void print_key(struct t2m_sbuf *out, const void *base, const struct key *
         print_float(out, *(const double *)p);
         break;
     case T_LEVEL:
-        print_str(out, t2m_log_level_name(*(const enum t2m_log_level *)p));
+        print_string(out, t2m_log_level_name(*(const enum t2m_log_level *)p), json);
         break;
     case T_FORMAT:
-        print_str(out, *(const bool *)p ? "json" : "text");
+        print_string(out, *(const bool *)p ? "json" : "text", json);
         break;
     case T_STR: {
-        const char *s = *(char *const *)p;
-        print_str(out, k->secret && *s ? "<redacted>" : s);
+        const char *v = *(char *const *)p;
+        print_string(out, k->secret && *v ? "<redacted>" : v, json);
         break;
     }
     }
+}
+
+static void print_key(struct t2m_sbuf *out, const void *base, const struct key *k,
+                      const char *indent)
+{
+    t2m_sbuf_printf(out, "%s%s = ", indent, k->name);
+    print_value(out, base, k, false);
     t2m_sbuf_str(out, ";\n");
 }
 
@@ -1760,54 +1695,33 @@ char *t2m_config_text(const struct t2m_config *cfg)
 
 /* ---- bridge/info ---- */
 
-static json_object *key_json(const void *base, const struct key *k)
-{
-    const void *p = (const char *)base + k->off;
-    switch (k->type) {
-    case T_BOOL:
-        return json_object_new_boolean(*(const bool *)p);
-    case T_FORMAT:
-        return json_object_new_string(*(const bool *)p ? "json" : "text");
-    case T_INT:
-        return json_object_new_int(*(const int *)p);
-    case T_FLOAT:
-        return json_object_new_double(*(const double *)p);
-    case T_LEVEL:
-        return json_object_new_string(t2m_log_level_name(*(const enum t2m_log_level *)p));
-    case T_STR:
-        break;
-    }
-    const char *v = *(char *const *)p;
-    return json_object_new_string(k->secret && *v ? "<redacted>" : v);
-}
-
 char *t2m_config_json(const struct t2m_config *cfg)
 {
-    json_object *root = json_object_new_object();
-    if (!root) return NULL;
+    struct t2m_sbuf sb = {0}, *out = &sb;
+    t2m_sbuf_str(out, "{");
     for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
-        json_object *grp = json_object_new_object();
-        for (size_t i = 0; i < N_KEYS; i++)
-            if (strcmp(keys[i].group, groups[g]) == 0)
-                json_object_object_add(grp, keys[i].name, key_json(cfg, &keys[i]));
-        json_object_object_add(root, groups[g], grp);
+        t2m_sbuf_printf(out, "%s\"%s\":{", g ? "," : "", groups[g]);
+        bool first = true;
+        for (size_t i = 0; i < N_KEYS; i++) {
+            if (strcmp(keys[i].group, groups[g]) != 0) continue;
+            t2m_sbuf_printf(out, "%s\"%s\":", first ? "" : ",", keys[i].name);
+            print_value(out, cfg, &keys[i], true);
+            first = false;
+        }
+        t2m_sbuf_str(out, "}");
     }
-    json_object *inst = json_object_new_array();
-    for (size_t i = 0; i < cfg->n_instances; i++)
-        json_object_array_add(inst, json_object_new_string(cfg->instances[i].id));
-    json_object_object_add(root, "instances", inst);
-    if (cfg->shard.n) {
-        char sh[32];
-        snprintf(sh, sizeof(sh), "%u/%u", cfg->shard.k, cfg->shard.n);
-        json_object_object_add(root, "shard", json_object_new_string(sh));
+    t2m_sbuf_str(out, ",\"instances\":[");
+    for (size_t i = 0; i < cfg->n_instances; i++) {
+        if (i) t2m_sbuf_str(out, ",");
+        print_string(out, cfg->instances[i].id, true);
     }
-    json_object *zones = json_object_new_array();
-    for (size_t i = 0; i < cfg->n_zones; i++)
-        json_object_array_add(zones, json_object_new_string(cfg->zones[i].name));
-    json_object_object_add(root, "zones", zones);
-    json_object_object_add(root, "devices", json_object_new_int((int)cfg->n_devices));
-    char *out = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN |
-                                                                JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(root);
-    return out;
+    t2m_sbuf_str(out, "]");
+    if (cfg->shard.n) t2m_sbuf_printf(out, ",\"shard\":\"%u/%u\"", cfg->shard.k, cfg->shard.n);
+    t2m_sbuf_str(out, ",\"zones\":[");
+    for (size_t i = 0; i < cfg->n_zones; i++) {
+        if (i) t2m_sbuf_str(out, ",");
+        print_string(out, cfg->zones[i].name, true);
+    }
+    t2m_sbuf_printf(out, "],\"devices\":%zu}", cfg->n_devices);
+    return t2m_sbuf_take(out);
 }

@@ -10,6 +10,15 @@
 #include "log.h"
 #include "units.h"
 
+/* mqtt.client's values: the MQTT backends (io/mqtt.c picks them in this order), and the most
+ * broker nodes mqtt.url may list (SPEC 9). One definition for the configuration and the
+ * backends, which this module cannot link. */
+#define T2M_MQTT_CLIENT_NAMES                                                                      \
+    {                                                                                              \
+        "mosquitto", "paho", "lws", NULL                                                           \
+    }
+#define T2M_MQTT_MAX_NODES 16
+
 #define T2M_DEFAULT_CONFIG "/etc/telematics2mqtt/telematics2mqtt.conf"
 
 struct t2m_instance_cfg {
@@ -54,7 +63,7 @@ struct t2m_config {
     struct t2m_zone *zones;
     size_t n_zones;
     struct {
-        char *client; /* "mosquitto" (default) | "paho" */
+        char *client; /* one of T2M_MQTT_CLIENT_NAMES ("lws" by default) */
         char *url;    /* tcp://, mqtt://, ssl://, mqtts:// host[:port] */
         char *client_id;
         char *username;

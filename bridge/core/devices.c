@@ -317,6 +317,7 @@ struct t2m_device *t2m_devices_get(struct t2m_devices *t, unsigned instance, con
     }
     struct t2m_device *d = slot_at(t, ref);
     d->last_ts_ms = INT64_MIN;
+    d->seen_ms = T2M_SEEN_NEVER;
     d->zone = -1;
     d->instance = (uint16_t)instance;
     d->token_len = (uint16_t)len;

@@ -32,6 +32,8 @@ enum { T2M_TRIPF_START = 1u << 0, T2M_TRIPF_MAX = 1u << 1, T2M_TRIPF_DUE = 1u <<
  * allocation. Either way the token comes back byte for byte. */
 enum { T2M_KEY_NONE = 0, T2M_KEY_UUID = 1, T2M_KEY_TEXT = 2, T2M_KEY_UUID_UPPER = 3 };
 
+#define T2M_SEEN_NEVER INT64_MIN
+
 union t2m_key {
     uint8_t uuid[16];
     char *text;
@@ -46,7 +48,7 @@ struct t2m_device {
     int64_t last_ts_ms;         /* newest timestamp published; INT64_MIN if none */
     double lat, lon, speed, accuracy, heading;
     int64_t ts_ms;
-    int64_t last_seen_ms; /* wall-clock arrival of the last update (or read back); 0 = never */
+    int64_t seen_ms; /* monotonic arrival of the last update (or read back); T2M_SEEN_NEVER */
     /* The current (driving) or last (ended) trip, SPEC section 2.2; its end is the last fix. */
     int64_t trip_start_ms, trip_end_ms;
     double trip_start_lat, trip_start_lon;

@@ -127,12 +127,6 @@ const char *t2m_payload_attr_name(enum t2m_attr a)
     return (unsigned)a < T2M_ATTR_COUNT ? attr_names[a] : "";
 }
 
-size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
-                             const struct t2m_units *units)
-{
-    return t2m_payload_state_attribute(buf, n, a, u, NULL, units);
-}
-
 size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                                    const struct t2m_state_extra *x, const struct t2m_units *units)
 {

@@ -56,10 +56,8 @@ enum t2m_attr {
 const char *t2m_payload_attr_name(enum t2m_attr a);
 
 /* The plain value of one attribute (same text and units as in the position payload, strings
- * unquoted). Returns length, or 0 when the field is absent from u. */
-size_t t2m_payload_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
-                             const struct t2m_units *units);
-/* The same with the state's extra fields (last_seen, driving); x may be NULL. */
+ * unquoted), the state's extra fields (last_seen, driving) from x (may be NULL). Returns length,
+ * or 0 when the field is absent. */
 size_t t2m_payload_state_attribute(char *buf, size_t n, enum t2m_attr a, const struct t2m_update *u,
                                    const struct t2m_state_extra *x, const struct t2m_units *units);
 

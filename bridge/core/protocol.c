@@ -182,17 +182,25 @@ int t2m_protocol_parse_ts_text(const char *s, size_t len, int64_t *ts_ms)
     return t2m_protocol_ts_from_number(v, ts_ms);
 }
 
-/* Reads a number field. 0: ok, 1: missing or null, -1: present but not a finite number. */
-static int get_number(json_object *obj, const char *key, double *out)
+int t2m_json_number(json_object *obj, const char *key, double *out)
 {
     json_object *v;
-    if (!json_object_object_get_ex(obj, key, &v) || v == NULL) return 1;
+    if (!obj || !json_object_object_get_ex(obj, key, &v) || v == NULL) return 1;
     if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-        return -1; /* json-c would read "12" as 12 and "abc" as 0 */
+        return -1;
     double d = json_object_get_double(v);
     if (!isfinite(d)) return -1;
     *out = d;
     return 0;
+}
+
+const char *t2m_json_string(json_object *o, const char *key, size_t *len)
+{
+    json_object *x;
+    if (!o || !json_object_object_get_ex(o, key, &x) || !json_object_is_type(x, json_type_string))
+        return NULL;
+    if (len) *len = (size_t)json_object_get_string_len(x);
+    return json_object_get_string(x);
 }
 
 bool t2m_protocol_field_ok(unsigned bit, double v)
@@ -218,7 +226,7 @@ static void position_number(json_object *pos, const char *key, unsigned bit, dou
                             struct t2m_update *u)
 {
     double v;
-    int r = get_number(pos, key, &v);
+    int r = t2m_json_number(pos, key, &v);
     if (r > 0) return;
     if (r < 0 || !t2m_protocol_field_ok(bit, v)) {
         u->rejected |= bit;
@@ -345,7 +353,7 @@ static void parse_welcome(json_object *root, struct t2m_message *m)
     double t;
     if (json_object_object_get_ex(root, "server_time", &v) && json_object_is_type(v, json_type_int))
         m->server_time = json_object_get_int64(v);
-    else if (get_number(root, "server_time", &t) == 0 && t > -9e18 && t < 9e18)
+    else if (t2m_json_number(root, "server_time", &t) == 0 && t > -9e18 && t < 9e18)
         m->server_time = (int64_t)t;
 }
 
@@ -356,7 +364,7 @@ static void parse_error(json_object *root, struct t2m_message *m)
     if (json_object_object_get_ex(root, "code", &v) && json_object_is_type(v, json_type_int)) {
         int64_t c = json_object_get_int64(v);
         m->error_code = c > INT_MAX ? INT_MAX : c < INT_MIN ? INT_MIN : (int)c;
-    } else if (get_number(root, "code", &code) == 0 && code > INT_MIN && code < INT_MAX) {
+    } else if (t2m_json_number(root, "code", &code) == 0 && code > INT_MIN && code < INT_MAX) {
         m->error_code = (int)code;
     } else if (v && json_object_is_type(v, json_type_string)) {
         /* Some servers send "401": read plain digits, nothing else. */

@@ -9,6 +9,14 @@
 
 #include "text.h" /* t2m_json_escape */
 
+/* Strictly typed JSON members (json-c itself would read "12" as 12 and "abc" as 0), the one copy
+ * every module that reads JSON uses. */
+struct json_object;
+/* A number member: 0 and *out; 1 missing or null; -1 present but not a finite number. */
+int t2m_json_number(struct json_object *o, const char *key, double *out);
+/* A string member and its length (len may be NULL), or NULL when missing or not a string. */
+const char *t2m_json_string(struct json_object *o, const char *key, size_t *len);
+
 #define T2M_TOKEN_MAX 256 /* longest device/instance token accepted as a topic segment */
 
 enum t2m_msg_type {

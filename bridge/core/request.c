@@ -105,7 +105,7 @@ int t2m_request_parse(const char *cmd, const void *payload, size_t len, struct t
                       char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
-    if (len > T2M_REQUEST_MAX) {
+    if (len > T2M_REQUEST_MAX || (!payload && len)) { /* NULL: a packet too large to be read */
         snprintf(err, errlen, "request larger than %d bytes", T2M_REQUEST_MAX);
         return -1;
     }

@@ -31,7 +31,8 @@ struct t2m_request {
     char log_level[16];
 };
 
-/* Parses one request for command `cmd` (the topic after B/bridge/request/). Returns 0, or -1 with
+/* Parses one request for command `cmd` (the topic after B/bridge/request/); payload NULL with a
+ * length: a packet too large to be read (an error response). Returns 0, or -1 with
  * the reason for the error response in err (the transaction, if it could be read, is kept). */
 int t2m_request_parse(const char *cmd, const void *payload, size_t len, struct t2m_request *r,
                       char *err, size_t errlen);

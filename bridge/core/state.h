@@ -43,30 +43,35 @@ typedef void (*t2m_action_fn)(void *user, const struct t2m_action *a);
 
 struct t2m_state;
 
+/* The two clocks of a call, in milliseconds, never mixed (DESIGN): `wall` for what is published
+ * (event times, last_seen, OwnTracks) and for ordering fixes (the skew check), `mono` (any
+ * origin, never steps) for every deadline: throttle windows, trip time-outs, expiry and the
+ * per-message warnings' summary. A step of the wall clock therefore removes no device, ends no
+ * trip and holds no position back (SPEC 2.1). */
+struct t2m_now {
+    int64_t wall, mono;
+};
+
 /* cfg must outlive the state. stats: counters the core bumps (drops by reason). version: for
  * the discovery origin. NULL on allocation failure or an instance id that is no topic segment. */
 struct t2m_state *t2m_state_new(const struct t2m_config *cfg, struct t2m_stats *stats,
                                 const char *version, t2m_action_fn fn, void *user);
 void t2m_state_free(struct t2m_state *st);
 
-/* One device_update of instance `inst`, arrived at now_ms. */
+/* One device_update of instance `inst`, arrived now. */
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
-                      int64_t now_ms);
-/* The wall clock stepped by step_ms (the caller tells it from the monotonic clock): every
- * deadline the core keeps in wall time (last seen, throttle windows, the next scan) moves with
- * it, so time-outs run as on a monotonic clock (SPEC 2.1) and last_seen stays as long ago. */
-void t2m_state_clock_step(struct t2m_state *st, int64_t step_ms);
-/* The earliest time t2m_state_tick has something to do, or INT64_MAX. */
+                      struct t2m_now now);
+/* The earliest monotonic time t2m_state_tick has something to do, or INT64_MAX. */
 int64_t t2m_state_next_deadline(const struct t2m_state *st);
 /* Deadlines reached: throttle windows end (their latest state goes out), trips time out,
  * silent devices expire. */
-void t2m_state_tick(struct t2m_state *st, int64_t now_ms);
+void t2m_state_tick(struct t2m_state *st, struct t2m_now now);
 
 /* The broker connection came (true) or went (false). On connect, every device's discovery and
  * latest state are re-sent, configs first (SPEC section 8). */
-void t2m_state_connected(struct t2m_state *st, bool connected, int64_t now_ms);
+void t2m_state_connected(struct t2m_state *st, bool connected, struct t2m_now now);
 /* Home Assistant came back online: discovery and states again. */
-void t2m_state_republish(struct t2m_state *st, int64_t now_ms);
+void t2m_state_republish(struct t2m_state *st, struct t2m_now now);
 
 /* The topics to subscribe to for the read-back (SPEC sections 2.1 and 4): B/+/+/position,
  * B/+/+/trip, P/+/+/+/config (one config per entity) and P/device/+/config (one per device).
@@ -83,11 +88,11 @@ const struct t2m_discovery_ctx *t2m_state_discovery(const struct t2m_state *st);
  * core already holds only fills fields it lacks. Discovery configs whose unique_id is this
  * bridge's are remembered for the withdrawal. Returns true when the topic was one of those. */
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
-                        int64_t now_ms);
+                        struct t2m_now now);
 /* The read-back is over: configs of the other form are migrated, held discovery goes out, and
  * devices known from the read-back alone go out again as the present configuration renders
  * them. The discovery configs it found stay remembered for t2m_state_withdraw. */
-void t2m_state_readback_done(struct t2m_state *st, int64_t now_ms);
+void t2m_state_readback_done(struct t2m_state *st, struct t2m_now now);
 /* With `apply`, every remembered discovery config the present configuration would not publish
  * (a removed device, a sensor turned off, Home Assistant turned off) is cleared (SPEC section
  * 4); either way the remembered set is forgotten. The caller applies it only after a read-back
@@ -101,11 +106,11 @@ int t2m_state_instance(const struct t2m_state *st, const char *id);
 /* device/remove: every retained topic of the device cleared, device_removed (reason request),
  * the device forgotten. -1 when the bridge does not know it. */
 int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, size_t len,
-                     int64_t now_ms);
+                     struct t2m_now now);
 /* device/rename: the alias for this run (the config file's wins at the next start); discovery
  * and the state are re-published with it. -1 unknown device or out of memory. */
 int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
-                     const char *name, int64_t now_ms);
+                     const char *name, struct t2m_now now);
 /* devices: a JSON array of every device's state (inst < 0: all instances) into buf. Returns the
  * length, or 0 when it does not fit. */
 size_t t2m_state_render_devices(const struct t2m_state *st, int inst, char *buf, size_t n);

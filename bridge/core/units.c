@@ -31,36 +31,38 @@ double t2m_units_distance(double m, enum t2m_dist_unit unit)
     return unit == T2M_DIST_FT ? m * 3.28084 : m;
 }
 
-static const char *const speed_names[] = {"m/s", "km/h", "mph", "kn"};
-static const char *const dist_names[] = {"m", "ft"};
-static const char *const ts_names[] = {"iso", "unix", "unix_ms"};
+/* In enum order, NULL-terminated: the configuration checks its values against these too. */
+const char *const t2m_units_speed_names[] = {"m/s", "km/h", "mph", "kn", NULL};
+const char *const t2m_units_dist_names[] = {"m", "ft", NULL};
+const char *const t2m_units_ts_names[] = {"iso", "unix", "unix_ms", NULL};
+const char *const t2m_units_system_names[] = {"metric", "imperial", NULL};
 
 const char *t2m_units_speed_name(enum t2m_speed_unit unit)
 {
-    return (unsigned)unit < 4 ? speed_names[unit] : "m/s";
+    return (unsigned)unit < 4 ? t2m_units_speed_names[unit] : "m/s";
 }
 
 const char *t2m_units_distance_name(enum t2m_dist_unit unit)
 {
-    return (unsigned)unit < 2 ? dist_names[unit] : "m";
+    return (unsigned)unit < 2 ? t2m_units_dist_names[unit] : "m";
 }
 
 const char *t2m_units_ts_name(enum t2m_ts_format f)
 {
-    return (unsigned)f < 3 ? ts_names[f] : "iso";
+    return (unsigned)f < 3 ? t2m_units_ts_names[f] : "iso";
 }
 
-static int find_name(const char *s, const char *const *names, int count)
+static int find_name(const char *s, const char *const *names)
 {
     if (!s) return -1;
-    for (int i = 0; i < count; i++)
+    for (int i = 0; names[i]; i++)
         if (strcmp(s, names[i]) == 0) return i;
     return -1;
 }
 
 int t2m_units_parse_speed(const char *s, enum t2m_speed_unit *out)
 {
-    int i = find_name(s, speed_names, 4);
+    int i = find_name(s, t2m_units_speed_names);
     if (i < 0) return -1;
     *out = (enum t2m_speed_unit)i;
     return 0;
@@ -68,7 +70,7 @@ int t2m_units_parse_speed(const char *s, enum t2m_speed_unit *out)
 
 int t2m_units_parse_distance(const char *s, enum t2m_dist_unit *out)
 {
-    int i = find_name(s, dist_names, 2);
+    int i = find_name(s, t2m_units_dist_names);
     if (i < 0) return -1;
     *out = (enum t2m_dist_unit)i;
     return 0;
@@ -76,7 +78,7 @@ int t2m_units_parse_distance(const char *s, enum t2m_dist_unit *out)
 
 int t2m_units_parse_ts(const char *s, enum t2m_ts_format *out)
 {
-    int i = find_name(s, ts_names, 3);
+    int i = find_name(s, t2m_units_ts_names);
     if (i < 0) return -1;
     *out = (enum t2m_ts_format)i;
     return 0;
@@ -85,12 +87,12 @@ int t2m_units_parse_ts(const char *s, enum t2m_ts_format *out)
 int t2m_units_parse_system(const char *s, enum t2m_speed_unit *speed, enum t2m_dist_unit *dist)
 {
     if (!s) return -1;
-    if (strcmp(s, "metric") == 0) {
+    if (strcmp(s, t2m_units_system_names[0]) == 0) {
         *speed = T2M_SPEED_KMH;
         *dist = T2M_DIST_M;
         return 0;
     }
-    if (strcmp(s, "imperial") == 0) {
+    if (strcmp(s, t2m_units_system_names[1]) == 0) {
         *speed = T2M_SPEED_MPH;
         *dist = T2M_DIST_FT;
         return 0;

@@ -32,6 +32,11 @@ const char *t2m_units_distance_name(enum t2m_dist_unit unit);
 const char *t2m_units_ts_name(enum t2m_ts_format f);
 /* Parse those names back; return 0 or -1 for an unknown name. */
 int t2m_units_parse_speed(const char *s, enum t2m_speed_unit *out);
+/* The names the parsers take, in enum order, NULL-terminated (units.system: metric, imperial). */
+extern const char *const t2m_units_speed_names[];
+extern const char *const t2m_units_dist_names[];
+extern const char *const t2m_units_ts_names[];
+extern const char *const t2m_units_system_names[];
 int t2m_units_parse_distance(const char *s, enum t2m_dist_unit *out);
 int t2m_units_parse_ts(const char *s, enum t2m_ts_format *out);
 /* "metric" -> km/h + m, "imperial" -> mph + ft. 0 or -1. */

@@ -9,10 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "addr.h"
 #include "backoff.h"
+#include "text.h"
+#include "jitter.h"
 #include "log.h"
 #include "mqtt_impl.h"
 
@@ -20,9 +21,12 @@
 
 static const struct t2m_mqtt_ops *backend_find(const char *name)
 {
-    if (!name || !*name || strcmp(name, "mosquitto") == 0) return &t2m_mqtt_mosquitto_ops;
-    if (strcmp(name, "paho") == 0) return &t2m_mqtt_paho_ops;
-    if (strcmp(name, "lws") == 0) return &t2m_mqtt_lws_ops;
+    static const char *const names[] = T2M_MQTT_CLIENT_NAMES;
+    static const struct t2m_mqtt_ops *const ops[] = {&t2m_mqtt_mosquitto_ops, &t2m_mqtt_paho_ops,
+                                                     &t2m_mqtt_lws_ops}; /* in names' order */
+    if (!name || !*name) return ops[0];
+    for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
+        if (strcmp(name, names[i]) == 0) return ops[i];
     return NULL;
 }
 
@@ -45,31 +49,12 @@ int t2m_mqtt_url_parse(const char *url, struct t2m_mqtt_url *out, char *err, siz
         snprintf(err, errlen, "mqtt.url is too long");
         return -1;
     }
-    const char *auth = strstr(full, "://") + 3;
-    if (memchr(auth, '@', strcspn(auth, "/"))) {
-        /* Credentials in the URL would end up in logs and --check-config output. */
-        snprintf(err, errlen,
-                 "mqtt.url: credentials in the URL are not supported (use mqtt.username and "
-                 "mqtt.password)");
+    char msg[200];
+    if (t2m_url_check(full, false, out->host, sizeof(out->host), &out->port, &out->tls, msg,
+                      sizeof(msg)) != 0) {
+        snprintf(err, errlen, "mqtt.url: %s", msg);
         return -1;
     }
-    char scheme[16], path[512];
-    if (t2m_url_parse(full, scheme, sizeof(scheme), out->host, sizeof(out->host), &out->port, path,
-                      sizeof(path)) != 0) {
-        snprintf(err, errlen, "mqtt.url: not a valid tcp://, mqtt://, ssl:// or mqtts:// URL");
-        return -1;
-    }
-    if (strcmp(scheme, "ws") == 0 || strcmp(scheme, "wss") == 0 || strcmp(scheme, "http") == 0 ||
-        strcmp(scheme, "https") == 0) {
-        snprintf(err, errlen,
-                 "mqtt.url: unsupported scheme (use tcp://, mqtt://, ssl:// or mqtts://)");
-        return -1;
-    }
-    if (strcmp(path, "/") != 0) {
-        snprintf(err, errlen, "mqtt.url: a path is not allowed (only scheme://host:port)");
-        return -1;
-    }
-    out->tls = t2m_url_tls(scheme);
     return 0;
 }
 
@@ -85,10 +70,7 @@ static void free_shared(struct t2m_mqtt *m)
 {
     free(m->client_id);
     free(m->username);
-    if (m->password) {
-        explicit_bzero(m->password, strlen(m->password));
-        free(m->password);
-    }
+    t2m_wipe_free(m->password);
     free(m->ca_file);
     free(m->cert_file);
     free(m->key_file);
@@ -279,10 +261,7 @@ void t2m_mqtt_set_password(struct t2m_mqtt *m, const char *password)
         T2M_ERROR("mqtt", "out of memory replacing the password");
         return;
     }
-    if (m->password) {
-        explicit_bzero(m->password, strlen(m->password));
-        free(m->password);
-    }
+    t2m_wipe_free(m->password);
     m->password = copy;
     T2M_INFO("mqtt", "password changed: reconnecting");
     m->ops->reconnect(m, "reconnecting with the new password");
@@ -443,10 +422,7 @@ int t2m_mqtt_backoff_ms(int attempt)
     /* The one backoff (backoff.c), with full jitter from the kernel's random source: an unseeded
      * rand() gave every process the same sequence, and a fleet of bridges (a sharded
      * deployment) reconnected to a restarted broker in lockstep. Nothing secret rides on it. */
-    uint32_t r = 0;
-    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
-        r = (uint32_t)lws_now_usecs() * 2654435761u; /* no entropy yet: the clock differs */
-    double rnd = (double)r / 4294967296.0;
+    double rnd = t2m_jitter();
     double s =
         t2m_backoff_delay(attempt < 0 ? 0u : (unsigned)attempt, T2M_MQTT_BACKOFF_MIN_MS / 1000.0,
                           T2M_MQTT_BACKOFF_MAX_MS / 1000.0, rnd);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h" /* T2M_MQTT_MAX_NODES */
 #include "mqtt.h"
 
 #define T2M_MQTT_BACKOFF_MIN_MS 1000
@@ -19,8 +20,6 @@ struct t2m_mqtt_url {
     int port;
     bool tls;
 };
-
-#define T2M_MQTT_MAX_NODES 16
 
 /* Parses tcp:// mqtt:// (plain, default port 1883), ssl:// mqtts:// (TLS, 8883), a bare host
  * (plain), IPv6 in brackets. Returns 0, or -1 with a message in err that never repeats the URL

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "text.h"
 
 struct t2m_refresh {
@@ -59,13 +60,11 @@ void t2m_refresh_result_clear(struct t2m_refresh_result *r)
 }
 
 /* A non-empty string member, or NULL. */
-static const char *get_string(struct json_object *o, const char *key)
+static const char *nonempty(struct json_object *o, const char *key)
 {
-    struct json_object *v;
-    if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-        return NULL;
-    const char *s = json_object_get_string(v);
-    return s && s[0] ? s : NULL;
+    size_t len = 0;
+    const char *s = t2m_json_string(o, key, &len);
+    return s && len ? s : NULL;
 }
 
 int t2m_refresh_parse_reply(const char *body, size_t len, struct t2m_refresh_result *out, char *err,
@@ -98,8 +97,8 @@ int t2m_refresh_parse_reply(const char *body, size_t len, struct t2m_refresh_res
         snprintf(err, errlen, "reply has no Result.AccessToken object");
         goto out;
     }
-    const char *token = get_string(access, "Token");
-    const char *rtoken = get_string(result, "RefreshToken");
+    const char *token = nonempty(access, "Token");
+    const char *rtoken = nonempty(result, "RefreshToken");
     if (!token || !rtoken) {
         snprintf(err, errlen, "reply lacks %s",
                  token ? "Result.RefreshToken" : "Result.AccessToken.Token");

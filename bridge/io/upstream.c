@@ -10,6 +10,7 @@
 #include "addr.h"
 #include "backoff.h"
 #include "files.h"
+#include "jitter.h"
 #include "log.h"
 #include "refresh.h"
 #include "token.h"
@@ -164,10 +165,8 @@ static bool reload_token(struct t2m_upstream *up);
  * goes ahead instead when the access token file has meanwhile changed. */
 static void refresh_failed(struct t2m_upstream *up)
 {
-    uint32_t r;
-    lws_get_random(up->ctx, &r, sizeof(r));
     double delay = t2m_backoff_delay(up->refresh_attempt++, up->cfg->upstream.backoff_min,
-                                     up->cfg->upstream.backoff_max, (double)r / 4294967296.0);
+                                     up->cfg->upstream.backoff_max, t2m_jitter());
     T2M_DEBUG("upstream", "instance %s: refresh again in %.2f s", up->inst->id, delay);
     if (up->want_refresh) {
         if (reload_token(up)) up->want_refresh = false;
@@ -257,10 +256,8 @@ static void schedule_retry(struct t2m_upstream *up)
     if (up->pending_delay >= 0) {
         delay = up->pending_delay;
     } else {
-        uint32_t r;
-        lws_get_random(up->ctx, &r, sizeof(r));
         delay = t2m_backoff_delay(up->attempt, up->cfg->upstream.backoff_min,
-                                  up->cfg->upstream.backoff_max, (double)r / 4294967296.0);
+                                  up->cfg->upstream.backoff_max, t2m_jitter());
         up->attempt++;
     }
     up->pending_delay = -1;

@@ -121,7 +121,7 @@ static void check_attributes(const struct t2m_update *u, const struct t2m_units 
                                                   T2M_HAS_TRACK};
     char buf[T2M_PAYLOAD_MAX];
     for (int a = 0; a < T2M_ATTR_COUNT; a++) {
-        size_t len = t2m_payload_attribute(buf, sizeof buf, (enum t2m_attr)a, u, units);
+        size_t len = t2m_payload_state_attribute(buf, sizeof buf, (enum t2m_attr)a, u, NULL, units);
         if (!(u->has & bits[a])) {
             FUZZ_CHECK(len == 0, "attribute %d rendered while absent", a);
             continue;

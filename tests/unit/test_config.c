@@ -1,6 +1,6 @@
 /* test_config.c - config.c: defaults, every key, every kind of error with its exact
  * "FILE:LINE: ..." text, environment overrides, secret files, redaction, the example file, the
- * print round trip, and t2m_url_parse. */
+ * print round trip, t2m_url_parse and t2m_url_check. */
 #include "addr.h"
 #include "config.h"
 #include "files.h"
@@ -1180,6 +1180,27 @@ static void test_parse_url(void)
     CU_ASSERT_FALSE(t2m_url_tls("ws"));
     CU_ASSERT_FALSE(t2m_url_tls("tcp"));
     CU_ASSERT_FALSE(t2m_url_tls("mqtt"));
+
+    /* t2m_url_check: the one check of the configuration's and the MQTT backends' URLs */
+    char msg[200];
+    bool tls = false;
+    CU_ASSERT_EQUAL(t2m_url_check("mqtts://[::1]:8884", false, host, sizeof(host), &port, &tls, msg,
+                                  sizeof(msg)),
+                    0);
+    T2M_ASSERT_STR(host, "::1");
+    CU_ASSERT_EQUAL(port, 8884);
+    CU_ASSERT_TRUE(tls);
+    CU_ASSERT_EQUAL(t2m_url_check("tcp://u:pw@h", false, NULL, 0, NULL, NULL, msg, sizeof(msg)),
+                    -1);
+    T2M_ASSERT_STR(msg, "credentials do not belong in the URL (use username / password)");
+    CU_ASSERT_EQUAL(t2m_url_check("ws://h", false, NULL, 0, NULL, NULL, msg, sizeof(msg)), -1);
+    T2M_ASSERT_STR(msg, "must start with tcp://, mqtt://, ssl:// or mqtts://");
+    CU_ASSERT_EQUAL(t2m_url_check("tcp://h/x", false, NULL, 0, NULL, NULL, msg, sizeof(msg)), -1);
+    T2M_ASSERT_STR(msg, "an MQTT URL has no path");
+    CU_ASSERT_EQUAL(t2m_url_check("https://h", true, NULL, 0, NULL, NULL, msg, sizeof(msg)), -1);
+    T2M_ASSERT_STR(msg, "not a valid ws:// or wss:// URL");
+    CU_ASSERT_EQUAL(t2m_url_check("wss://h/p?q", true, NULL, 0, NULL, &tls, msg, sizeof(msg)), 0);
+    CU_ASSERT_TRUE(tls);
 
     /* t2m_list_next: mqtt.url's node list */
     char item[8];

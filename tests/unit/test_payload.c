@@ -133,7 +133,7 @@ static void test_escaping_and_bounds(void)
 static const char *attr(enum t2m_attr a, const struct t2m_update *u, const struct t2m_units *un)
 {
     static char buf[300];
-    if (t2m_payload_attribute(buf, sizeof(buf), a, u, un) == 0) return "<absent>";
+    if (t2m_payload_state_attribute(buf, sizeof(buf), a, u, NULL, un) == 0) return "<absent>";
     return buf;
 }
 
@@ -173,12 +173,16 @@ static void test_attributes(void)
     x.driving = -1;
     CU_ASSERT_EQUAL(t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_DRIVING, u, &x, &units),
                     0);
-    CU_ASSERT_EQUAL(t2m_payload_attribute(buf, sizeof(buf), T2M_ATTR_LAST_SEEN, u, &units), 0);
+    CU_ASSERT_EQUAL(
+        t2m_payload_state_attribute(buf, sizeof(buf), T2M_ATTR_LAST_SEEN, u, NULL, &units), 0);
     units.timestamp = T2M_TS_UNIX_MS;
     char small[4];
-    CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_SPEED, u, &units), 0);
-    CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_TIMESTAMP, u, &units), 0);
-    CU_ASSERT_EQUAL(t2m_payload_attribute(small, sizeof(small), T2M_ATTR_HEADING, u, &units), 3);
+    CU_ASSERT_EQUAL(
+        t2m_payload_state_attribute(small, sizeof(small), T2M_ATTR_SPEED, u, NULL, &units), 0);
+    CU_ASSERT_EQUAL(
+        t2m_payload_state_attribute(small, sizeof(small), T2M_ATTR_TIMESTAMP, u, NULL, &units), 0);
+    CU_ASSERT_EQUAL(
+        t2m_payload_state_attribute(small, sizeof(small), T2M_ATTR_HEADING, u, NULL, &units), 3);
 }
 
 /* SPEC 2.1: the state payload is the position plus name, last_seen, driving, zone. */

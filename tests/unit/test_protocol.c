@@ -1,4 +1,5 @@
 /* test_protocol.c - upstream message parsing and rendering (SPEC section 1). */
+#include <json-c/json.h>
 #include <stdlib.h>
 
 #include "protocol.h"
@@ -769,6 +770,33 @@ static void test_depth(void)
     t2m_parser_free(ps[1]);
 }
 
+/* The one strictly typed JSON reader every module uses. */
+static void test_json_members(void)
+{
+    json_object *o =
+        json_tokener_parse("{\"n\":1.5,\"i\":-3,\"s\":\"12\",\"z\":null,\"b\":true,\"e\":\"\"}");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(o);
+    double v = 0;
+    CU_ASSERT_EQUAL(t2m_json_number(o, "n", &v), 0);
+    CU_ASSERT_EQUAL(v, 1.5);
+    CU_ASSERT_EQUAL(t2m_json_number(o, "i", &v), 0);
+    CU_ASSERT_EQUAL(v, -3);
+    CU_ASSERT_EQUAL(t2m_json_number(o, "s", &v), -1); /* "12" is no number */
+    CU_ASSERT_EQUAL(t2m_json_number(o, "b", &v), -1);
+    CU_ASSERT_EQUAL(t2m_json_number(o, "z", &v), 1);
+    CU_ASSERT_EQUAL(t2m_json_number(o, "missing", &v), 1);
+    CU_ASSERT_EQUAL(t2m_json_number(NULL, "n", &v), 1);
+    size_t len = 99;
+    T2M_ASSERT_STR(t2m_json_string(o, "s", &len), "12");
+    CU_ASSERT_EQUAL(len, 2);
+    T2M_ASSERT_STR(t2m_json_string(o, "e", &len), "");
+    CU_ASSERT_EQUAL(len, 0);
+    CU_ASSERT_PTR_NULL(t2m_json_string(o, "n", NULL));
+    CU_ASSERT_PTR_NULL(t2m_json_string(o, "z", NULL));
+    CU_ASSERT_PTR_NULL(t2m_json_string(NULL, "s", NULL));
+    json_object_put(o);
+}
+
 int main(void)
 {
     parser = t2m_parser_new(16);
@@ -791,6 +819,7 @@ int main(void)
         {"auth message", test_render_auth},
         {"pong", test_render_pong},
         {"JSON string escaping", test_json_escape},
+        {"JSON members, strictly typed", test_json_members},
         {"fast path = json-c: documents", test_fast_path_documents},
         {"fast path = json-c: number forms", test_fast_path_numbers},
         {"fast path = json-c: random coordinates", test_fast_path_random},
