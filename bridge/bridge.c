@@ -312,6 +312,19 @@ static void readback_end(struct t2m_bridge *b, bool on_marker, size_t n_read)
 
 /* ---- bridge/info and requests (SPEC section 2.3) ---- */
 
+struct info_ctx {
+    struct t2m_bridge *b;
+    const char **ids, **states;
+};
+
+static size_t render_info(void *ctx, char *buf, size_t n)
+{
+    const struct info_ctx *c = ctx;
+    struct t2m_bridge *b = c->b;
+    return t2m_payload_info(buf, n, T2M_VERSION, b->started_ms, c->ids, c->states, b->n_inst,
+                            t2m_state_count(b->state), b->config_json, &b->cfg->units.resolved);
+}
+
 /* Renders B/bridge/info and publishes it when it changed (force: even if not); the session
  * decides when (at most once a second). */
 static void info_publish(struct t2m_bridge *b, bool force)
@@ -323,16 +336,10 @@ static void info_publish(struct t2m_bridge *b, bool force)
         states[i] = t2m_upstream_state_name(b->inst[i].state);
     }
     /* Hundreds of instances make it large: the buffer grows until it fits (no silent loss). */
-    char *buf = NULL;
-    size_t n = 0;
-    for (size_t cap = 16384; cap <= INFO_MAX && !n; cap *= 4) {
-        free(buf);
-        if (!(buf = malloc(cap))) break;
-        n = t2m_payload_info(buf, cap, T2M_VERSION, b->started_ms, ids, states, b->n_inst,
-                             t2m_state_count(b->state), b->config_json, &b->cfg->units.resolved);
-    }
-    if (!n) {
-        free(buf);
+    struct info_ctx c = {b, ids, states};
+    size_t n;
+    char *buf = t2m_render_grow(render_info, &c, 0, 16384, INFO_MAX, &n);
+    if (!buf) {
         if (t2m_repeat_hit(&b->rep_info, mono_ms()) == 1)
             T2M_ERROR("bridge", "B/bridge/info does not fit in %u MiB: not published",
                       INFO_MAX >> 20);

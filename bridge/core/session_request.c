@@ -8,6 +8,7 @@
 #include "out.h"
 #include "session.h"
 #include "state.h"
+#include "text.h"
 
 #define DEVICES_REPLY_MAX (8u << 20) /* a devices reply larger than this asks for a filter */
 
@@ -26,16 +27,23 @@ static char *health_json(const char *why)
     return t2m_out_finish(&o) ? strdup(buf) : NULL;
 }
 
+struct devices_ctx {
+    struct t2m_state *st;
+    int inst;
+};
+
+static size_t render_devices(void *ctx, char *buf, size_t n)
+{
+    const struct devices_ctx *c = ctx;
+    return t2m_state_render_devices(c->st, c->inst, buf, n);
+}
+
 /* The devices (of one instance, or every), in a buffer that grows until they fit. */
 static char *devices_json(struct t2m_state *st, int inst)
 {
-    for (size_t cap = 65536; cap <= DEVICES_REPLY_MAX; cap *= 4) {
-        char *buf = malloc(cap);
-        if (!buf) return NULL;
-        if (t2m_state_render_devices(st, inst, buf, cap)) return buf;
-        free(buf);
-    }
-    return NULL;
+    struct devices_ctx c = {st, inst};
+    size_t len;
+    return t2m_render_grow(render_devices, &c, 0, 65536, DEVICES_REPLY_MAX, &len);
 }
 
 int t2m_session_request(const struct t2m_session *s, struct t2m_state *st, const char *cmd,

@@ -284,3 +284,21 @@ char *t2m_sbuf_take(struct t2m_sbuf *b)
     *b = (struct t2m_sbuf){0};
     return s;
 }
+
+char *t2m_render_grow(t2m_render_fn fn, void *ctx, size_t pre, size_t first, size_t max,
+                      size_t *len)
+{
+    *len = 0;
+    for (size_t cap = first; cap && cap <= max; cap *= 2) {
+        char *b = malloc(pre + cap);
+        if (!b) return NULL;
+        size_t n = fn(ctx, b + pre, cap);
+        if (n > 0 && n < cap) {
+            *len = n;
+            return b;
+        }
+        free(b);
+        if (cap > SIZE_MAX / 2) break;
+    }
+    return NULL;
+}

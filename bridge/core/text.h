@@ -56,4 +56,12 @@ void t2m_sbuf_printf(struct t2m_sbuf *b, const char *fmt, ...)
 /* The text (NUL-terminated, the caller frees it), or NULL after a failed allocation. */
 char *t2m_sbuf_take(struct t2m_sbuf *b);
 
+/* A renderer into a fixed buffer: the length written, 0 when it does not fit. */
+typedef size_t (*t2m_render_fn)(void *ctx, char *buf, size_t n);
+/* The one loop for output of unknown size through such a renderer: a malloc'd buffer of `first`
+ * bytes (after `pre` bytes of headroom, lws' LWS_PRE), doubled until the text fits or `max`
+ * bytes would not hold it. The buffer (the text at buf + pre, its length in *len), or NULL. */
+char *t2m_render_grow(t2m_render_fn fn, void *ctx, size_t pre, size_t first, size_t max,
+                      size_t *len);
+
 #endif

@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "text.h"
 #include "ui.h"
 
 #define MOD "http"
@@ -192,22 +193,29 @@ static void beat_cb(lws_sorted_usec_list_t *sul)
     lws_sul_schedule(h->ctx, 0, &h->sul_beat, beat_cb, LWS_US_PER_SEC);
 }
 
+struct handler_ctx {
+    t2m_http_render_fn fn;
+    void *user;
+    int *status;
+};
+
+static size_t render_handler(void *ctx, char *buf, size_t n)
+{
+    const struct handler_ctx *c = ctx;
+    *c->status = 200;
+    return c->fn(c->user, buf, n, c->status);
+}
+
 /* Renders with the handler into a buffer that grows while the handler says "too small" (0). */
 static int render_upto(struct pss *p, t2m_http_render_fn fn, void *user, int *status, size_t max)
 {
-    for (size_t cap = BODY_FIRST; cap <= max; cap *= 2) {
-        unsigned char *b = malloc(LWS_PRE + cap);
-        if (!b) return -1;
-        *status = 200;
-        size_t len = fn(user, (char *)b + LWS_PRE, cap, status);
-        if (len > 0 && len < cap) {
-            p->buf = b;
-            p->len = len;
-            return 0;
-        }
-        free(b);
-    }
-    return -1;
+    struct handler_ctx c = {fn, user, status};
+    size_t len;
+    char *b = t2m_render_grow(render_handler, &c, LWS_PRE, BODY_FIRST, max, &len);
+    if (!b) return -1;
+    p->buf = (unsigned char *)b;
+    p->len = len;
+    return 0;
 }
 
 static int render(struct pss *p, t2m_http_render_fn fn, void *user, int *status)

@@ -122,6 +122,34 @@ static void test_sbuf(void)
     CU_ASSERT_PTR_NULL(b.buf); /* taken: the builder is empty again */
 }
 
+/* A renderer that needs `need` bytes (and a NUL): counts its calls. */
+static int render_calls;
+static size_t need_bytes(void *ctx, char *buf, size_t n)
+{
+    size_t need = *(const size_t *)ctx;
+    render_calls++;
+    if (need >= n) return 0;
+    memset(buf, 'x', need);
+    buf[need] = '\0';
+    return need;
+}
+
+static void test_render_grow(void)
+{
+    size_t need = 100000, len = 0;
+    render_calls = 0;
+    char *b = t2m_render_grow(need_bytes, &need, 16, 1000, 1u << 20, &len);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(len, need);
+    CU_ASSERT_EQUAL(b[16], 'x'); /* after the headroom */
+    CU_ASSERT_EQUAL(strlen(b + 16), need);
+    CU_ASSERT_EQUAL(render_calls, 8); /* 1000, 2000 ... 128000 */
+    free(b);
+    /* more than max would hold: NULL, no length */
+    CU_ASSERT_PTR_NULL(t2m_render_grow(need_bytes, &need, 0, 1000, 64000, &len));
+    CU_ASSERT_EQUAL(len, 0);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
@@ -131,6 +159,7 @@ int main(void)
         {"repeated conditions summarised", test_repeat},
         {"base64 and base64url", test_base64},
         {"growing string", test_sbuf},
+        {"rendering into a growing buffer", test_render_grow},
         {NULL, NULL},
     };
     return t2m_test_run("text", cases);
