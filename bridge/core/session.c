@@ -21,7 +21,7 @@ int64_t t2m_session_clocks(struct t2m_session *s, struct t2m_now now)
     s->clocks = now;
     if (!last.wall && !last.mono) return 0; /* the first reading */
     int64_t step = now.wall - (last.wall + (now.mono - last.mono));
-    return step > T2M_SESS_CLOCK_STEP_MS || step < -T2M_SESS_CLOCK_STEP_MS ? step : 0;
+    return step > T2M_CLOCK_STEP_MS || step < -T2M_CLOCK_STEP_MS ? step : 0;
 }
 
 /* What waited for the first read-back (SPEC 4 and 8): Home Assistant configs (after the

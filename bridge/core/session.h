@@ -21,7 +21,6 @@
 #define T2M_SESS_INFO_MIN_MS 1000        /* B/bridge/info at most once a second */
 #define T2M_SESS_FLUSH_MS 5000           /* the shutdown's flush, at most (SPEC 7) */
 #define T2M_SESS_DISCONNECT_MS 500       /* then the DISCONNECT's moment to leave */
-#define T2M_SESS_CLOCK_STEP_MS 2000      /* the wall clock this far off the monotonic: a step */
 
 enum t2m_sess_kind {
     T2M_SA_AVAILABILITY,    /* B/bridge/state retained: flag online, else offline; n 0: urgent,
@@ -101,7 +100,7 @@ void t2m_session_init(struct t2m_session *s, const struct t2m_session_options *o
 
 /* Both clocks read now: returns by how much the wall clock stepped since the last reading (NTP
  * on a board without a battery clock, a resumed VM), 0 when it ran with the monotonic clock
- * (slewing moves it far less than T2M_SESS_CLOCK_STEP_MS). Nothing depends on it (every
+ * (T2M_CLOCK_STEP_MS, state.h). Nothing depends on it (every
  * deadline is monotonic); it is said in the log. */
 int64_t t2m_session_clocks(struct t2m_session *s, struct t2m_now now);
 /* The MQTT connection is up. */

@@ -88,6 +88,28 @@ static void remove_device(struct t2m_state *st, struct t2m_device *d, const char
 
 /* ---- inputs ---- */
 
+void t2m_st_set_now(struct t2m_state *st, struct t2m_now now)
+{
+    st->now = now;
+    int64_t off = now.wall - now.mono;
+    /* the first reading, or a step of the wall clock */
+    if (!st->have_off || off - st->wall_off > T2M_CLOCK_STEP_MS ||
+        st->wall_off - off > T2M_CLOCK_STEP_MS) {
+        st->wall_off = off;
+        st->have_off = true;
+    }
+}
+
+int64_t t2m_st_wall_of(const struct t2m_state *st, int64_t mono_ms)
+{
+    return mono_ms + st->wall_off;
+}
+
+int64_t t2m_st_mono_of(const struct t2m_state *st, int64_t wall_ms)
+{
+    return wall_ms - st->wall_off;
+}
+
 bool t2m_st_ahead(const struct t2m_state *st, int64_t t_ms)
 {
     return t_ms > st->now.wall + (int64_t)(st->cfg->state.max_clock_skew * 1000.0);
@@ -160,7 +182,7 @@ static unsigned changed_attrs(const struct t2m_device *d, const struct t2m_updat
 void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_update *u,
                       struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     if (!st->started_s) st->started_s = now_ms / 1000;
     if (inst >= st->cfg->n_instances) return;
@@ -262,7 +284,7 @@ static void scan_one(struct t2m_device *d, void *user)
 
 void t2m_state_tick(struct t2m_state *st, struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     t2m_st_throttle_due(st);
     if (now.mono >= st->next_scan_ms) {
@@ -293,7 +315,7 @@ static void republish_one(struct t2m_device *d, void *user)
 
 void t2m_state_republish(struct t2m_state *st, struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     struct repub_ctx c = {st, now_ms};
     t2m_devices_foreach(st->devices, republish_one, &c);
@@ -307,7 +329,7 @@ static void forget_discovered(struct t2m_device *d, void *user)
 
 void t2m_state_connected(struct t2m_state *st, bool connected, struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     if (!st->started_s) st->started_s = now_ms / 1000;
     st->connected = connected;
@@ -335,7 +357,7 @@ static struct t2m_device *known(struct t2m_state *st, unsigned inst, const char 
 int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, size_t len,
                      struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     struct t2m_device *d = known(st, inst, token, len);
     if (!d) return -1;
@@ -377,7 +399,7 @@ int t2m_st_set_rename(struct t2m_state *st, unsigned inst, const char *token, si
 int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, size_t len,
                      const char *name, struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     struct t2m_device *d = known(st, inst, token, len);
     if (!d || !name || t2m_st_set_rename(st, inst, token, len, name) != 0) return -1;

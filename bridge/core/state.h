@@ -51,6 +51,9 @@ struct t2m_state;
 struct t2m_now {
     int64_t wall, mono;
 };
+/* The two clocks this much further apart than at the last reading: the wall clock stepped (two
+ * readings jitter by a millisecond; NTP's slewing moves both alike). */
+#define T2M_CLOCK_STEP_MS 1000
 
 /* cfg must outlive the state. stats: counters the core bumps (drops by reason). version: for
  * the discovery origin. NULL on allocation failure or an instance id that is no topic segment. */

@@ -50,6 +50,11 @@ struct window {
 
 struct t2m_state {
     struct t2m_now now; /* both clocks of the call being served */
+    /* wall - mono as first read, and again after a step (t2m_st_set_now): the one offset that
+     * turns a monotonic arrival into the last_seen published, so that a re-send renders the
+     * same text (the two clocks read apart jitter by a millisecond). */
+    int64_t wall_off;
+    bool have_off;
     const struct t2m_config *cfg;
     const struct t2m_units *units;
     struct t2m_stats *stats;
@@ -111,6 +116,11 @@ void t2m_st_zone_event(struct t2m_state *st, struct t2m_device *d, const char *n
 void t2m_st_publish_or_hold(struct t2m_state *st, struct t2m_device *d, int64_t now_ms);
 void t2m_st_throttle_due(struct t2m_state *st);
 void t2m_st_free_device(struct t2m_state *st, struct t2m_device *d);
+/* Every entry point starts here: the clocks of the call. */
+void t2m_st_set_now(struct t2m_state *st, struct t2m_now now);
+/* A monotonic time as the wall clock reads it (last_seen), and back. */
+int64_t t2m_st_wall_of(const struct t2m_state *st, int64_t mono_ms);
+int64_t t2m_st_mono_of(const struct t2m_state *st, int64_t wall_ms);
 /* A time more than state.max_clock_skew ahead of the wall clock (SPEC 2.1): not trusted. */
 bool t2m_st_ahead(const struct t2m_state *st, int64_t t_ms);
 /* Counts and (once a minute) says one: "N <what> more than ... ahead of this clock: <outcome>". */

@@ -85,7 +85,7 @@ static void extra_of(const struct t2m_state *st, const struct t2m_device *d,
     x->name = t2m_st_alias_of(st, d);
     /* the arrival on the wall clock as it reads now (after a step: as the corrected clock
      * says it was) */
-    x->last_seen_ms = d->seen_ms == T2M_SEEN_NEVER ? 0 : d->seen_ms + (st->now.wall - st->now.mono);
+    x->last_seen_ms = d->seen_ms == T2M_SEEN_NEVER ? 0 : t2m_st_wall_of(st, d->seen_ms);
     x->driving = d->trip == T2M_TRIP_DRIVING;
     x->zone =
         d->zone >= 0 && (size_t)d->zone < st->cfg->n_zones ? st->cfg->zones[d->zone].name : NULL;

@@ -93,7 +93,7 @@ static void restore_name(struct t2m_state *st, struct t2m_device *d, json_object
  * later than now, so that a forged or skewed one cannot hold its expiry off. */
 static void saw(struct t2m_state *st, struct t2m_device *d, int64_t wall_ms)
 {
-    int64_t mono = wall_ms - (st->now.wall - st->now.mono);
+    int64_t mono = t2m_st_mono_of(st, wall_ms);
     if (mono > st->now.mono || wall_ms > st->now.wall) mono = st->now.mono;
     if (d->seen_ms == T2M_SEEN_NEVER || mono > d->seen_ms) d->seen_ms = mono;
 }
@@ -461,7 +461,7 @@ void t2m_state_hold_discovery(struct t2m_state *st, bool hold)
 
 void t2m_state_readback_done(struct t2m_state *st, struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     migrate(st);
     st->hold_discovery = false;
@@ -500,7 +500,7 @@ size_t t2m_state_withdraw(struct t2m_state *st, bool apply)
 bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *payload, size_t len,
                         struct t2m_now now)
 {
-    st->now = now;
+    t2m_st_set_now(st, now);
     int64_t now_ms = now.wall; /* what is published and ordered */
     unsigned inst;
     char token[T2M_TOKEN_MAX + 1];

@@ -151,9 +151,33 @@ static void test_expiry(void)
     done(st);
 }
 
+/* A re-send (reconnect, Home Assistant back) renders the same last_seen: the two clocks read a
+ * moment apart jitter by a millisecond, which must not change a retained payload. */
+static void test_resend_same_last_seen(void)
+{
+    struct t2m_state *st = mk("");
+    struct t2m_update u = upd("d", NULL, T0);
+    at(&u, 1, 2);
+    t2m_state_update(st, 0, &u, WALL_MONO(T0, 5000));
+    struct rec *r = last(POS, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    char *first = strdup(r->payload);
+    clear();
+    t2m_state_republish(st, WALL_MONO(T0 + 10001, 15000));
+    r = last(POS, NULL);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    T2M_ASSERT_STR(r->payload, first);
+    json_object *p = json_of(POS);
+    CU_ASSERT_EQUAL(num(p, "last_seen"), (double)T0);
+    json_object_put(p);
+    free(first);
+    done(st);
+}
+
 int main(void)
 {
     static const struct t2m_test_case cases[] = {
+        {"2.1 a re-send renders the same last_seen", test_resend_same_last_seen},
         {"an update for a device removed in its window is counted", test_removed_in_window_counted},
         {"2.1 throttle trailing edge", test_throttle_trailing_edge},
         {"2.1 a wall clock step moves the deadlines", test_clock_step},
