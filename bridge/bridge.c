@@ -16,7 +16,6 @@
 #include "metrics.h"
 #include "out.h"
 #include "mqtt.h"
-#include "owntracks.h"
 #include "payload.h"
 #include "publisher.h"
 #include "request.h"
@@ -64,8 +63,7 @@ struct t2m_bridge {
     int64_t started_ms;
     char *config_json; /* the effective configuration, secrets left out, for bridge/info */
     struct t2m_repeat rep_request, rep_refused, rep_skipped, rep_info;
-    char marker_topic[1100];
-    char payload[T2M_PAYLOAD_MAX];
+    char marker_topic[T2M_TOPIC_MAX + 1];
 };
 
 static int64_t wall_ms(void)
