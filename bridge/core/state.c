@@ -98,6 +98,9 @@ void t2m_st_set_now(struct t2m_state *st, struct t2m_now now)
         st->wall_off = off;
         st->have_off = true;
     }
+    /* One coherent pair for the whole call: the wall time of this moment is the one its
+     * last_seen renders as, so a fix as of its arrival carries exactly its last_seen. */
+    st->now.wall = now.mono + st->wall_off;
 }
 
 int64_t t2m_st_wall_of(const struct t2m_state *st, int64_t mono_ms)
@@ -183,7 +186,7 @@ void t2m_state_update(struct t2m_state *st, unsigned inst, const struct t2m_upda
                       struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     if (!st->started_s) st->started_s = now_ms / 1000;
     if (inst >= st->cfg->n_instances) return;
     /* SPEC 2.1: a fix time too far ahead of this clock is not trusted (a device with a wrong
@@ -285,7 +288,7 @@ static void scan_one(struct t2m_device *d, void *user)
 void t2m_state_tick(struct t2m_state *st, struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     t2m_st_throttle_due(st);
     if (now.mono >= st->next_scan_ms) {
         struct scan_ctx c = {st, now_ms, false};
@@ -316,7 +319,7 @@ static void republish_one(struct t2m_device *d, void *user)
 void t2m_state_republish(struct t2m_state *st, struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     struct repub_ctx c = {st, now_ms};
     t2m_devices_foreach(st->devices, republish_one, &c);
 }
@@ -330,7 +333,7 @@ static void forget_discovered(struct t2m_device *d, void *user)
 void t2m_state_connected(struct t2m_state *st, bool connected, struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     if (!st->started_s) st->started_s = now_ms / 1000;
     st->connected = connected;
     if (connected)
@@ -358,7 +361,7 @@ int t2m_state_remove(struct t2m_state *st, unsigned inst, const char *token, siz
                      struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     struct t2m_device *d = known(st, inst, token, len);
     if (!d) return -1;
     remove_device(st, d, "request", now_ms);
@@ -400,7 +403,7 @@ int t2m_state_rename(struct t2m_state *st, unsigned inst, const char *token, siz
                      const char *name, struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     struct t2m_device *d = known(st, inst, token, len);
     if (!d || !name || t2m_st_set_rename(st, inst, token, len, name) != 0) return -1;
     d->flags &= (uint8_t)~T2M_DEVF_DISCOVERED; /* the configs carry the name: again */

@@ -462,7 +462,7 @@ void t2m_state_hold_discovery(struct t2m_state *st, bool hold)
 void t2m_state_readback_done(struct t2m_state *st, struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     migrate(st);
     st->hold_discovery = false;
     struct restored_ctx rc = {st, now_ms};
@@ -501,7 +501,7 @@ bool t2m_state_retained(struct t2m_state *st, const char *topic, const void *pay
                         struct t2m_now now)
 {
     t2m_st_set_now(st, now);
-    int64_t now_ms = now.wall; /* what is published and ordered */
+    int64_t now_ms = st->now.wall; /* what is published and ordered */
     unsigned inst;
     char token[T2M_TOKEN_MAX + 1];
     size_t tl = 0;

@@ -171,6 +171,17 @@ static void test_resend_same_last_seen(void)
     CU_ASSERT_EQUAL(num(p, "last_seen"), (double)T0);
     json_object_put(p);
     free(first);
+    /* a fix without a Timestamp is as of its arrival: the very time last_seen says, though the
+     * clocks read a millisecond apart again */
+    clear();
+    u = upd("d", NULL, 0);
+    at(&u, 3, 4);
+    t2m_state_update(st, 0, &u, WALL_MONO(T0 + 20001, 25000));
+    p = json_of(POS);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    CU_ASSERT_EQUAL(num(p, "timestamp"), (double)(T0 + 20000));
+    CU_ASSERT_EQUAL(num(p, "last_seen"), (double)(T0 + 20000));
+    json_object_put(p);
     done(st);
 }
 
